@@ -1,0 +1,11 @@
+import type { Role } from "../db/schema";
+
+/** Who is making a request, as every policy decision and audit event sees it. */
+export interface Actor {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  /** For a patient account: the patient record it is linked to. */
+  patientId: string | null;
+}

@@ -1,0 +1,51 @@
+/**
+ * CSRF protection for every browser mutation: a signed double-submit token. The `nexus_csrf` cookie (HttpOnly,
+ * SameSite=Lax, HMAC-signed with the session secret) holds a random token that every form repeats in a hidden
+ * `csrf` field; an action proceeds only when both match, and when the Origin header, if the browser sent one, is
+ * our own. API routes use bearer tokens, never cookies, so they need no CSRF token.
+ */
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createCookie } from "@remix-run/node";
+import { isHttps, sessionSecret } from "./session.server";
+
+export const CSRF_FIELD = "csrf";
+
+const cookieFor = (secure: boolean) =>
+  createCookie("nexus_csrf", { httpOnly: true, sameSite: "lax", secure, path: "/", secrets: [sessionSecret] });
+const secureCookie = cookieFor(true);
+const plainCookie = cookieFor(false);
+const cookieOf = (request: Request) => (isHttps(request) ? secureCookie : plainCookie);
+
+async function tokenFromCookie(request: Request): Promise<string | null> {
+  const value: unknown = await cookieOf(request).parse(request.headers.get("Cookie"));
+  return typeof value === "string" && value.length >= 32 ? value : null;
+}
+
+/** The token for this browser, and the Set-Cookie header when a new one had to be issued. */
+export async function csrfToken(request: Request): Promise<{ token: string; setCookie: string | null }> {
+  const existing = await tokenFromCookie(request);
+  if (existing) return { token: existing, setCookie: null };
+  const token = randomBytes(32).toString("base64url");
+  return { token, setCookie: await cookieOf(request).serialize(token) };
+}
+
+export class CsrfError extends Error {
+  constructor() {
+    super("Jeton de sécurité (CSRF) manquant ou invalide : rechargez la page et réessayez.");
+  }
+}
+
+function sameOrigin(request: Request): boolean {
+  const origin = request.headers.get("Origin");
+  if (!origin || origin === "null") return origin === null;
+  return origin === new URL(request.url).origin;
+}
+
+/** Throws CsrfError unless `submitted` matches the cookie token and the Origin (if sent) is ours. */
+export async function verifyCsrf(request: Request, submitted: FormDataEntryValue | null): Promise<void> {
+  const expected = await tokenFromCookie(request);
+  if (!expected || typeof submitted !== "string" || !sameOrigin(request)) throw new CsrfError();
+  const a = Buffer.from(expected);
+  const b = Buffer.from(submitted);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new CsrfError();
+}

@@ -1,0 +1,43 @@
+/** API bearer tokens: random, shown once, stored as SHA-256, with an expiry; revocable by their owner. */
+import { createHash, randomBytes } from "node:crypto";
+import { and, eq, gt, isNull } from "drizzle-orm";
+import { config } from "../config.server";
+import { db } from "../db/db.server";
+import { apiTokens } from "../db/schema";
+import type { Actor } from "./actor";
+import { loadActor } from "./users.server";
+
+const TOKEN_PREFIX = "nxs_";
+const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
+
+export async function issueToken(userId: string): Promise<{ id: string; token: string; expiresAt: Date }> {
+  const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
+  const expiresAt = new Date(Date.now() + config.API_TOKEN_TTL_HOURS * 3600_000);
+  const [row] = await db
+    .insert(apiTokens)
+    .values({ userId, tokenHash: hashToken(token), expiresAt })
+    .returning({ id: apiTokens.id });
+  return { id: row!.id, token, expiresAt };
+}
+
+export function bearerToken(request: Request): string | null {
+  const header = request.headers.get("Authorization");
+  const match = header?.match(/^Bearer\s+(\S+)$/i);
+  return match?.[1] ?? null;
+}
+
+/** The actor and token id behind a live (unexpired, unrevoked) token of an enabled account, or null. */
+export async function actorFromToken(token: string): Promise<{ actor: Actor; tokenId: string } | null> {
+  if (!token.startsWith(TOKEN_PREFIX)) return null;
+  const [row] = await db
+    .select({ id: apiTokens.id, userId: apiTokens.userId })
+    .from(apiTokens)
+    .where(and(eq(apiTokens.tokenHash, hashToken(token)), isNull(apiTokens.revokedAt), gt(apiTokens.expiresAt, new Date())));
+  if (!row) return null;
+  const actor = await loadActor(row.userId);
+  return actor ? { actor, tokenId: row.id } : null;
+}
+
+export async function revokeToken(tokenId: string): Promise<void> {
+  await db.update(apiTokens).set({ revokedAt: new Date() }).where(eq(apiTokens.id, tokenId));
+}

@@ -1,0 +1,96 @@
+/**
+ * The one audit writer. Every decision of the policy, allowed or denied, and every security event goes through
+ * `record()`. Rows are append-only (database triggers) and hash-chained; appends are serialised with a
+ * transaction-scoped advisory lock so concurrent writers never fork the chain.
+ */
+import { asc, desc, gt, sql } from "drizzle-orm";
+import { db } from "../db/db.server";
+import { auditEvents, type Outcome } from "../db/schema";
+import type { Actor } from "../accounts/actor";
+import { GENESIS_HASH, chainHash, type ChainedFields } from "./chain.server";
+
+/** Where a request came from; filled in by app/http/context.server.ts. */
+export interface RequestInfo {
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface AuditInput {
+  actor: Pick<Actor, "id" | "role" | "name"> | null;
+  action: string;
+  outcome: Outcome;
+  resource?: { type: string; id?: string | null };
+  patientId?: string | null;
+  reason?: string | null;
+  purpose?: string | null;
+  info: RequestInfo;
+}
+
+/** Any 64-bit constant naming the chain's lock; it only has to be the same for every writer. */
+const CHAIN_LOCK_KEY = 7_202_611_231;
+
+export async function record(event: AuditInput): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
+    const [last] = await tx
+      .select({ id: auditEvents.id, hash: auditEvents.hash })
+      .from(auditEvents)
+      .orderBy(desc(auditEvents.id))
+      .limit(1);
+    const [{ id }] = (await tx.execute<{ id: string }>(sql`select nextval(pg_get_serial_sequence('audit_events', 'id')) as id`)).rows as [{ id: string }];
+    const fields: ChainedFields = {
+      id: Number(id),
+      at: new Date(),
+      actorId: event.actor?.id ?? null,
+      actorRole: event.actor?.role ?? null,
+      actorName: event.actor?.name ?? null,
+      action: event.action,
+      resourceType: event.resource?.type ?? null,
+      resourceId: event.resource?.id ?? null,
+      patientId: event.patientId ?? null,
+      outcome: event.outcome,
+      reason: event.reason ?? null,
+      purpose: event.purpose ?? null,
+      requestId: event.info.requestId,
+      ip: event.info.ip,
+      userAgent: event.info.userAgent?.slice(0, 512) ?? null,
+    };
+    const prevHash = last?.hash ?? GENESIS_HASH;
+    await tx.insert(auditEvents).values({ ...fields, prevHash, hash: chainHash(prevHash, fields) });
+    return fields.id;
+  });
+}
+
+export interface ChainReport {
+  ok: boolean;
+  checked: number;
+  firstBrokenId?: number;
+}
+
+/**
+ * Re-computes the whole chain in id order, in pages. A row whose hash does not match its content, or whose
+ * prev_hash is not the previous row's hash (a row deleted or inserted before it), breaks the chain at that row.
+ */
+export async function verifyChain(pageSize = 5000): Promise<ChainReport> {
+  let prevHash = GENESIS_HASH;
+  let lastId = 0;
+  let checked = 0;
+  for (;;) {
+    const rows = await db
+      .select()
+      .from(auditEvents)
+      .where(gt(auditEvents.id, lastId))
+      .orderBy(asc(auditEvents.id))
+      .limit(pageSize);
+    for (const row of rows) {
+      if (row.prevHash !== prevHash || row.hash !== chainHash(prevHash, row)) {
+        return { ok: false, checked, firstBrokenId: row.id };
+      }
+      prevHash = row.hash;
+      lastId = row.id;
+      checked++;
+    }
+    if (rows.length < pageSize) return { ok: true, checked };
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The audit hash chain. Each row's hash is SHA-256 over the previous row's hash and the row's canonical JSON
+ * (keys sorted, fixed field list, timestamps in ISO 8601 UTC). Verification walks the rows in id order.
+ */
+import { createHash } from "node:crypto";
+import { GENESIS_HASH } from "../db/schema";
+import type { Outcome } from "../vocabulary";
+
+/** Every field that the hash covers, in a fixed order (the canonical JSON sorts keys anyway). */
+export interface ChainedFields {
+  id: number;
+  at: Date;
+  actorId: string | null;
+  actorRole: string | null;
+  actorName: string | null;
+  action: string;
+  resourceType: string | null;
+  resourceId: string | null;
+  patientId: string | null;
+  outcome: Outcome;
+  reason: string | null;
+  purpose: string | null;
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/** JSON with object keys sorted recursively: the same value always gives the same bytes. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value ?? null);
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+export function chainHash(prevHash: string, row: ChainedFields): string {
+  const fields: ChainedFields = {
+    id: row.id,
+    at: row.at,
+    actorId: row.actorId,
+    actorRole: row.actorRole,
+    actorName: row.actorName,
+    action: row.action,
+    resourceType: row.resourceType,
+    resourceId: row.resourceId,
+    patientId: row.patientId,
+    outcome: row.outcome,
+    reason: row.reason,
+    purpose: row.purpose,
+    requestId: row.requestId,
+    ip: row.ip,
+    userAgent: row.userAgent,
+  };
+  return createHash("sha256").update(prevHash).update("\n").update(canonicalJson(fields)).digest("hex");
+}
+
+export { GENESIS_HASH };

@@ -1,0 +1,48 @@
+/**
+ * Configuration, read and validated once at start-up. Every variable is documented in the README's
+ * configuration table; a wrong value stops the process with a message naming it.
+ */
+import { z } from "zod";
+
+const bool = z
+  .enum(["1", "0", "true", "false", "yes", "no", ""])
+  .optional()
+  .transform((v) => v === "1" || v === "true" || v === "yes");
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const schema = z.object({
+  NODE_ENV: z.string().default("production"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default("127.0.0.1"),
+  DATABASE_URL: z.string().url().optional().or(z.literal("").transform(() => undefined)),
+  DATA_DIR: z.string().default("./data"),
+  SESSION_SECRET: z.string().min(32, "SESSION_SECRET must be at least 32 characters").optional(),
+  SESSION_TTL_HOURS: positiveInt(8),
+  API_TOKEN_TTL_HOURS: positiveInt(12),
+  LOGIN_MAX_FAILURES: positiveInt(5),
+  LOGIN_LOCK_MINUTES: positiveInt(15),
+  NEXUS_DEMO: bool,
+  NEXUS_DEMO_PASSWORD: z.string().min(8).default("nexus-demo-2026"),
+  TRUST_PROXY: z.string().default("loopback"),
+  PUBLIC_URL: z.string().url().optional(),
+});
+
+export type Config = z.infer<typeof schema> & {
+  /** Embedded PGlite (no DATABASE_URL): the zero-configuration default. */
+  embedded: boolean;
+  /** Demo accounts are seeded on the embedded default or when NEXUS_DEMO=1. */
+  demo: boolean;
+};
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  const embedded = !parsed.data.DATABASE_URL;
+  return { ...parsed.data, embedded, demo: embedded || parsed.data.NEXUS_DEMO };
+}
+
+export const config = readConfig();

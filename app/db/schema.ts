@@ -1,0 +1,186 @@
+/**
+ * The database schema (drizzle-orm). PostgreSQL holds metadata only: never image bytes, never secrets in clear.
+ * Migrations are generated from this file into drizzle/ (`npm run db:generate`); triggers that drizzle cannot
+ * express live in hand-written migrations there.
+ */
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+import { OUTCOMES, PURPOSES, ROLES } from "../vocabulary";
+
+export { OUTCOMES, PURPOSES, ROLES, type Outcome, type Purpose, type Role } from "../vocabulary";
+
+export const roleEnum = pgEnum("role", ROLES);
+
+export const purposeEnum = pgEnum("purpose", PURPOSES);
+
+export const outcomeEnum = pgEnum("audit_outcome", OUTCOMES);
+
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+
+export const users = pgTable(
+  "users",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    /** Always stored lower-cased and trimmed. */
+    email: text("email").notNull(),
+    name: text("name").notNull(),
+    role: roleEnum("role").notNull(),
+    /** argon2id PHC string. */
+    passwordHash: text("password_hash").notNull(),
+    disabledAt: timestamp("disabled_at", { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("users_email_key").on(t.email)],
+);
+
+/**
+ * Failed-login counters and lock-outs, keyed by the normalised e-mail that was typed, whether or not an account
+ * has it: unknown addresses are throttled exactly like real ones so the answers reveal nothing.
+ */
+export const loginThrottle = pgTable("login_throttle", {
+  email: text("email").primaryKey(),
+  failures: integer("failures").notNull().default(0),
+  lockedUntil: timestamp("locked_until", { withTimezone: true }),
+  lastFailureAt: timestamp("last_failure_at", { withTimezone: true }),
+});
+
+/** Browser sessions: the cookie carries a random id, the table keeps only its SHA-256. */
+export const sessions = pgTable(
+  "sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    userId: uuid("user_id").references(() => users.id, { onDelete: "cascade" }),
+    data: text("data").notNull().default("{}"),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
+);
+
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** SHA-256 (hex) of the bearer token; the token itself is shown once and never stored. */
+    tokenHash: text("token_hash").notNull(),
+    createdAt: createdAt(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
+  },
+  (t) => [uniqueIndex("api_tokens_hash_key").on(t.tokenHash), index("api_tokens_user_idx").on(t.userId)],
+);
+
+export const patients = pgTable(
+  "patients",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    displayName: text("display_name").notNull(),
+    /** The patient's own account, when one was opened. */
+    userId: uuid("user_id").references(() => users.id, { onDelete: "set null" }),
+    createdBy: uuid("created_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("patients_user_key").on(t.userId)],
+);
+
+export const careTeam = pgTable(
+  "care_team",
+  {
+    doctorId: uuid("doctor_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "cascade" }),
+    addedAt: timestamp("added_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.doctorId, t.patientId] }), index("care_team_patient_idx").on(t.patientId)],
+);
+
+/** Current consent state, one row per (patient, purpose) once anything was recorded; no row means never given. */
+export const consents = pgTable(
+  "consents",
+  {
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "cascade" }),
+    purpose: purposeEnum("purpose").notNull(),
+    granted: boolean("granted").notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedBy: uuid("updated_by").references(() => users.id, { onDelete: "set null" }),
+  },
+  (t) => [primaryKey({ columns: [t.patientId, t.purpose] })],
+);
+
+/** Append-only history of every consent change (a trigger refuses UPDATE and DELETE). */
+export const consentHistory = pgTable(
+  "consent_history",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "cascade" }),
+    purpose: purposeEnum("purpose").notNull(),
+    /** null: never given before. */
+    fromGranted: boolean("from_granted"),
+    toGranted: boolean("to_granted").notNull(),
+    changedBy: uuid("changed_by").references(() => users.id, { onDelete: "set null" }),
+    changedByRole: roleEnum("changed_by_role").notNull(),
+    /** `patient` (portal or API), `intake` (recorded by a doctor from a signed form). */
+    source: text("source").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("consent_history_patient_idx").on(t.patientId, t.id)],
+);
+
+/**
+ * The audit trail: append-only (triggers refuse UPDATE, DELETE and TRUNCATE) and hash-chained: `hash` is the
+ * SHA-256 of `prev_hash` and the row's canonical JSON (see app/audit/chain.server.ts).
+ */
+export const auditEvents = pgTable(
+  "audit_events",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    at: timestamp("at", { withTimezone: true }).notNull(),
+    actorId: uuid("actor_id"),
+    actorRole: text("actor_role"),
+    actorName: text("actor_name"),
+    action: text("action").notNull(),
+    resourceType: text("resource_type"),
+    resourceId: text("resource_id"),
+    patientId: uuid("patient_id"),
+    outcome: outcomeEnum("outcome").notNull(),
+    reason: text("reason"),
+    purpose: text("purpose"),
+    requestId: text("request_id"),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    prevHash: text("prev_hash").notNull(),
+    hash: text("hash").notNull(),
+  },
+  (t) => [
+    index("audit_events_at_idx").on(t.at),
+    index("audit_events_actor_idx").on(t.actorId, t.id),
+    index("audit_events_patient_idx").on(t.patientId, t.id),
+    index("audit_events_action_idx").on(t.action, t.id),
+    index("audit_events_outcome_idx").on(t.outcome, t.id),
+  ],
+);
+
+export const GENESIS_HASH = "0".repeat(64);

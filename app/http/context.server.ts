@@ -1,0 +1,162 @@
+/**
+ * The request pipeline shared by every loader, action and API route:
+ *   context (who, from where) → authorize() → domain call → audit.record() → response.
+ * `perform()` is the only way a route reaches domain code, so every request is authorised by the one policy and
+ * leaves exactly one audit event, allowed, denied or error.
+ */
+import { randomUUID } from "node:crypto";
+import { data, redirect, type AppLoadContext } from "@remix-run/node";
+import type { Actor } from "../accounts/actor";
+import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
+import { actorFromSession } from "../accounts/session.server";
+import { actorFromToken, bearerToken } from "../accounts/tokens.server";
+import { record, type RequestInfo } from "../audit/audit.server";
+import { authorize, REASONS, type Action, type Resource } from "../policy/policy.server";
+
+export type Channel = "page" | "api";
+
+export interface Ctx {
+  request: Request;
+  channel: Channel;
+  info: RequestInfo;
+  actor: Actor | null;
+  /** Set when the API caller authenticated with a bearer token. */
+  tokenId: string | null;
+}
+
+/** The load context given by server.mjs: the request id and the client address (forwarded only by the proxy). */
+export interface NexusLoadContext {
+  requestId?: string;
+  clientIp?: string | null;
+}
+
+export function requestInfo(request: Request, context: AppLoadContext | undefined): RequestInfo {
+  const ctx = (context ?? {}) as NexusLoadContext;
+  return {
+    requestId: ctx.requestId ?? randomUUID(),
+    ip: ctx.clientIp ?? null,
+    userAgent: request.headers.get("User-Agent"),
+  };
+}
+
+/** Builds the context of a browser page request (session cookie) or an API request (bearer token only). */
+export async function context(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
+  const info = requestInfo(request, loadContext);
+  if (channel === "page") {
+    return { request, channel, info, actor: await actorFromSession(request), tokenId: null };
+  }
+  const token = bearerToken(request);
+  const found = token ? await actorFromToken(token) : null;
+  return { request, channel, info, actor: found?.actor ?? null, tokenId: found?.tokenId ?? null };
+}
+
+export const pageContext = (args: { request: Request; context: AppLoadContext }) => context(args.request, args.context, "page");
+export const apiContext = (args: { request: Request; context: AppLoadContext }) => context(args.request, args.context, "api");
+
+// ---- errors, shaped for the channel ----------------------------------------------------------------------------
+
+export function apiError(status: number, code: string, message: string, headers?: HeadersInit): Response {
+  return Response.json({ error: { code, message } }, { status, headers });
+}
+
+/** What a route throws to stop: a JSON error on the API, an error page (root ErrorBoundary) in the browser. */
+export function failure(ctx: Pick<Ctx, "channel">, status: number, code: string, message: string, headers?: HeadersInit) {
+  if (ctx.channel === "api") return apiError(status, code, message, headers);
+  return data({ code, message }, { status, headers });
+}
+
+function loginRedirect(request: Request) {
+  const url = new URL(request.url);
+  const back = url.pathname + url.search;
+  return redirect(`/connexion?redirectTo=${encodeURIComponent(back)}`);
+}
+
+/** A thrown failure from domain code: validation (400), conflict (409), … carried to the caller's channel. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly fields?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+// ---- the pipeline -----------------------------------------------------------------------------------------------
+
+export interface PerformOptions<T> {
+  /** The audited patient, when the action concerns one (defaults to a patient resource's id). */
+  patientId?: string | null;
+  /** Fills in audit details from the result (e.g. the id of a created resource). */
+  describe?: (result: T) => { resourceId?: string; patientId?: string | null };
+}
+
+function auditResource(resource: Resource): { type: string; id: string | null } {
+  return { type: resource.type, id: "id" in resource ? (resource.id ?? null) : null };
+}
+
+/**
+ * Authorises `action` on `resource` for the context's actor, runs `run` when allowed, and records one audit
+ * event whatever happens. Throws a login redirect / 401 for anonymous callers and a 403 for denials.
+ */
+export async function perform<T>(
+  ctx: Ctx,
+  action: Action,
+  resource: Resource,
+  run: () => Promise<T>,
+  options: PerformOptions<T> = {},
+): Promise<T> {
+  const res = auditResource(resource);
+  const patientId = options.patientId !== undefined ? options.patientId : resource.type === "patient" ? res.id : null;
+  const base = { actor: ctx.actor, action, resource: res, patientId, info: ctx.info };
+
+  if (!ctx.actor) {
+    await record({ ...base, outcome: "denied", reason: REASONS.anonymous });
+    if (ctx.channel === "page") throw loginRedirect(ctx.request);
+    throw apiError(401, "unauthenticated", "Jeton d'accès manquant, expiré ou invalide.");
+  }
+  const decision = await authorize(ctx.actor, action, resource);
+  if (!decision.allowed) {
+    await record({ ...base, outcome: "denied", reason: decision.reason });
+    throw failure(ctx, 403, "forbidden", decision.reason);
+  }
+  let result: T;
+  try {
+    result = await run();
+  } catch (err) {
+    const reason =
+      err instanceof HttpError
+        ? `${err.status} ${err.message}`
+        : err instanceof Response
+          ? `${err.status}`
+          : "internal error";
+    await record({ ...base, outcome: "error", reason });
+    if (err instanceof HttpError && ctx.channel === "api") throw apiError(err.status, err.code, err.message);
+    throw err;
+  }
+  const extra = options.describe?.(result) ?? {};
+  await record({
+    ...base,
+    outcome: "allowed",
+    resource: { type: res.type, id: extra.resourceId ?? res.id },
+    patientId: extra.patientId !== undefined ? extra.patientId : patientId,
+  });
+  return result;
+}
+
+/**
+ * For browser mutations: reads the (url-encoded) form and checks its CSRF token before anything else.
+ * A bad token is audited as a denial of `action` and answered 403.
+ */
+export async function readMutation(ctx: Ctx, action: Action): Promise<FormData> {
+  const form = await ctx.request.formData();
+  try {
+    await verifyCsrf(ctx.request, form.get(CSRF_FIELD));
+  } catch (err) {
+    if (!(err instanceof CsrfError)) throw err;
+    await record({ actor: ctx.actor, action, outcome: "denied", reason: "csrf", info: ctx.info });
+    throw failure(ctx, 403, "csrf", err.message);
+  }
+  return form;
+}

@@ -1,0 +1,25 @@
+import type { z } from "zod";
+
+export type ParseResult<T> = { ok: true; data: T } | { ok: false; errors: Record<string, string> };
+
+/** Parses with a zod schema; on failure, the first message per top-level field (for forms and 400 answers). */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown): ParseResult<z.infer<S>> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return { ok: true, data: parsed.data };
+  const errors: Record<string, string> = {};
+  for (const issue of parsed.error.issues) {
+    const key = String(issue.path[0] ?? "form");
+    errors[key] ??= issue.message;
+  }
+  return { ok: false, errors };
+}
+
+/** Form fields as a plain object; empty strings become undefined so optional fields stay optional. */
+export function formFields(form: FormData, names: string[]): Record<string, string | undefined> {
+  return Object.fromEntries(
+    names.map((n) => {
+      const v = form.get(n);
+      return [n, typeof v === "string" && v.trim() !== "" ? v : undefined];
+    }),
+  );
+}

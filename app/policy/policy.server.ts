@@ -1,0 +1,96 @@
+/**
+ * The policy: the only place that says who may do what. Deny by default: an action absent from the table, a
+ * role absent from an action's rule, or a missing resource id is refused. Callers never re-implement a rule;
+ * they go through `perform()` in app/http/guard.server.ts, which calls `authorize()` and the audit writer.
+ *
+ * Rule for resources the actor may not reach: the answer is 403 whether or not the resource exists, so that
+ * refusals never reveal which patients exist (docs/decisions/2026-11-23-access-rules.md).
+ */
+import type { Actor } from "../accounts/actor";
+import type { Role } from "../db/schema";
+import { isInCareTeam } from "../patients/care-team.server";
+
+export type Resource =
+  | { type: "app" }
+  | { type: "account"; id?: string }
+  | { type: "token"; id?: string }
+  | { type: "audit" }
+  | { type: "patient"; id?: string };
+
+export type Action =
+  | "app.home"
+  | "account.self"
+  | "account.password"
+  | "account.list"
+  | "account.create"
+  | "account.disable"
+  | "account.enable"
+  | "session.logout"
+  | "token.revoke"
+  | "audit.read"
+  | "patient.list"
+  | "patient.create"
+  | "patient.read"
+  | "research.view";
+
+export type Decision = { allowed: true } | { allowed: false; reason: string };
+
+const ALLOW: Decision = { allowed: true };
+const deny = (reason: string): Decision => ({ allowed: false, reason });
+
+export const REASONS = {
+  role: "Votre rôle ne permet pas cette action.",
+  adminOnly: "Action réservée aux administrateurs.",
+  careTeam: "Ce patient ne fait pas partie de votre équipe de soins.",
+  otherPatient: "Vous ne pouvez consulter que votre propre dossier.",
+  anonymous: "Connexion requise.",
+} as const;
+
+type Rule = (actor: Actor, resource: Resource) => Decision | Promise<Decision>;
+
+const anyone: Rule = () => ALLOW;
+const adminOnly: Rule = (actor) => (actor.role === "admin" ? ALLOW : deny(REASONS.adminOnly));
+const onlyRoles =
+  (...roles: Role[]): Rule =>
+  (actor) =>
+    roles.includes(actor.role) ? ALLOW : deny(REASONS.role);
+
+/** A doctor of the patient's care team, or the patient themself. */
+const patientRecord: Rule = async (actor, resource) => {
+  const patientId = resource.type === "patient" ? resource.id : undefined;
+  if (!patientId) return deny(REASONS.role);
+  if (actor.role === "doctor") return (await isInCareTeam(actor.id, patientId)) ? ALLOW : deny(REASONS.careTeam);
+  if (actor.role === "patient") return actor.patientId === patientId ? ALLOW : deny(REASONS.otherPatient);
+  return deny(REASONS.role);
+};
+
+const RULES: Record<Action, Rule> = {
+  "app.home": anyone,
+  "account.self": anyone,
+  "account.password": anyone,
+  "session.logout": anyone,
+  "token.revoke": anyone,
+  "account.list": adminOnly,
+  "account.create": adminOnly,
+  "account.disable": (actor, resource) =>
+    actor.role !== "admin"
+      ? deny(REASONS.adminOnly)
+      : resource.type === "account" && resource.id === actor.id
+        ? deny("Un administrateur ne peut pas désactiver son propre compte.")
+        : ALLOW,
+  "account.enable": adminOnly,
+  "audit.read": adminOnly,
+  // Admins see the directory (names, dates) without medical content; doctors see their care team only.
+  "patient.list": onlyRoles("doctor", "admin"),
+  "patient.create": onlyRoles("doctor"),
+  "patient.read": patientRecord,
+  // Researchers have a space of their own; its data (pseudonymised, consented) arrives with the consent portal.
+  "research.view": onlyRoles("researcher"),
+};
+
+export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {
+  if (!actor) return deny(REASONS.anonymous);
+  const rule = RULES[action] as Rule | undefined;
+  if (!rule) return deny(REASONS.role);
+  return rule(actor, resource);
+}

@@ -1,0 +1,78 @@
+// The Nexus HTTP server: Express in front of the Remix request handler.
+//   node server.mjs         production build from build/ (npm start builds it first)
+//   node server.mjs --dev   Vite dev server with hot reload
+import { randomUUID } from "node:crypto";
+import { createRequestHandler } from "@remix-run/express";
+import express from "express";
+
+const dev = process.argv.includes("--dev");
+const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST ?? "127.0.0.1";
+
+const vite = dev
+  ? await import("vite").then((v) => v.createServer({ server: { middlewareMode: true } }))
+  : undefined;
+
+const loadBuild = () =>
+  vite ? vite.ssrLoadModule("virtual:remix/server-build") : import("./build/server/index.js");
+
+const app = express();
+app.disable("x-powered-by");
+// Forwarded headers (client address, protocol) are believed only from the proxy (Caddy on loopback by default).
+app.set("trust proxy", process.env.TRUST_PROXY ?? "loopback");
+
+app.use((req, res, next) => {
+  const requestId = randomUUID();
+  res.locals.requestId = requestId;
+  res.setHeader("X-Request-Id", requestId);
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  res.setHeader("Referrer-Policy", "same-origin");
+  res.setHeader("X-Frame-Options", "DENY");
+  const started = process.hrtime.bigint();
+  res.on("finish", () => {
+    if (process.env.NEXUS_ACCESS_LOG === "0") return;
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    console.log(
+      JSON.stringify({ level: "info", msg: "request", requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }),
+    );
+  });
+  next();
+});
+
+if (vite) {
+  app.use(vite.middlewares);
+} else {
+  app.use("/assets", express.static("build/client/assets", { immutable: true, maxAge: "1y" }));
+  app.use(express.static("build/client", { maxAge: "1h" }));
+}
+
+const build = await loadBuild();
+const info = await build.entry.module.boot();
+
+app.all(
+  "*",
+  createRequestHandler({
+    build: vite ? loadBuild : build,
+    mode: dev ? "development" : "production",
+    getLoadContext: (req, res) => ({ requestId: res.locals.requestId, clientIp: req.ip ?? null }),
+  }),
+);
+
+const server = app.listen(port, host, () => {
+  const address = server.address();
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+  const where = info.database === "pglite" ? `embedded PGlite in ${info.dataDir}` : "PostgreSQL (DATABASE_URL)";
+  const lines = [`Nexus is listening on ${url}  (database: ${where})`];
+  if (info.demoAccounts.length > 0) {
+    lines.push(`Demo accounts — password: ${info.demoPassword}`);
+    for (const a of info.demoAccounts) lines.push(`  ${a.role.padEnd(11)} ${a.email}`);
+  }
+  console.log(lines.join("\n"));
+});
+
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, () => {
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5000).unref();
+  });
+}
