@@ -39,6 +39,29 @@ app.use((req, res, next) => {
   next();
 });
 
+// Remix aborts an action whose Origin differs from its Host with a bare 500. We flag such requests instead and let
+// the app's CSRF check refuse them with an audited 403 (app/accounts/csrf.server.ts); bearer-token API calls,
+// which carry no cookies, are unaffected.
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+app.use((req, _res, next) => {
+  const origin = req.headers.origin;
+  if (origin !== undefined && !SAFE_METHODS.has(req.method)) {
+    const forwarded = req.headers["x-forwarded-host"];
+    const host = (typeof forwarded === "string" && forwarded.split(",")[0].trim()) || req.headers.host;
+    let originHost = null;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      /* "null" or garbage: foreign */
+    }
+    if (originHost !== host) {
+      delete req.headers.origin;
+      req.headers["x-nexus-foreign-origin"] = origin;
+    }
+  }
+  next();
+});
+
 if (vite) {
   app.use(vite.middlewares);
 } else {

@@ -35,7 +35,9 @@ export class CsrfError extends Error {
   }
 }
 
+/** server.mjs moves a foreign Origin to `X-Nexus-Foreign-Origin` (so Remix does not abort with a 500). */
 function sameOrigin(request: Request): boolean {
+  if (request.headers.has("X-Nexus-Foreign-Origin")) return false;
   const origin = request.headers.get("Origin");
   if (!origin || origin === "null") return origin === null;
   return origin === new URL(request.url).origin;

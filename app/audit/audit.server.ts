@@ -3,9 +3,10 @@
  * `record()`. Rows are append-only (database triggers) and hash-chained; appends are serialised with a
  * transaction-scoped advisory lock so concurrent writers never fork the chain.
  */
-import { asc, desc, gt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, lt, lte, sql } from "drizzle-orm";
+import { z } from "zod";
 import { db } from "../db/db.server";
-import { auditEvents, type Outcome } from "../db/schema";
+import { auditEvents, OUTCOMES, type Outcome } from "../db/schema";
 import type { Actor } from "../accounts/actor";
 import { GENESIS_HASH, chainHash, type ChainedFields } from "./chain.server";
 
@@ -93,4 +94,40 @@ export async function verifyChain(pageSize = 5000): Promise<ChainReport> {
     }
     if (rows.length < pageSize) return { ok: true, checked };
   }
+}
+
+export const auditQuerySchema = z.object({
+  actor: z.uuid().optional(),
+  patient: z.uuid().optional(),
+  action: z.string().max(100).optional(),
+  outcome: z.enum(OUTCOMES).optional(),
+  requestId: z.string().max(100).optional(),
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+  /** The id of the last event of the previous page (pages go from newest to oldest). */
+  cursor: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+export type AuditQuery = z.infer<typeof auditQuerySchema>;
+
+/** Events matching the filters, newest first, paged by id cursor (keyset paging: no OFFSET). */
+export async function searchEvents(q: AuditQuery) {
+  const conditions = [
+    q.actor ? eq(auditEvents.actorId, q.actor) : undefined,
+    q.patient ? eq(auditEvents.patientId, q.patient) : undefined,
+    q.action ? eq(auditEvents.action, q.action) : undefined,
+    q.outcome ? eq(auditEvents.outcome, q.outcome) : undefined,
+    q.requestId ? eq(auditEvents.requestId, q.requestId) : undefined,
+    q.from ? gte(auditEvents.at, q.from) : undefined,
+    q.to ? lte(auditEvents.at, q.to) : undefined,
+    q.cursor ? lt(auditEvents.id, q.cursor) : undefined,
+  ].filter((c) => c !== undefined);
+  const rows = await db
+    .select()
+    .from(auditEvents)
+    .where(conditions.length ? and(...conditions) : undefined)
+    .orderBy(desc(auditEvents.id))
+    .limit(q.limit + 1);
+  const page = rows.slice(0, q.limit);
+  return { events: page, nextCursor: rows.length > q.limit ? page[page.length - 1]!.id : null };
 }

@@ -1,4 +1,4 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, useActionData, useNavigation, useSearchParams } from "@remix-run/react";
 import { authenticator, recordLogin } from "../accounts/auth.server";
@@ -10,6 +10,8 @@ import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Connexion — Nexus" }];
+/** Carries the action's Retry-After (429) to the document response. */
+export const headers: HeadersFunction = ({ actionHeaders }) => actionHeaders;
 
 /** Only same-site paths are followed after login. */
 function safeRedirect(value: string | null): string {

@@ -1,0 +1,239 @@
+/**
+ * The access matrix: every route and API endpoint × every role (and anonymous) → the expected status. Each refusal
+ * must have left a `denied` audit event carrying the response's request id. The last test fails if a route file
+ * under app/routes is missing from the matrix.
+ */
+import { randomUUID } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createAccount, createPatient } from "./helpers/fixtures";
+import { api, BrowserSession, tokenFor } from "./helpers/http";
+
+const ACTORS = ["anonymous", "admin", "doctor", "otherDoctor", "patient", "otherPatient", "researcher"] as const;
+type ActorName = (typeof ACTORS)[number];
+type Expect = Record<ActorName, number>;
+
+interface Actor {
+  browser: BrowserSession;
+  /** A token for calls that do not revoke it. */
+  token: string | null;
+  email: string | null;
+  password: string | null;
+}
+
+const actors = {} as Record<ActorName, Actor>;
+let demoPatientId = "";
+let otherPatientId = "";
+let adminToken = "";
+
+beforeAll(async () => {
+  const otherDoctor = await createAccount("doctor");
+  const otherDoctorToken = await tokenFor(otherDoctor.email, otherDoctor.password);
+  const other = await createPatient(otherDoctorToken, {
+    displayName: "Autre Patiente",
+    email: `other-${randomUUID().slice(0, 6)}@test.nexus`,
+    consents: { care: true },
+  });
+  otherPatientId = other.id;
+  const logins: Record<Exclude<ActorName, "anonymous">, { email: string; password?: string }> = {
+    admin: { email: "admin@demo.nexus" },
+    doctor: { email: "doctor@demo.nexus" },
+    otherDoctor,
+    patient: { email: "patient@demo.nexus" },
+    otherPatient: { email: other.account!.email, password: other.account!.temporaryPassword },
+    researcher: { email: "researcher@demo.nexus" },
+  };
+  actors.anonymous = { browser: new BrowserSession(), token: null, email: null, password: null };
+  for (const [name, login] of Object.entries(logins)) {
+    actors[name as ActorName] = {
+      browser: await BrowserSession.login(login.email, login.password),
+      token: await tokenFor(login.email, login.password),
+      email: login.email,
+      password: login.password ?? null,
+    };
+  }
+  adminToken = actors.admin.token!;
+  demoPatientId = (await api("GET", "/api/v1/me", { token: actors.patient.token })).body.patientId;
+});
+
+/** Every actor the same status, except where `overrides` says otherwise. */
+const all = (status: number, overrides: Partial<Expect> = {}): Expect =>
+  ({ ...Object.fromEntries(ACTORS.map((a) => [a, status])), ...overrides }) as Expect;
+
+interface Case {
+  /** The route module (file name under app/routes, without extension) this case exercises. */
+  route: string;
+  name: string;
+  expected: Expect;
+  call: (actor: Actor) => Promise<{ status: number; requestId: string | null }>;
+}
+
+const page = (path: () => string) => async (a: Actor) => {
+  const res = await a.browser.get(path());
+  return { status: res.status, requestId: res.headers.get("X-Request-Id") };
+};
+const form = (path: string, fields: Record<string, string>) => async (a: Actor) => {
+  const csrf = a.email ? await a.browser.csrf() : await a.browser.csrf("/connexion");
+  const res = await a.browser.post(path, fields, { csrf });
+  return { status: res.status, requestId: res.headers.get("X-Request-Id") };
+};
+const call = (method: string, path: () => string, json?: unknown, freshToken = false) => async (a: Actor) => {
+  const token = freshToken && a.email ? await tokenFor(a.email, a.password ?? undefined) : a.token;
+  const res = await api(method, path(), { token, json });
+  return { status: res.status, requestId: res.headers.get("X-Request-Id") };
+};
+
+const loggedIn302 = all(302);
+const CASES: Case[] = [
+  { route: "_index", name: "GET /", expected: loggedIn302, call: page(() => "/") },
+  { route: "connexion", name: "GET /connexion", expected: all(302, { anonymous: 200 }), call: page(() => "/connexion") },
+  { route: "connexion", name: "POST /connexion (empty)", expected: all(302, { anonymous: 400 }), call: form("/connexion", { email: "", password: "" }) },
+  { route: "langue", name: "GET /langue", expected: all(302), call: page(() => "/langue?l=en&retour=/") },
+  { route: "healthz", name: "GET /healthz", expected: all(200), call: page(() => "/healthz") },
+  { route: "readyz", name: "GET /readyz", expected: all(200), call: page(() => "/readyz") },
+  {
+    route: "patients._index",
+    name: "GET /patients",
+    expected: all(403, { anonymous: 302, admin: 200, doctor: 200, otherDoctor: 200 }),
+    call: page(() => "/patients"),
+  },
+  {
+    route: "patients.nouveau",
+    name: "GET /patients/nouveau",
+    expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200 }),
+    call: page(() => "/patients/nouveau"),
+  },
+  {
+    route: "patients.nouveau",
+    name: "POST /patients/nouveau (invalid)",
+    expected: all(403, { anonymous: 302, doctor: 400, otherDoctor: 400 }),
+    call: form("/patients/nouveau", { displayName: "" }),
+  },
+  {
+    route: "patients.$patientId",
+    name: "GET /patients/:demoPatient",
+    expected: all(403, { anonymous: 302, doctor: 200, patient: 200 }),
+    call: page(() => `/patients/${demoPatientId}`),
+  },
+  {
+    route: "patients.$patientId",
+    name: "GET /patients/:otherPatient",
+    expected: all(403, { anonymous: 302, otherDoctor: 200, otherPatient: 200 }),
+    call: page(() => `/patients/${otherPatientId}`),
+  },
+  {
+    route: "patients.$patientId",
+    name: "GET /patients/:unknown (403, not 404: existence is not revealed)",
+    expected: all(403, { anonymous: 302 }),
+    call: page(() => `/patients/${randomUUID()}`),
+  },
+  {
+    route: "mon-dossier",
+    name: "GET /mon-dossier",
+    expected: all(403, { anonymous: 302, patient: 200, otherPatient: 200 }),
+    call: page(() => "/mon-dossier"),
+  },
+  {
+    route: "admin.comptes",
+    name: "GET /admin/comptes",
+    expected: all(403, { anonymous: 302, admin: 200 }),
+    call: page(() => "/admin/comptes"),
+  },
+  {
+    route: "admin.comptes",
+    name: "POST /admin/comptes create (invalid)",
+    expected: all(403, { anonymous: 302, admin: 400 }),
+    call: form("/admin/comptes", { intent: "create", name: "", email: "x", role: "doctor", password: "short" }),
+  },
+  {
+    route: "admin.comptes",
+    name: "POST /admin/comptes enable (unknown account)",
+    expected: all(403, { anonymous: 302, admin: 404 }),
+    call: form("/admin/comptes", { intent: "enable", userId: randomUUID() }),
+  },
+  {
+    route: "recherche",
+    name: "GET /recherche",
+    expected: all(403, { anonymous: 302, researcher: 200 }),
+    call: page(() => "/recherche"),
+  },
+  { route: "compte", name: "GET /compte", expected: all(200, { anonymous: 302 }), call: page(() => "/compte") },
+  {
+    route: "compte",
+    name: "POST /compte (invalid)",
+    expected: all(400, { anonymous: 302 }),
+    call: form("/compte", { current: "", next: "" }),
+  },
+  // Logging out last would end the sessions the other cases use: it is exercised in tests/pages.test.ts, and here
+  // with a fresh session per actor.
+  {
+    route: "deconnexion",
+    name: "POST /deconnexion",
+    expected: all(302),
+    call: async (a) => {
+      const fresh = a.email ? await BrowserSession.login(a.email, a.password ?? undefined) : new BrowserSession();
+      const res = await fresh.post("/deconnexion", {}, { csrf: a.email ? await fresh.csrf() : await fresh.csrf("/connexion") });
+      return { status: res.status, requestId: res.headers.get("X-Request-Id") };
+    },
+  },
+  { route: "api.v1.tokens", name: "POST /api/v1/tokens (bad body)", expected: all(400), call: call("POST", () => "/api/v1/tokens", {}) },
+  { route: "api.v1.me", name: "GET /api/v1/me", expected: all(200, { anonymous: 401 }), call: call("GET", () => "/api/v1/me") },
+  {
+    route: "api.v1.tokens.current",
+    name: "DELETE /api/v1/tokens/current",
+    expected: all(204, { anonymous: 401 }),
+    call: call("DELETE", () => "/api/v1/tokens/current", undefined, true),
+  },
+  {
+    route: "api.v1.patients",
+    name: "GET /api/v1/patients",
+    expected: all(403, { anonymous: 401, admin: 200, doctor: 200, otherDoctor: 200 }),
+    call: call("GET", () => "/api/v1/patients"),
+  },
+  {
+    route: "api.v1.patients",
+    name: "POST /api/v1/patients (invalid)",
+    expected: all(403, { anonymous: 401, doctor: 400, otherDoctor: 400 }),
+    call: call("POST", () => "/api/v1/patients", { displayName: "" }),
+  },
+  {
+    route: "api.v1.audit",
+    name: "GET /api/v1/audit",
+    expected: all(403, { anonymous: 401, admin: 200 }),
+    call: call("GET", () => "/api/v1/audit?limit=1"),
+  },
+  {
+    route: "api.v1.audit.verify",
+    name: "GET /api/v1/audit/verify",
+    expected: all(403, { anonymous: 401, admin: 200 }),
+    call: call("GET", () => "/api/v1/audit/verify"),
+  },
+  { route: "api.v1.$", name: "GET /api/v1/unknown", expected: all(404), call: call("GET", () => "/api/v1/unknown") },
+];
+
+describe("access matrix", () => {
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const got: Partial<Expect> = {};
+      const refusals: { actor: ActorName; requestId: string | null }[] = [];
+      for (const name of ACTORS) {
+        const { status, requestId } = await c.call(actors[name]);
+        got[name] = status;
+        if (status === 403 || status === 401) refusals.push({ actor: name, requestId });
+      }
+      expect(got).toEqual(c.expected);
+      // Every refusal was audited as a denial, with this very request's id.
+      for (const r of refusals) {
+        const found = await api("GET", `/api/v1/audit?requestId=${r.requestId}`, { token: adminToken });
+        expect(found.body.events, `${c.name} as ${r.actor}`).toHaveLength(1);
+        expect(found.body.events[0].outcome).toBe("denied");
+      }
+    });
+  }
+
+  it("covers every route module", () => {
+    const routes = readdirSync("app/routes").map((f) => f.replace(/\.tsx?$/, ""));
+    const covered = new Set(CASES.map((c) => c.route));
+    expect(routes.filter((r) => !covered.has(r))).toEqual([]);
+  });
+});

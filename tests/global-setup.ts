@@ -1,0 +1,103 @@
+/**
+ * Starts one real Nexus server (the production build, `node server.mjs`) for the whole run, on a database of its
+ * own: a throwaway PostgreSQL database when DATABASE_URL is set, an embedded PGlite directory otherwise. Domain
+ * tests that import server modules get a second, separate database (see tests/setup-env.ts).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    baseUrl: string;
+    unitDatabaseUrl: string | null;
+  }
+}
+
+let server: ChildProcess | undefined;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+async function throwawayDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database "${name}"`);
+  await admin.end();
+  cleanups.push(async () => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    await c.query(`drop database if exists "${name}" with (force)`);
+    await c.end();
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+function startServer(env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    server = child;
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+      if (process.env.NEXUS_TEST_SERVER_LOG) process.stderr.write(chunk);
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with code ${code}:\n${output}`));
+    });
+  });
+}
+
+export default async function setup(project: TestProject) {
+  if (!existsSync("build/server/index.js")) {
+    throw new Error("No production build: run `npm test` (it builds first) or `npm run build`.");
+  }
+  const stamp = `${Date.now().toString(36)}_${process.pid}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: "production",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    NEXUS_DEMO: "1",
+    NEXUS_ACCESS_LOG: "0",
+    LOGIN_MAX_FAILURES: "5",
+    LOGIN_LOCK_MINUTES: "15",
+  };
+  const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-test-"));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  env.DATA_DIR = dataDir;
+
+  let unitDatabaseUrl: string | null = null;
+  if (process.env.DATABASE_URL) {
+    env.DATABASE_URL = await throwawayDatabase(process.env.DATABASE_URL, `nexus_test_${stamp}_server`);
+    unitDatabaseUrl = await throwawayDatabase(process.env.DATABASE_URL, `nexus_test_${stamp}_unit`);
+  } else {
+    delete env.DATABASE_URL;
+  }
+  const baseUrl = await startServer(env);
+  project.provide("baseUrl", baseUrl);
+  project.provide("unitDatabaseUrl", unitDatabaseUrl);
+  console.log(`[nexus tests] server ${baseUrl} on ${env.DATABASE_URL ? "PostgreSQL" : "PGlite"}`);
+
+  return async () => {
+    if (server && server.exitCode === null) {
+      server.removeAllListeners("exit");
+      const exited = new Promise((r) => server!.once("exit", r));
+      server.kill("SIGTERM");
+      await exited;
+    }
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  };
+}
