@@ -9,7 +9,7 @@ declare module "@remix-run/node" {
 }
 
 /** Native or WASM-backed packages stay outside the server bundle. */
-const serverExternals = ["argon2", "pg", "@electric-sql/pglite", "minio", "dicom-parser"];
+const serverExternals = ["argon2", "pg", "@electric-sql/pglite", "minio", "dicom-parser", "sharp"];
 
 export default defineConfig(({ isSsrBuild }) => ({
   plugins: [

@@ -3,21 +3,26 @@ import { pruneExpiredSessions } from "./accounts/session.server";
 import { seedDemo, type DemoAccount } from "./accounts/demo.server";
 import { config } from "./config.server";
 import { connection } from "./db/db.server";
+import { vault } from "./vault/instance.server";
 
 export interface BootInfo {
   database: "postgres" | "pglite";
   dataDir: string;
   demoAccounts: DemoAccount[];
   demoPassword: string | null;
+  storage: string;
 }
 
 export async function boot(): Promise<BootInfo> {
   await pruneExpiredSessions();
+  // Storage down at start-up is not fatal: /readyz reports it and uploads answer 503 until it is back.
+  await vault.store.ensureReady().catch((err: Error) => console.warn(`[vault] object store not ready: ${err.message}`));
   const demoAccounts = config.demo ? await seedDemo(config.NEXUS_DEMO_PASSWORD) : [];
   return {
     database: connection.kind,
     dataDir: config.DATA_DIR,
     demoAccounts,
     demoPassword: config.demo ? config.NEXUS_DEMO_PASSWORD : null,
+    storage: `${vault.store.kind} (${vault.store.location})`,
   };
 }

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 
@@ -14,6 +15,10 @@ declare module "vitest" {
   export interface ProvidedContext {
     baseUrl: string;
     unitDatabaseUrl: string | null;
+    /** The server's DATA_DIR (its local object store lives in `objects/` when no S3 endpoint is set). */
+    serverDataDir: string;
+    /** The server's master keys, as NEXUS_MASTER_KEYS. */
+    masterKeys: string;
   }
 }
 
@@ -78,6 +83,9 @@ export default async function setup(project: TestProject) {
   const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-test-"));
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   env.DATA_DIR = dataDir;
+  // A throwaway master key for this run (on a real deployment it comes from a secret store).
+  const masterKeys = `test-${Date.now().toString(36)}:${randomBytes(32).toString("base64")}`;
+  env.NEXUS_MASTER_KEYS = masterKeys;
 
   let unitDatabaseUrl: string | null = null;
   if (process.env.DATABASE_URL) {
@@ -89,7 +97,11 @@ export default async function setup(project: TestProject) {
   const baseUrl = await startServer(env);
   project.provide("baseUrl", baseUrl);
   project.provide("unitDatabaseUrl", unitDatabaseUrl);
-  console.log(`[nexus tests] server ${baseUrl} on ${env.DATABASE_URL ? "PostgreSQL" : "PGlite"}`);
+  project.provide("serverDataDir", dataDir);
+  project.provide("masterKeys", masterKeys);
+  const storage = env.S3_HOST || env.S3_ENDPOINT ? `S3 ${env.S3_HOST ?? env.S3_ENDPOINT}:${env.S3_PORT ?? ""}` : "local directory";
+  console.log(`[nexus tests] server ${baseUrl} on ${env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, images in ${storage}`);
+  if (!env.S3_HOST && !env.S3_ENDPOINT) console.log("skipped: no S3 endpoint for the server (integration tests use the local store)");
 
   return async () => {
     if (server && server.exitCode === null) {

@@ -15,3 +15,4 @@ if (unitUrl) {
 }
 process.env.DATA_DIR = mkdtempSync(path.join(tmpdir(), "nexus-unit-"));
 process.env.NEXUS_DEMO = "0";
+process.env.NEXUS_MASTER_KEYS = inject("masterKeys");

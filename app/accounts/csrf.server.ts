@@ -6,6 +6,7 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createCookie } from "@remix-run/node";
+import { HttpError } from "../http/errors.server";
 import { isHttps, sessionSecret } from "./session.server";
 
 export const CSRF_FIELD = "csrf";
@@ -29,9 +30,9 @@ export async function csrfToken(request: Request): Promise<{ token: string; setC
   return { token, setCookie: await cookieOf(request).serialize(token) };
 }
 
-export class CsrfError extends Error {
+export class CsrfError extends HttpError {
   constructor() {
-    super("Jeton de sécurité (CSRF) manquant ou invalide : rechargez la page et réessayez.");
+    super(403, "csrf", "Jeton de sécurité (CSRF) manquant ou invalide : rechargez la page et réessayez.");
   }
 }
 

@@ -1,5 +1,5 @@
 /** Consent per purpose: the current state and its append-only history. */
-import { asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { consentHistory, consents, PURPOSES, type Purpose } from "../db/schema";
@@ -49,6 +49,15 @@ export async function consentState(patientId: string): Promise<Record<Purpose, C
   >;
   for (const row of rows) state[row.purpose] = { granted: row.granted, updatedAt: row.updatedAt };
   return state;
+}
+
+/** One purpose's live state, read in the caller's request: no cache can outlive a revocation. */
+export async function consentOf(patientId: string, purpose: Purpose): Promise<ConsentState> {
+  const [row] = await db
+    .select({ granted: consents.granted, updatedAt: consents.updatedAt })
+    .from(consents)
+    .where(and(eq(consents.patientId, patientId), eq(consents.purpose, purpose)));
+  return row ?? { granted: false, updatedAt: null };
 }
 
 export function consentHistoryOf(patientId: string) {

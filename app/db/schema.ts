@@ -4,10 +4,13 @@
  * express live in hand-written migrations there.
  */
 import {
+  bigint,
   bigserial,
   boolean,
+  customType,
   index,
   integer,
+  jsonb,
   pgEnum,
   pgTable,
   primaryKey,
@@ -17,6 +20,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import { OUTCOMES, PURPOSES, ROLES } from "../vocabulary";
+import type { DicomMetadata } from "../vault/sniff.server";
 
 export { OUTCOMES, PURPOSES, ROLES, type Outcome, type Purpose, type Role } from "../vocabulary";
 
@@ -95,6 +99,8 @@ export const patients = pgTable(
     userId: uuid("user_id").references(() => users.id, { onDelete: "set null" }),
     createdBy: uuid("created_by").references(() => users.id, { onDelete: "set null" }),
     createdAt: createdAt(),
+    /** GDPR art. 17: images crypto-shredded, name replaced, account unlinked and disabled. */
+    erasedAt: timestamp("erased_at", { withTimezone: true }),
   },
   (t) => [uniqueIndex("patients_user_key").on(t.userId)],
 );
@@ -180,6 +186,50 @@ export const auditEvents = pgTable(
     index("audit_events_patient_idx").on(t.patientId, t.id),
     index("audit_events_action_idx").on(t.action, t.id),
     index("audit_events_outcome_idx").on(t.outcome, t.id),
+  ],
+);
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => "bytea",
+  fromDriver: (value) => Buffer.from(value),
+});
+
+/**
+ * Mammograms. The bytes live encrypted in object storage under `storage_key`; this row holds metadata only: the
+ * data key wrapped by a master key (`key_id`), the plaintext size and SHA-256, and the original file name encrypted
+ * with the data key. Erasure deletes the wrapped key first (crypto-shredding), then the object, then marks the row.
+ */
+export const images = pgTable(
+  "images",
+  {
+    id: uuid("id").primaryKey(),
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "restrict" }),
+    uploadedBy: uuid("uploaded_by").references(() => users.id, { onDelete: "set null" }),
+    contentType: text("content_type").notNull(),
+    size: bigint("size", { mode: "number" }).notNull(),
+    sha256: text("sha256").notNull(),
+    width: integer("width"),
+    height: integer("height"),
+    bitDepth: integer("bit_depth"),
+    dicom: jsonb("dicom").$type<DicomMetadata>(),
+    storageKey: text("storage_key").notNull(),
+    ciphertextSize: bigint("ciphertext_size", { mode: "number" }).notNull(),
+    formatVersion: integer("format_version").notNull(),
+    keyId: text("key_id"),
+    wrappedKey: bytea("wrapped_key"),
+    /** The original file name, AES-256-GCM under the data key (gone with it at erasure). */
+    encryptedName: bytea("encrypted_name"),
+    createdAt: createdAt(),
+    erasedAt: timestamp("erased_at", { withTimezone: true }),
+    erasedBy: uuid("erased_by").references(() => users.id, { onDelete: "set null" }),
+    objectDeletedAt: timestamp("object_deleted_at", { withTimezone: true }),
+  },
+  (t) => [
+    index("images_patient_idx").on(t.patientId, t.createdAt),
+    index("images_key_idx").on(t.keyId),
+    uniqueIndex("images_storage_key").on(t.storageKey),
   ],
 );
 

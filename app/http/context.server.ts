@@ -12,6 +12,9 @@ import { actorFromSession } from "../accounts/session.server";
 import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, REASONS, type Action, type Resource } from "../policy/policy.server";
+import { HttpError } from "./errors.server";
+
+export { HttpError };
 
 export type Channel = "page" | "api";
 
@@ -71,25 +74,13 @@ function loginRedirect(request: Request) {
   return redirect(`/connexion?redirectTo=${encodeURIComponent(back)}`);
 }
 
-/** A thrown failure from domain code: validation (400), conflict (409), … carried to the caller's channel. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly fields?: Record<string, string>,
-  ) {
-    super(message);
-  }
-}
-
 // ---- the pipeline -----------------------------------------------------------------------------------------------
 
 export interface PerformOptions<T> {
   /** The audited patient, when the action concerns one (defaults to a patient resource's id). */
   patientId?: string | null;
   /** Fills in audit details from the result (e.g. the id of a created resource). */
-  describe?: (result: T) => { resourceId?: string; patientId?: string | null };
+  describe?: (result: T) => { resourceType?: string; resourceId?: string; patientId?: string | null };
 }
 
 function auditResource(resource: Resource): { type: string; id: string | null } {
@@ -131,15 +122,17 @@ export async function perform<T>(
         : err instanceof Response
           ? `${err.status}`
           : "internal error";
-    await record({ ...base, outcome: "error", reason });
-    if (err instanceof HttpError && ctx.channel === "api") throw apiError(err.status, err.code, err.message);
+    // A refusal found while running (e.g. a CSRF token read from a multipart body) is a denial, not an error.
+    const refused = err instanceof HttpError && (err.status === 401 || err.status === 403);
+    await record({ ...base, outcome: refused ? "denied" : "error", reason });
+    if (err instanceof HttpError && ctx.channel === "api") throw apiError(err.status, err.code, err.message, err.headers);
     throw err;
   }
   const extra = options.describe?.(result) ?? {};
   await record({
     ...base,
     outcome: "allowed",
-    resource: { type: res.type, id: extra.resourceId ?? res.id },
+    resource: { type: extra.resourceType ?? res.type, id: extra.resourceId ?? res.id },
     patientId: extra.patientId !== undefined ? extra.patientId : patientId,
   });
   return result;

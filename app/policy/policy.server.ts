@@ -8,6 +8,7 @@
  */
 import type { Actor } from "../accounts/actor";
 import type { Role } from "../db/schema";
+import { consentOf } from "../consent/consent.server";
 import { isInCareTeam } from "../patients/care-team.server";
 
 export type Resource =
@@ -15,7 +16,9 @@ export type Resource =
   | { type: "account"; id?: string }
   | { type: "token"; id?: string }
   | { type: "audit" }
-  | { type: "patient"; id?: string };
+  | { type: "patient"; id?: string }
+  /** An image names its patient (looked up before authorising); an unknown image has none and is refused. */
+  | { type: "image"; id?: string; patientId?: string };
 
 export type Action =
   | "app.home"
@@ -31,7 +34,12 @@ export type Action =
   | "patient.list"
   | "patient.create"
   | "patient.read"
-  | "research.view";
+  | "research.view"
+  | "patient.erase"
+  | "image.upload"
+  | "image.list"
+  | "image.read"
+  | "image.erase";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -44,6 +52,8 @@ export const REASONS = {
   careTeam: "Ce patient ne fait pas partie de votre équipe de soins.",
   otherPatient: "Vous ne pouvez consulter que votre propre dossier.",
   anonymous: "Connexion requise.",
+  careRevoked: "Consentement aux soins retiré par le patient : consultation des images refusée.",
+  careNeverGiven: "Le patient n'a pas donné son consentement aux soins : consultation des images refusée.",
 } as const;
 
 type Rule = (actor: Actor, resource: Resource) => Decision | Promise<Decision>;
@@ -55,9 +65,37 @@ const onlyRoles =
   (actor) =>
     roles.includes(actor.role) ? ALLOW : deny(REASONS.role);
 
+/** The patient a resource belongs to: the patient itself, or an image's patient. */
+function patientOf(resource: Resource): string | undefined {
+  if (resource.type === "patient") return resource.id;
+  if (resource.type === "image") return resource.patientId;
+  return undefined;
+}
+
+/** A doctor of the patient's care team. */
+const careTeamDoctor: Rule = async (actor, resource) => {
+  const patientId = patientOf(resource);
+  if (!patientId || actor.role !== "doctor") return deny(REASONS.role);
+  return (await isInCareTeam(actor.id, patientId)) ? ALLOW : deny(REASONS.careTeam);
+};
+
+/** A doctor of the care team, or an admin (erasure requests handled by the hospital's data office). */
+const careTeamOrAdmin: Rule = (actor, resource) => (actor.role === "admin" ? ALLOW : careTeamDoctor(actor, resource));
+
+/** Viewing images: the patient themself; a doctor of the care team while the patient's `care` consent is live. */
+const imageViewer: Rule = async (actor, resource) => {
+  const patientId = patientOf(resource);
+  if (actor.role === "patient") return patientId && actor.patientId === patientId ? ALLOW : deny(REASONS.otherPatient);
+  const team = await careTeamDoctor(actor, resource);
+  if (!team.allowed) return team;
+  const care = await consentOf(patientId!, "care");
+  if (care.granted) return ALLOW;
+  return deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
+};
+
 /** A doctor of the patient's care team, or the patient themself. */
 const patientRecord: Rule = async (actor, resource) => {
-  const patientId = resource.type === "patient" ? resource.id : undefined;
+  const patientId = patientOf(resource);
   if (!patientId) return deny(REASONS.role);
   if (actor.role === "doctor") return (await isInCareTeam(actor.id, patientId)) ? ALLOW : deny(REASONS.careTeam);
   if (actor.role === "patient") return actor.patientId === patientId ? ALLOW : deny(REASONS.otherPatient);
@@ -86,6 +124,11 @@ const RULES: Record<Action, Rule> = {
   "patient.read": patientRecord,
   // Researchers have a space of their own; its data (pseudonymised, consented) arrives with the consent portal.
   "research.view": onlyRoles("researcher"),
+  "patient.erase": careTeamOrAdmin,
+  "image.upload": careTeamDoctor,
+  "image.list": patientRecord,
+  "image.read": imageViewer,
+  "image.erase": careTeamOrAdmin,
 };
 
 export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {

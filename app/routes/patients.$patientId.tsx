@@ -2,7 +2,7 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { consentHistoryOf, consentState } from "../consent/consent.server";
 import { pageContext, perform } from "../http/context.server";
-import { patientIdParam } from "../http/params.server";
+import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
 import type { loader as rootLoader } from "../root";
 import { ConsentHistory, ConsentList } from "../ui/consent";
@@ -13,7 +13,7 @@ export const meta: MetaFunction = () => [{ title: "Dossier patient — Nexus" }]
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
-  const patientId = patientIdParam(ctx, args.params.patientId);
+  const patientId = idParam(ctx, args.params.patientId);
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
     const [patient, consents, history] = await Promise.all([
       getPatient(patientId),

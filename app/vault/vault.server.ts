@@ -1,0 +1,402 @@
+/**
+ * The vault: mammograms in, mammograms out, encrypted at rest.
+ *
+ * Upload: sniff the first bytes (type by content, pixel limit) → fresh data key → segmented AES-256-GCM while
+ * streaming to the object store (stopping at the size limit) → metadata row with the wrapped key, in one
+ * transaction; a failed row removes the object. Read: unwrap → fetch → verify and decrypt segment by segment.
+ * Erasure: wrapped key deleted first (crypto-shredding), then the object, then the row marked.
+ */
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
+import { and, desc, eq, isNotNull, isNull, ne } from "drizzle-orm";
+import { db } from "../db/db.server";
+import { images, patients, users } from "../db/schema";
+import { HttpError } from "../http/context.server";
+import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError } from "./format.server";
+import { generateDataKey, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
+import { DicomParseError, PIXEL_LIMIT, sniff, withinPixelLimit, type SniffResult } from "./sniff.server";
+import { NotFoundError, StorageUnavailableError, type ObjectStore } from "./store.server";
+
+export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+/** How far into an upload we look for the type, the dimensions and the DICOM header. */
+const HEAD_BYTES = 1024 * 1024;
+
+export type ImageRow = typeof images.$inferSelect;
+
+export interface StoredImage {
+  id: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+}
+
+export const VAULT_ERRORS = {
+  tooLarge: `Fichier trop volumineux : la limite est de ${MAX_UPLOAD_BYTES / 1024 / 1024} Mo.`,
+  unsupported: "Type de fichier non pris en charge : seuls JPEG, PNG et DICOM (Part 10) sont acceptés.",
+  empty: "Fichier vide.",
+  pixels: `Image trop grande : plus de ${PIXEL_LIMIT / 1_000_000} millions de pixels.`,
+  noDimensions: "Dimensions de l'image introuvables : fichier tronqué ou corrompu ?",
+  badDicom: "Fichier DICOM illisible (en-tête corrompu).",
+  storageDown: "Stockage des images indisponible : réessayez dans quelques instants. Rien n'a été enregistré.",
+  integrity: "Échec du contrôle d'intégrité : l'image stockée a été altérée. Aucun octet non authentifié n'est envoyé.",
+  erased: "Cette image a été effacée (droit à l'effacement).",
+} as const;
+
+const storageKey = (id: string) => `images/${id}`;
+
+// ---- small stream helpers ---------------------------------------------------------------------------------------
+
+class TooLargeError extends Error {}
+
+/** 413, and the connection is closed after it: the rest of an oversize body is never read. */
+export const tooLarge = () => new HttpError(413, "too_large", VAULT_ERRORS.tooLarge, undefined, { Connection: "close" });
+
+/** Passes chunks through and throws as soon as more than `max` bytes went by: the rest is never read. */
+async function* limitSize(source: AsyncIterable<Uint8Array>, max: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of source) {
+    seen += chunk.length;
+    if (seen > max) throw new TooLargeError();
+    yield chunk;
+  }
+}
+
+/** Reads up to `bytes` from an iterator; returns them and an iterable of everything (head included). */
+async function peek(source: AsyncIterable<Uint8Array>, bytes: number) {
+  const iterator = source[Symbol.asyncIterator]();
+  const head: Uint8Array[] = [];
+  let length = 0;
+  let done = false;
+  while (length < bytes) {
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    head.push(next.value);
+    length += next.value.length;
+  }
+  const all = async function* () {
+    yield* head;
+    if (!done) yield* { [Symbol.asyncIterator]: () => iterator };
+  };
+  return { head: Buffer.concat(head), all: all() };
+}
+
+/** File names may carry patient names: sealed under the image's data key, bound to the image id. */
+function sealName(dataKey: Uint8Array, imageId: string, name: string): Buffer {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", dataKey, nonce);
+  cipher.setAAD(Buffer.from(`nexus-file-name-v1|${imageId}`));
+  const body = Buffer.concat([cipher.update(name, "utf8"), cipher.final()]);
+  return Buffer.concat([nonce, body, cipher.getAuthTag()]);
+}
+
+function openName(dataKey: Uint8Array, imageId: string, sealed: Uint8Array): string {
+  const buf = Buffer.from(sealed);
+  const decipher = createDecipheriv("aes-256-gcm", dataKey, buf.subarray(0, 12));
+  decipher.setAAD(Buffer.from(`nexus-file-name-v1|${imageId}`));
+  decipher.setAuthTag(buf.subarray(buf.length - 16));
+  return Buffer.concat([decipher.update(buf.subarray(12, buf.length - 16)), decipher.final()]).toString("utf8");
+}
+
+function dimensionsOf(kind: SniffResult): { width?: number; height?: number } {
+  return { width: kind.width, height: kind.height };
+}
+
+function asStorageError(err: unknown): never {
+  if (err instanceof StorageUnavailableError) throw new HttpError(503, "storage_unavailable", VAULT_ERRORS.storageDown);
+  throw err;
+}
+
+// ---- the vault --------------------------------------------------------------------------------------------------
+
+export class Vault {
+  constructor(
+    readonly store: ObjectStore,
+    private keyring: Keyring,
+  ) {}
+
+  /** Replaces the keyring (after `keys:rotate` in the same process, or in tests). */
+  useKeyring(keyring: Keyring): void {
+    this.keyring = keyring;
+  }
+
+  /**
+   * Encrypts and stores one upload. Throws HttpError 413 (over the limit: reading stops there), 415 (not JPEG, PNG
+   * or DICOM by content), 400 (empty), 422 (pixel limit, unreadable header), 503 (storage down). On any failure
+   * nothing is left behind: no object, no row.
+   */
+  async storeImage(input: {
+    patientId: string;
+    uploadedBy: string;
+    fileName: string | null;
+    data: AsyncIterable<Uint8Array>;
+  }): Promise<StoredImage> {
+    const { head, all } = await peek(limitSize(input.data, MAX_UPLOAD_BYTES), HEAD_BYTES).catch((err) => {
+      if (err instanceof TooLargeError) throw tooLarge();
+      throw err;
+    });
+    if (head.length === 0) throw new HttpError(400, "empty", VAULT_ERRORS.empty);
+    let kind: SniffResult | null;
+    try {
+      kind = sniff(head);
+    } catch (err) {
+      if (err instanceof DicomParseError) throw new HttpError(422, "unreadable", VAULT_ERRORS.badDicom);
+      throw err;
+    }
+    if (!kind) throw new HttpError(415, "unsupported_type", VAULT_ERRORS.unsupported);
+    const { width, height } = dimensionsOf(kind);
+    if (width === undefined || height === undefined) throw new HttpError(422, "unreadable", VAULT_ERRORS.noDimensions);
+    if (!withinPixelLimit(width, height)) throw new HttpError(422, "too_many_pixels", VAULT_ERRORS.pixels);
+
+    const id = randomUUID();
+    const key = storageKey(id);
+    const dataKey = generateDataKey();
+    try {
+      const wrapped = wrapKey(this.keyring, dataKey, id);
+      const encrypted = encryptStream(all, { key: dataKey, objectId: id });
+      try {
+        await this.store.put(key, encrypted.stream);
+      } catch (err) {
+        await this.store.delete(key).catch(() => undefined);
+        if (err instanceof TooLargeError || (err as { cause?: unknown }).cause instanceof TooLargeError) {
+          throw tooLarge();
+        }
+        asStorageError(err);
+      }
+      const result = await encrypted.result();
+      try {
+        await db.insert(images).values({
+          id,
+          patientId: input.patientId,
+          uploadedBy: input.uploadedBy,
+          contentType: kind.contentType,
+          size: result.plaintextSize,
+          sha256: result.sha256,
+          width,
+          height,
+          bitDepth: kind.contentType === "image/png" ? kind.bitDepth : kind.contentType === "application/dicom" ? (kind.metadata?.bitsStored ?? null) : 8,
+          dicom: kind.contentType === "application/dicom" ? kind.metadata : null,
+          storageKey: key,
+          ciphertextSize: result.ciphertextSize,
+          formatVersion: FORMAT_VERSION,
+          keyId: wrapped.keyId,
+          wrappedKey: wrapped.wrappedKey,
+          encryptedName: input.fileName ? sealName(dataKey, id, input.fileName.slice(0, 255)) : null,
+        });
+      } catch (err) {
+        // The object without its row would be an orphan: remove it (the sweep catches it if this fails too).
+        await this.store.delete(key).catch(() => undefined);
+        throw err;
+      }
+      return { id, size: result.plaintextSize, sha256: result.sha256, contentType: kind.contentType };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /**
+   * Opens an image for reading: the first segment is verified before this resolves (a tampered header or first
+   * segment throws HttpError 500 here, before any byte is sent); a later failure errors the stream, which the
+   * caller must turn into an aborted response, and calls `onIntegrityFailure`.
+   */
+  async openImage(
+    row: ImageRow,
+    onIntegrityFailure: (err: IntegrityError) => void,
+  ): Promise<{ body: ReadableStream<Uint8Array>; fileName: string | null }> {
+    if (row.erasedAt || !row.wrappedKey || !row.keyId) throw new HttpError(410, "erased", VAULT_ERRORS.erased);
+    const integrity = () => new HttpError(500, "integrity_failure", VAULT_ERRORS.integrity);
+    let dataKey: Buffer;
+    try {
+      dataKey = unwrapKey(this.keyring, row.wrappedKey, row.keyId, row.id);
+    } catch (err) {
+      if (err instanceof IntegrityError) {
+        onIntegrityFailure(err);
+        throw integrity();
+      }
+      throw err;
+    }
+    const fileName = row.encryptedName ? openName(dataKey, row.id, row.encryptedName) : null;
+    let source: AsyncIterable<Uint8Array>;
+    try {
+      source = await this.store.get(row.storageKey);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        onIntegrityFailure(new IntegrityError("stored object missing"));
+        throw integrity();
+      }
+      asStorageError(err);
+    }
+    const plaintext = decryptStream(source!, { key: dataKey, objectId: row.id });
+    let first: IteratorResult<Uint8Array>;
+    try {
+      first = await plaintext.next();
+    } catch (err) {
+      if (err instanceof IntegrityError) {
+        onIntegrityFailure(err);
+        throw integrity();
+      }
+      asStorageError(err);
+    }
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        if (first!.done) controller.close();
+        else controller.enqueue(first!.value);
+      },
+      async pull(controller) {
+        try {
+          const next = await plaintext.next();
+          if (next.done) {
+            dataKey.fill(0);
+            controller.close();
+          } else controller.enqueue(next.value);
+        } catch (err) {
+          dataKey.fill(0);
+          if (err instanceof IntegrityError) onIntegrityFailure(err);
+          controller.error(err);
+        }
+      },
+      async cancel() {
+        dataKey.fill(0);
+        await plaintext.return(undefined);
+      },
+    });
+    return { body, fileName };
+  }
+
+  /** The whole decrypted image in memory (≤ 50 MiB), for server-side rendering such as the DICOM preview. */
+  async readImage(row: ImageRow, onIntegrityFailure: (err: IntegrityError) => void): Promise<Buffer> {
+    const { body } = await this.openImage(row, onIntegrityFailure);
+    const chunks: Uint8Array[] = [];
+    const reader = body.getReader();
+    try {
+      for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value);
+    } catch (err) {
+      if (err instanceof IntegrityError) throw new HttpError(500, "integrity_failure", VAULT_ERRORS.integrity);
+      throw err;
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /**
+   * Erases one image (GDPR art. 17): the wrapped data key is deleted first, so the ciphertext is unreadable
+   * everywhere (backups included) from that commit on; then the object; then the row is marked.
+   */
+  async eraseImage(imageId: string, erasedBy: string): Promise<boolean> {
+    const [row] = await db
+      .update(images)
+      .set({ wrappedKey: null, keyId: null, encryptedName: null, erasedAt: new Date(), erasedBy })
+      .where(and(eq(images.id, imageId), isNull(images.erasedAt)))
+      .returning({ storageKey: images.storageKey });
+    if (!row) return false;
+    await this.deleteObject(imageId, row.storageKey);
+    return true;
+  }
+
+  /** Deletes an erased image's object and marks it; a failure leaves it for `vault:sweep` (the key is gone anyway). */
+  private async deleteObject(imageId: string, key: string): Promise<void> {
+    try {
+      await this.store.delete(key);
+      await db.update(images).set({ objectDeletedAt: new Date() }).where(eq(images.id, imageId));
+    } catch (err) {
+      if (!(err instanceof StorageUnavailableError)) throw err;
+    }
+  }
+
+  /** Erases every image of a patient, replaces the name, unlinks and disables the patient's account. */
+  async erasePatient(patientId: string, erasedBy: string): Promise<{ images: number }> {
+    const erased = await db.transaction(async (tx) => {
+      const rows = await tx
+        .update(images)
+        .set({ wrappedKey: null, keyId: null, encryptedName: null, erasedAt: new Date(), erasedBy })
+        .where(and(eq(images.patientId, patientId), isNull(images.erasedAt)))
+        .returning({ id: images.id, storageKey: images.storageKey });
+      const [patient] = await tx
+        .update(patients)
+        .set({ displayName: "Patient effacé", erasedAt: new Date(), userId: null })
+        .where(eq(patients.id, patientId))
+        .returning({ id: patients.id });
+      const [linked] = await tx
+        .select({ userId: users.id })
+        .from(users)
+        .innerJoin(patients, eq(patients.userId, users.id))
+        .where(eq(patients.id, patientId));
+      if (linked) await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, linked.userId));
+      return patient ? rows : null;
+    });
+    if (!erased) return { images: 0 };
+    for (const row of erased) await this.deleteObject(row.id, row.storageKey);
+    return { images: erased.length };
+  }
+
+  /**
+   * Re-wraps every data key not under the active master key; objects are not touched. Idempotent and resumable:
+   * each row is updated on its own, only if its key id is still the old one.
+   */
+  async rewrapAll(): Promise<{ rewrapped: number; alreadyActive: number }> {
+    let rewrapped = 0;
+    for (;;) {
+      const batch = await db
+        .select({ id: images.id, keyId: images.keyId, wrappedKey: images.wrappedKey })
+        .from(images)
+        .where(and(isNotNull(images.wrappedKey), ne(images.keyId, this.keyring.activeId)))
+        .limit(500);
+      if (batch.length === 0) break;
+      for (const row of batch) {
+        const next = rewrapKey(this.keyring, row.wrappedKey!, row.keyId!, row.id);
+        const updated = await db
+          .update(images)
+          .set({ wrappedKey: next.wrappedKey, keyId: next.keyId })
+          .where(and(eq(images.id, row.id), eq(images.keyId, row.keyId!)))
+          .returning({ id: images.id });
+        rewrapped += updated.length;
+      }
+    }
+    const active = await db.$count(images, and(isNotNull(images.wrappedKey), eq(images.keyId, this.keyring.activeId)));
+    return { rewrapped, alreadyActive: active - rewrapped };
+  }
+
+  /**
+   * Object keys without a live (unerased) row: a crash between the object and its row, or an erasure whose object
+   * deletion failed. An object becomes visible only once complete and its row follows at once, so a candidate
+   * still orphaned after a short grace period (see scripts/vault-sweep.ts) is a real orphan.
+   */
+  async findOrphans(): Promise<string[]> {
+    const live = await db.select({ key: images.storageKey }).from(images).where(isNull(images.erasedAt));
+    const liveKeys = new Set(live.map((r) => r.key));
+    const orphans: string[] = [];
+    for await (const key of this.store.list("images/")) if (!liveKeys.has(key)) orphans.push(key);
+    return orphans;
+  }
+
+  async removeOrphans(keys: string[]): Promise<number> {
+    for (const key of keys) {
+      await this.store.delete(key);
+      await db.update(images).set({ objectDeletedAt: new Date() }).where(eq(images.storageKey, key));
+    }
+    return keys.length;
+  }
+
+  async listImages(patientId: string) {
+    return db
+      .select({
+        id: images.id,
+        contentType: images.contentType,
+        size: images.size,
+        width: images.width,
+        height: images.height,
+        dicom: images.dicom,
+        createdAt: images.createdAt,
+        erasedAt: images.erasedAt,
+      })
+      .from(images)
+      .where(eq(images.patientId, patientId))
+      .orderBy(desc(images.createdAt));
+  }
+}
+
+export async function getImageRow(imageId: string): Promise<ImageRow | null> {
+  const [row] = await db.select().from(images).where(eq(images.id, imageId));
+  return row ?? null;
+}
+
