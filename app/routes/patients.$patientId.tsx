@@ -1,13 +1,19 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { useLoaderData, useRouteLoaderData } from "@remix-run/react";
+import { useLoaderData, useRouteLoaderData, useSearchParams } from "@remix-run/react";
 import { consentHistoryOf, consentState } from "../consent/consent.server";
 import { pageContext, perform } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
+import { authorize } from "../policy/policy.server";
 import type { loader as rootLoader } from "../root";
+import { vault } from "../vault/instance.server";
+import { vaultMessage } from "../vault/messages";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
+import { Alert } from "../ui/forms";
+import { ImageList } from "../ui/images";
 import { useT } from "../ui/shell";
+import { UploadForm } from "../ui/upload";
 
 export const meta: MetaFunction = () => [{ title: "Dossier patient — Nexus" }];
 
@@ -15,19 +21,55 @@ export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const patientId = idParam(ctx, args.params.patientId);
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
-    const [patient, consents, history] = await Promise.all([
+    const resource = { type: "patient", id: patientId } as const;
+    const [patient, consents, history, images, view, upload] = await Promise.all([
       getPatient(patientId),
       consentState(patientId),
       consentHistoryOf(patientId),
+      vault.listImages(patientId),
+      // What the actor may do is shown (with the reason when not); the policy still decides on every request.
+      authorize(ctx.actor, "image.read", { type: "image", patientId }),
+      authorize(ctx.actor, "image.upload", resource),
     ]);
-    return { patient: patient!, consents, history };
+    return {
+      patient: patient!,
+      consents,
+      history,
+      images: images.filter((i) => !i.erasedAt),
+      viewRefusal: view.allowed ? null : view.reason,
+      canUpload: upload.allowed,
+    };
   });
+}
+
+/** After an erasure (`?efface=1`) or an upload without JavaScript (`?envoyes=2&refus=unsupported_type,too_large`). */
+function Flash() {
+  const t = useT();
+  const [params] = useSearchParams();
+  if (params.get("efface")) return <Alert kind="success">{t("image.erased")}</Alert>;
+  const sent = params.get("envoyes");
+  if (sent === null) return null;
+  const refused = (params.get("refus") ?? "").split(",").filter(Boolean);
+  return (
+    <Alert kind={refused.length ? "error" : "success"}>
+      <p>
+        {sent} {t("upload.done")}
+      </p>
+      {refused.length ? (
+        <ul className="mt-1 list-disc pl-5">
+          {refused.map((code, i) => (
+            <li key={i}>{vaultMessage(code)}</li>
+          ))}
+        </ul>
+      ) : null}
+    </Alert>
+  );
 }
 
 export default function PatientPage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, viewRefusal, canUpload } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-6">
       <div>
@@ -36,16 +78,30 @@ export default function PatientPage() {
           {t("patients.created")} {formatDate(patient.createdAt, lang)}
         </p>
       </div>
+      <Flash />
       <div className="grid gap-6 md:grid-cols-2">
         <section className="card" aria-labelledby="consents-title">
           <h2 id="consents-title" className="text-lg font-semibold">{t("patient.consents")}</h2>
           <ConsentList state={consents} lang={lang} />
         </section>
-        <section className="card" aria-labelledby="images-title">
-          <h2 id="images-title" className="text-lg font-semibold">{t("patient.images")}</h2>
-          <p className="mt-2 text-sm text-slate-600">{t("patient.imagesSoon")}</p>
-        </section>
+        {canUpload ? (
+          <section className="card" aria-labelledby="upload-title">
+            <h2 id="upload-title" className="text-lg font-semibold">{t("upload.title")}</h2>
+            <div className="mt-3">
+              <UploadForm patientId={patient.id} />
+            </div>
+          </section>
+        ) : null}
       </div>
+      <section className="card" aria-labelledby="images-title">
+        <h2 id="images-title" className="text-lg font-semibold">{t("patient.images")}</h2>
+        {viewRefusal ? (
+          <div className="mt-2">
+            <Alert kind="info">{viewRefusal}</Alert>
+          </div>
+        ) : null}
+        <ImageList images={images} viewRefusal={viewRefusal} />
+      </section>
       <ConsentHistory history={history} />
     </div>
   );

@@ -35,7 +35,7 @@ export function ConsentList({ state, lang }: { state: Record<Purpose, ConsentVie
 export function ConsentHistory({
   history,
 }: {
-  history: { id: number; purpose: string; fromGranted: boolean | null; toGranted: boolean; changedByRole: Role; source: string; at: string | Date }[];
+  history: { id: number; purpose: Purpose; fromGranted: boolean | null; toGranted: boolean; changedByRole: Role; source: string; at: string | Date }[];
 }) {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
@@ -49,7 +49,8 @@ export function ConsentHistory({
         <ul className="mt-2 space-y-1 text-sm">
           {history.map((h) => (
             <li key={h.id}>
-              {formatDate(h.at, lang)} — {h.purpose} : {word(h.fromGranted)} → {word(h.toGranted)} ({t(`role.${h.changedByRole}`)}, {h.source})
+              {formatDate(h.at, lang)} — {t(`purposeShort.${h.purpose}`)} : {word(h.fromGranted)} → {word(h.toGranted)} (
+              {t(`role.${h.changedByRole}`)}, {t(h.source === "intake" ? "source.intake" : "source.patient")})
             </li>
           ))}
         </ul>

@@ -4,11 +4,12 @@
  */
 import { crc32 } from "node:zlib";
 import dicomParser, { type DataSet } from "dicom-parser";
+import { PIXEL_LIMIT_MEGAPIXELS } from "./messages";
 
 /** How many leading bytes of an upload {@link sniff} wants to see. */
 export const SNIFF_BYTES = 64 * 1024;
 /** Largest image (width × height) the platform agrees to decode: a guard against decompression bombs. */
-export const PIXEL_LIMIT = 100_000_000;
+export const PIXEL_LIMIT = PIXEL_LIMIT_MEGAPIXELS * 1_000_000;
 
 export type SupportedContentType = "image/jpeg" | "image/png" | "application/dicom";
 

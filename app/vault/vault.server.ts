@@ -13,10 +13,10 @@ import { images, patients, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
 import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError } from "./format.server";
 import { generateDataKey, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
-import { DicomParseError, PIXEL_LIMIT, sniff, withinPixelLimit, type SniffResult } from "./sniff.server";
+import { DicomParseError, sniff, withinPixelLimit, type SniffResult } from "./sniff.server";
+import { MAX_UPLOAD_BYTES, VAULT_MESSAGES, type VaultErrorCode } from "./messages";
 import { NotFoundError, StorageUnavailableError, type ObjectStore } from "./store.server";
 
-export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 /** How far into an upload we look for the type, the dimensions and the DICOM header. */
 const HEAD_BYTES = 1024 * 1024;
 
@@ -29,17 +29,9 @@ export interface StoredImage {
   contentType: string;
 }
 
-export const VAULT_ERRORS = {
-  tooLarge: `Fichier trop volumineux : la limite est de ${MAX_UPLOAD_BYTES / 1024 / 1024} Mo.`,
-  unsupported: "Type de fichier non pris en charge : seuls JPEG, PNG et DICOM (Part 10) sont acceptés.",
-  empty: "Fichier vide.",
-  pixels: `Image trop grande : plus de ${PIXEL_LIMIT / 1_000_000} millions de pixels.`,
-  noDimensions: "Dimensions de l'image introuvables : fichier tronqué ou corrompu ?",
-  badDicom: "Fichier DICOM illisible (en-tête corrompu).",
-  storageDown: "Stockage des images indisponible : réessayez dans quelques instants. Rien n'a été enregistré.",
-  integrity: "Échec du contrôle d'intégrité : l'image stockée a été altérée. Aucun octet non authentifié n'est envoyé.",
-  erased: "Cette image a été effacée (droit à l'effacement).",
-} as const;
+export { MAX_UPLOAD_BYTES };
+const fail = (status: number, code: VaultErrorCode, headers?: Record<string, string>) =>
+  new HttpError(status, code, VAULT_MESSAGES[code], undefined, headers);
 
 const storageKey = (id: string) => `images/${id}`;
 
@@ -48,7 +40,7 @@ const storageKey = (id: string) => `images/${id}`;
 class TooLargeError extends Error {}
 
 /** 413, and the connection is closed after it: the rest of an oversize body is never read. */
-export const tooLarge = () => new HttpError(413, "too_large", VAULT_ERRORS.tooLarge, undefined, { Connection: "close" });
+export const tooLarge = () => fail(413, "too_large", { Connection: "close" });
 
 /** Passes chunks through and throws as soon as more than `max` bytes went by: the rest is never read. */
 async function* limitSize(source: AsyncIterable<Uint8Array>, max: number): AsyncGenerator<Uint8Array> {
@@ -104,7 +96,7 @@ function dimensionsOf(kind: SniffResult): { width?: number; height?: number } {
 }
 
 function asStorageError(err: unknown): never {
-  if (err instanceof StorageUnavailableError) throw new HttpError(503, "storage_unavailable", VAULT_ERRORS.storageDown);
+  if (err instanceof StorageUnavailableError) throw fail(503, "storage_unavailable");
   throw err;
 }
 
@@ -136,18 +128,18 @@ export class Vault {
       if (err instanceof TooLargeError) throw tooLarge();
       throw err;
     });
-    if (head.length === 0) throw new HttpError(400, "empty", VAULT_ERRORS.empty);
+    if (head.length === 0) throw fail(400, "empty");
     let kind: SniffResult | null;
     try {
       kind = sniff(head);
     } catch (err) {
-      if (err instanceof DicomParseError) throw new HttpError(422, "unreadable", VAULT_ERRORS.badDicom);
+      if (err instanceof DicomParseError) throw fail(422, "bad_dicom");
       throw err;
     }
-    if (!kind) throw new HttpError(415, "unsupported_type", VAULT_ERRORS.unsupported);
+    if (!kind) throw fail(415, "unsupported_type");
     const { width, height } = dimensionsOf(kind);
-    if (width === undefined || height === undefined) throw new HttpError(422, "unreadable", VAULT_ERRORS.noDimensions);
-    if (!withinPixelLimit(width, height)) throw new HttpError(422, "too_many_pixels", VAULT_ERRORS.pixels);
+    if (width === undefined || height === undefined) throw fail(422, "no_dimensions");
+    if (!withinPixelLimit(width, height)) throw fail(422, "too_many_pixels");
 
     const id = randomUUID();
     const key = storageKey(id);
@@ -204,8 +196,8 @@ export class Vault {
     row: ImageRow,
     onIntegrityFailure: (err: IntegrityError) => void,
   ): Promise<{ body: ReadableStream<Uint8Array>; fileName: string | null }> {
-    if (row.erasedAt || !row.wrappedKey || !row.keyId) throw new HttpError(410, "erased", VAULT_ERRORS.erased);
-    const integrity = () => new HttpError(500, "integrity_failure", VAULT_ERRORS.integrity);
+    if (row.erasedAt || !row.wrappedKey || !row.keyId) throw fail(410, "erased");
+    const integrity = () => fail(500, "integrity_failure");
     let dataKey: Buffer;
     try {
       dataKey = unwrapKey(this.keyring, row.wrappedKey, row.keyId, row.id);
@@ -272,7 +264,7 @@ export class Vault {
     try {
       for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value);
     } catch (err) {
-      if (err instanceof IntegrityError) throw new HttpError(500, "integrity_failure", VAULT_ERRORS.integrity);
+      if (err instanceof IntegrityError) throw fail(500, "integrity_failure");
       throw err;
     }
     return Buffer.concat(chunks);

@@ -1,0 +1,121 @@
+import { useRevalidator } from "@remix-run/react";
+import { useState, type FormEvent } from "react";
+import { MAX_UPLOAD_BYTES, vaultMessage } from "../vault/messages";
+import { Alert, CsrfInput } from "./forms";
+import { useT } from "./shell";
+
+export interface UploadResult {
+  fileName: string | null;
+  ok: boolean;
+  id?: string;
+  error?: string;
+}
+
+/**
+ * The mammogram upload form. Without JavaScript it is a plain multipart form (the server answers with a redirect
+ * back to the patient page). With JavaScript the same form is sent by XMLHttpRequest for a real progress bar, and
+ * the page's data is refreshed without a full reload.
+ */
+export function UploadForm({ patientId }: { patientId: string }) {
+  const t = useT();
+  const revalidator = useRevalidator();
+  const [progress, setProgress] = useState<number | null>(null);
+  const [results, setResults] = useState<UploadResult[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  function onSubmit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const files = Array.from((form.elements.namedItem("file") as HTMLInputElement).files ?? []);
+    setResults(null);
+    if (files.length === 0) return setError(t("upload.none"));
+    const tooBig = files.find((f) => f.size > MAX_UPLOAD_BYTES);
+    if (tooBig) return setError(`${tooBig.name} : ${vaultMessage("too_large")}`);
+    setError(null);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (e) => e.lengthComputable && setProgress(e.loaded / e.total);
+    xhr.onload = () => {
+      setProgress(null);
+      try {
+        const body = JSON.parse(xhr.responseText) as { results?: UploadResult[]; error?: { message: string } };
+        if (body.results) setResults(body.results);
+        else setError(body.error?.message ?? t("upload.failed"));
+      } catch {
+        setError(t("upload.failed"));
+      }
+      form.reset();
+      revalidator.revalidate();
+    };
+    xhr.onerror = () => {
+      setProgress(null);
+      setError(t("upload.failed"));
+    };
+    setProgress(0);
+    xhr.send(new FormData(form));
+  }
+
+  return (
+    <form
+      method="post"
+      action={`/patients/${patientId}/televersement`}
+      encType="multipart/form-data"
+      onSubmit={onSubmit}
+      className="space-y-3"
+    >
+      {/* The CSRF field comes first: the server checks it before reading any file. */}
+      <CsrfInput />
+      <label htmlFor="upload-file" className="block text-sm font-medium text-slate-800">
+        {t("upload.label")}
+      </label>
+      <input
+        id="upload-file"
+        name="file"
+        type="file"
+        multiple
+        required
+        accept=".jpg,.jpeg,.png,.dcm,image/jpeg,image/png,application/dicom"
+        className="block w-full text-sm file:mr-3 file:rounded-md file:border-0 file:bg-brand-50 file:px-3 file:py-2 file:font-medium file:text-brand-700"
+        aria-describedby="upload-hint"
+      />
+      <p id="upload-hint" className="text-xs text-slate-500">
+        {t("upload.hint")}
+      </p>
+      <button type="submit" className="btn" disabled={progress !== null}>
+        {t("upload.submit")}
+      </button>
+      {progress !== null ? (
+        <div role="status" aria-live="polite" className="space-y-1">
+          <progress className="w-full accent-brand-600" value={Math.round(progress * 100)} max={100} aria-label={t("upload.progress")} />
+          <p className="text-xs text-slate-600" data-testid="upload-progress">
+            {progress < 1 ? `${t("upload.progress")} ${Math.round(progress * 100)} %` : t("upload.encrypting")}
+          </p>
+        </div>
+      ) : null}
+      {error ? <Alert kind="error">{error}</Alert> : null}
+      {results ? <UploadResults results={results} /> : null}
+    </form>
+  );
+}
+
+export function UploadResults({ results }: { results: UploadResult[] }) {
+  const t = useT();
+  const ok = results.filter((r) => r.ok).length;
+  return (
+    <Alert kind={ok === results.length ? "success" : "error"}>
+      <p>
+        {ok} / {results.length} {t("upload.done")}
+      </p>
+      <ul className="mt-1 list-disc pl-5">
+        {results
+          .filter((r) => !r.ok)
+          .map((r, i) => (
+            <li key={i}>
+              {r.fileName ?? "—"} : {r.error}
+            </li>
+          ))}
+      </ul>
+    </Alert>
+  );
+}

@@ -1,0 +1,23 @@
+/** What the vault tells users, by error code; shared by the server and the upload form (no server imports here). */
+export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+export const PIXEL_LIMIT_MEGAPIXELS = 100;
+
+export const VAULT_MESSAGES = {
+  too_large: `Fichier trop volumineux : la limite est de ${MAX_UPLOAD_BYTES / 1024 / 1024} Mo.`,
+  unsupported_type: "Type de fichier non pris en charge : seuls JPEG, PNG et DICOM (Part 10) sont acceptés.",
+  empty: "Fichier vide.",
+  too_many_pixels: `Image trop grande : plus de ${PIXEL_LIMIT_MEGAPIXELS} millions de pixels.`,
+  no_dimensions: "Dimensions de l'image introuvables : fichier tronqué ou corrompu ?",
+  bad_dicom: "Fichier DICOM illisible (en-tête corrompu).",
+  storage_unavailable: "Stockage des images indisponible : réessayez dans quelques instants. Rien n'a été enregistré.",
+  integrity_failure: "Échec du contrôle d'intégrité : l'image stockée a été altérée. Aucun octet non authentifié n'est envoyé.",
+  erased: "Cette image a été effacée (droit à l'effacement).",
+  csrf: "Jeton de sécurité (CSRF) manquant ou invalide : rechargez la page et réessayez.",
+  invalid: "Envoi invalide.",
+} as const;
+
+export type VaultErrorCode = keyof typeof VAULT_MESSAGES;
+
+export function vaultMessage(code: string): string {
+  return (VAULT_MESSAGES as Record<string, string>)[code] ?? VAULT_MESSAGES.invalid;
+}
