@@ -131,3 +131,19 @@ export async function searchEvents(q: AuditQuery) {
   const page = rows.slice(0, q.limit);
   return { events: page, nextCursor: rows.length > q.limit ? page[page.length - 1]!.id : null };
 }
+
+/** A patient's own access log: who touched their data, when, and with what outcome (newest first). */
+export async function accessLogOf(patientId: string, limit = 200) {
+  return db
+    .select({
+      at: auditEvents.at,
+      actorRole: auditEvents.actorRole,
+      actorName: auditEvents.actorName,
+      action: auditEvents.action,
+      outcome: auditEvents.outcome,
+    })
+    .from(auditEvents)
+    .where(eq(auditEvents.patientId, patientId))
+    .orderBy(desc(auditEvents.id))
+    .limit(limit);
+}

@@ -1,5 +1,5 @@
 /** Consent per purpose: the current state and its append-only history. */
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { consentHistory, consents, PURPOSES, type Purpose } from "../db/schema";
@@ -40,15 +40,29 @@ export async function recordConsentChange(
   });
 }
 
+/**
+ * A patient (or, for paper consent, a doctor) sets one purpose. Committed before this resolves: every request that
+ * starts afterwards sees the new state, since the policy reads consent live (no cache).
+ */
+export async function setConsent(
+  patientId: string,
+  purpose: Purpose,
+  granted: boolean,
+  by: Actor,
+): Promise<ConsentState> {
+  await db.transaction((tx) =>
+    recordConsentChange(tx, { patientId, purpose, granted, by, source: by.role === "patient" ? "patient" : "intake" }),
+  );
+  return consentOf(patientId, purpose);
+}
+
+function emptyState(): Record<Purpose, ConsentState> {
+  return Object.fromEntries(PURPOSES.map((p) => [p, { granted: false, updatedAt: null }])) as Record<Purpose, ConsentState>;
+}
+
 /** The live state of every purpose for one patient (never-given purposes are not granted). */
 export async function consentState(patientId: string): Promise<Record<Purpose, ConsentState>> {
-  const rows = await db.select().from(consents).where(eq(consents.patientId, patientId));
-  const state = Object.fromEntries(PURPOSES.map((p) => [p, { granted: false, updatedAt: null }])) as Record<
-    Purpose,
-    ConsentState
-  >;
-  for (const row of rows) state[row.purpose] = { granted: row.granted, updatedAt: row.updatedAt };
-  return state;
+  return (await consentStates([patientId])).get(patientId)!;
 }
 
 /** One purpose's live state, read in the caller's request: no cache can outlive a revocation. */
@@ -58,6 +72,15 @@ export async function consentOf(patientId: string, purpose: Purpose): Promise<Co
     .from(consents)
     .where(and(eq(consents.patientId, patientId), eq(consents.purpose, purpose)));
   return row ?? { granted: false, updatedAt: null };
+}
+
+/** Live states for several patients at once (the doctor's patient list). */
+export async function consentStates(patientIds: string[]): Promise<Map<string, Record<Purpose, ConsentState>>> {
+  const result = new Map(patientIds.map((id) => [id, emptyState()]));
+  if (patientIds.length === 0) return result;
+  const rows = await db.select().from(consents).where(inArray(consents.patientId, patientIds));
+  for (const row of rows) result.get(row.patientId)![row.purpose] = { granted: row.granted, updatedAt: row.updatedAt };
+  return result;
 }
 
 export function consentHistoryOf(patientId: string) {

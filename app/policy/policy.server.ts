@@ -39,7 +39,11 @@ export type Action =
   | "image.upload"
   | "image.list"
   | "image.read"
-  | "image.erase";
+  | "image.erase"
+  | "consent.read"
+  | "consent.update"
+  | "accessLog.read"
+  | "research.image";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -54,6 +58,10 @@ export const REASONS = {
   anonymous: "Connexion requise.",
   careRevoked: "Consentement aux soins retiré par le patient : consultation des images refusée.",
   careNeverGiven: "Le patient n'a pas donné son consentement aux soins : consultation des images refusée.",
+  patientOnly: "Seul le patient peut modifier ses consentements.",
+  ownLogOnly: "Seul le patient consulte son journal d'accès.",
+  researchRevoked: "Consentement retiré pour la recherche.",
+  researchNeverGiven: "Pas de consentement pour la recherche.",
 } as const;
 
 type Rule = (actor: Actor, resource: Resource) => Decision | Promise<Decision>;
@@ -93,6 +101,23 @@ const imageViewer: Rule = async (actor, resource) => {
   return deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
 };
 
+/** The patient themself, and nobody else (consent changes, own access log). */
+const patientSelf =
+  (reason: string): Rule =>
+  (actor, resource) => {
+    const patientId = patientOf(resource);
+    return actor.role === "patient" && patientId !== undefined && actor.patientId === patientId ? ALLOW : deny(reason);
+  };
+
+/** Researchers see a patient's (pseudonymised) images only while the patient's `research` consent is live. */
+const researchImage: Rule = async (actor, resource) => {
+  const patientId = patientOf(resource);
+  if (actor.role !== "researcher" || !patientId) return deny(REASONS.role);
+  const research = await consentOf(patientId, "research");
+  if (research.granted) return ALLOW;
+  return deny(research.updatedAt ? REASONS.researchRevoked : REASONS.researchNeverGiven);
+};
+
 /** A doctor of the patient's care team, or the patient themself. */
 const patientRecord: Rule = async (actor, resource) => {
   const patientId = patientOf(resource);
@@ -129,6 +154,10 @@ const RULES: Record<Action, Rule> = {
   "image.list": patientRecord,
   "image.read": imageViewer,
   "image.erase": careTeamOrAdmin,
+  "consent.read": patientRecord,
+  "consent.update": patientSelf(REASONS.patientOnly),
+  "accessLog.read": patientSelf(REASONS.ownLogOnly),
+  "research.image": researchImage,
 };
 
 export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {

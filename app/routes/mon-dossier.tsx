@@ -1,45 +1,92 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { useLoaderData, useRouteLoaderData } from "@remix-run/react";
-import { consentHistoryOf, consentState } from "../consent/consent.server";
-import { failure, pageContext, perform } from "../http/context.server";
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { data } from "@remix-run/node";
+import { Form, useActionData, useLoaderData, useRouteLoaderData } from "@remix-run/react";
+import { accessLogOf } from "../audit/audit.server";
+import { consentHistoryOf, consentState, setConsent } from "../consent/consent.server";
+import { failure, pageContext, perform, readMutation, type Ctx } from "../http/context.server";
+import { actionLabel } from "../i18n/actions";
 import { getPatient } from "../patients/patients.server";
 import type { loader as rootLoader } from "../root";
 import { vault } from "../vault/instance.server";
+import { PURPOSES, type Purpose, type Role } from "../vocabulary";
 import { ConsentHistory, ConsentList } from "../ui/consent";
+import { formatDate } from "../ui/format";
+import { Alert, CsrfInput } from "../ui/forms";
 import { ImageList } from "../ui/images";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Mon dossier — Nexus" }];
 
-/** A patient's own home page: their record, as the policy lets only them see it. */
+/** The patient's own record id; other roles have none and are refused by the policy. */
+function ownPatientId(ctx: Ctx): string | undefined {
+  if (ctx.actor?.role === "patient" && !ctx.actor.patientId) {
+    throw failure(ctx, 404, "not_found", "Aucun dossier patient n'est lié à ce compte.");
+  }
+  return ctx.actor?.patientId ?? undefined;
+}
+
+/** The patient portal: consents with grant/revoke, their history, images, and who accessed the data. */
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
-  const patientId = ctx.actor?.patientId ?? undefined;
-  if (ctx.actor && ctx.actor.role === "patient" && !patientId) throw failure(ctx, 404, "not_found", "Aucun dossier patient n'est lié à ce compte.");
+  const patientId = ownPatientId(ctx);
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
-    const [patient, consents, history, images] = await Promise.all([
+    const [patient, consents, history, images, accessLog] = await Promise.all([
       getPatient(patientId!),
       consentState(patientId!),
       consentHistoryOf(patientId!),
       vault.listImages(patientId!),
+      accessLogOf(patientId!),
     ]);
-    return { patient: patient!, consents, history, images: images.filter((i) => !i.erasedAt) };
+    return { patient: patient!, consents, history, images: images.filter((i) => !i.erasedAt), accessLog };
   });
+}
+
+export async function action(args: ActionFunctionArgs) {
+  const ctx = await pageContext(args);
+  const form = await readMutation(ctx, "consent.update");
+  const patientId = ownPatientId(ctx);
+  const purpose = String(form.get("purpose")) as Purpose;
+  const granted = form.get("granted") === "true";
+  if (!PURPOSES.includes(purpose)) throw failure(ctx, 400, "unknown_purpose", "Finalité inconnue.");
+  await perform(
+    ctx,
+    "consent.update",
+    { type: "patient", id: patientId },
+    () => setConsent(patientId!, purpose, granted, ctx.actor!),
+    { describe: () => ({ resourceType: "consent", resourceId: `${purpose}:${granted ? "granted" : "revoked"}` }) },
+  );
+  return data({ saved: purpose });
 }
 
 export default function MyRecord() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, accessLog } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>();
   return (
     <div className="space-y-6">
       <h1 className="text-2xl font-bold">
         {t("me.title")} — {patient.displayName}
       </h1>
+      {result?.saved ? <Alert kind="success">{t("portal.saved")}</Alert> : null}
       <div className="grid gap-6 md:grid-cols-2">
         <section className="card" aria-labelledby="consents-title">
           <h2 id="consents-title" className="text-lg font-semibold">{t("patient.consents")}</h2>
-          <ConsentList state={consents} lang={lang} />
+          <p className="mt-1 text-sm text-slate-600">{t("portal.intro")}</p>
+          <ConsentList
+            state={consents}
+            lang={lang}
+            action={(purpose, granted) => (
+              <Form method="post">
+                <CsrfInput />
+                <input type="hidden" name="purpose" value={purpose} />
+                <input type="hidden" name="granted" value={granted ? "false" : "true"} />
+                <button type="submit" className="btn-secondary" aria-label={`${granted ? t("portal.revoke") : t("portal.grant")} — ${t(`purpose.${purpose}`)}`}>
+                  {granted ? t("portal.revoke") : t("portal.grant")}
+                </button>
+              </Form>
+            )}
+          />
         </section>
         <section className="card" aria-labelledby="images-title">
           <h2 id="images-title" className="text-lg font-semibold">{t("patient.images")}</h2>
@@ -47,6 +94,42 @@ export default function MyRecord() {
         </section>
       </div>
       <ConsentHistory history={history} />
+      <section className="card" aria-labelledby="log-title">
+        <h2 id="log-title" className="text-lg font-semibold">{t("portal.accessLog")}</h2>
+        {accessLog.length === 0 ? (
+          <p className="mt-2 text-sm text-slate-600">{t("portal.noAccess")}</p>
+        ) : (
+          <div className="mt-3 overflow-x-auto">
+            <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="access-log">
+              <thead className="text-left text-slate-600">
+                <tr>
+                  <th scope="col" className="py-2 pr-3 font-medium">{t("portal.when")}</th>
+                  <th scope="col" className="py-2 pr-3 font-medium">{t("portal.who")}</th>
+                  <th scope="col" className="py-2 pr-3 font-medium">{t("portal.what")}</th>
+                  <th scope="col" className="py-2 font-medium">{t("portal.outcome")}</th>
+                </tr>
+              </thead>
+              <tbody className="divide-y divide-slate-100">
+                {accessLog.map((e, i) => (
+                  <tr key={i}>
+                    <td className="py-2 pr-3 whitespace-nowrap">{formatDate(e.at, lang)}</td>
+                    <td className="py-2 pr-3">
+                      {e.actorName ?? "—"}
+                      {e.actorRole ? <span className="text-slate-500"> · {t(`role.${e.actorRole as Role}`)}</span> : null}
+                    </td>
+                    <td className="py-2 pr-3">{actionLabel(e.action, lang)}</td>
+                    <td className="py-2">
+                      <span className={e.outcome === "allowed" ? "text-emerald-700" : "font-medium text-red-700"}>
+                        {t(`outcome.${e.outcome}`)}
+                      </span>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
     </div>
   );
 }

@@ -1,7 +1,9 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
+import { consentStates } from "../consent/consent.server";
 import { listPatients } from "../patients/patients.server";
+import { PURPOSES } from "../vocabulary";
 import type { loader as rootLoader } from "../root";
 import { formatDate } from "../ui/format";
 import { useT } from "../ui/shell";
@@ -10,8 +12,13 @@ export const meta: MetaFunction = () => [{ title: "Patients — Nexus" }];
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
-  const patients = await perform(ctx, "patient.list", { type: "patient" }, () => listPatients(ctx.actor!));
-  return { patients, isDoctor: ctx.actor!.role === "doctor" };
+  return perform(ctx, "patient.list", { type: "patient" }, async () => {
+    const patients = await listPatients(ctx.actor!);
+    const isDoctor = ctx.actor!.role === "doctor";
+    // Doctors see each patient's live consent state; the admin directory shows no more than names and dates.
+    const states = isDoctor ? await consentStates(patients.map((p) => p.id)) : null;
+    return { patients: patients.map((p) => ({ ...p, consents: states?.get(p.id) ?? null })), isDoctor };
+  });
 }
 
 export default function Patients() {
@@ -37,6 +44,7 @@ export default function Patients() {
               <tr>
                 <th scope="col" className="px-4 py-3 font-medium">{t("patients.name")}</th>
                 <th scope="col" className="px-4 py-3 font-medium">{t("patients.created")}</th>
+                {isDoctor ? <th scope="col" className="px-4 py-3 font-medium">{t("patient.consents")}</th> : null}
                 {isDoctor ? <th scope="col" className="px-4 py-3"><span className="sr-only">{t("patients.open")}</span></th> : null}
               </tr>
             </thead>
@@ -45,6 +53,25 @@ export default function Patients() {
                 <tr key={p.id}>
                   <td className="px-4 py-3 font-medium">{p.displayName}</td>
                   <td className="px-4 py-3 text-slate-600">{formatDate(p.createdAt, lang)}</td>
+                  {p.consents ? (
+                    <td className="px-4 py-3">
+                      <ul className="flex flex-wrap gap-1 text-xs" aria-label={t("patient.consents")}>
+                        {PURPOSES.map((purpose) => {
+                          const s = p.consents![purpose];
+                          return (
+                            <li
+                              key={purpose}
+                              data-purpose={purpose}
+                              className={`rounded-full px-2 py-0.5 ${s.granted ? "bg-emerald-100 text-emerald-800" : "bg-slate-100 text-slate-600 line-through"}`}
+                            >
+                              {t(`purposeShort.${purpose}`)}
+                              <span className="sr-only"> : {s.granted ? t("consent.granted") : s.updatedAt ? t("consent.revoked") : t("consent.never")}</span>
+                            </li>
+                          );
+                        })}
+                      </ul>
+                    </td>
+                  ) : null}
                   {isDoctor ? (
                     <td className="px-4 py-3 text-right">
                       <Link className="text-brand-700 underline" to={`/patients/${p.id}`}>

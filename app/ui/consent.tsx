@@ -1,4 +1,5 @@
 import { useRouteLoaderData } from "@remix-run/react";
+import type { ReactNode } from "react";
 import type { loader as rootLoader } from "../root";
 import { PURPOSES, type Purpose, type Role } from "../vocabulary";
 import { formatDate } from "./format";
@@ -10,7 +11,16 @@ export interface ConsentView {
 }
 
 /** The state of each purpose, in words and colour (never colour alone). */
-export function ConsentList({ state, lang }: { state: Record<Purpose, ConsentView>; lang: "fr" | "en" }) {
+export function ConsentList({
+  state,
+  lang,
+  action,
+}: {
+  state: Record<Purpose, ConsentView>;
+  lang: "fr" | "en";
+  /** A control per purpose (the patient portal's grant/revoke button). */
+  action?: (purpose: Purpose, granted: boolean) => ReactNode;
+}) {
   const t = useT();
   return (
     <ul className="divide-y divide-slate-100">
@@ -25,6 +35,7 @@ export function ConsentList({ state, lang }: { state: Record<Purpose, ConsentVie
               <span className={`rounded-full px-2 py-0.5 font-medium ${tone}`}>{label}</span>
               {s.updatedAt ? <span className="ml-2 text-slate-500">{formatDate(s.updatedAt, lang)}</span> : null}
             </span>
+            {action ? <span className="shrink-0">{action(p, s.granted)}</span> : null}
           </li>
         );
       })}

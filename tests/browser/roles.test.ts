@@ -100,7 +100,7 @@ describe.skipIf(!hasChromium)("browser journeys (Chromium)", () => {
     await form.getByLabel(/Mot de passe initial/).fill("interface-password-1");
     await form.getByRole("button", { name: "Créer un compte" }).click();
     await admin.getByText("Compte créé.").waitFor();
-    expect(await admin.locator(`tr[data-email="${email}"]`).count()).toBe(1);
+    await admin.locator(`tr[data-email="${email}"]`).waitFor();
     await admin.screenshot({ path: `${ARTIFACTS}/admin-accounts.png`, fullPage: true });
     await admin.context().close();
 
