@@ -8,6 +8,7 @@ import {
   bigserial,
   boolean,
   customType,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -230,6 +231,44 @@ export const images = pgTable(
     index("images_patient_idx").on(t.patientId, t.createdAt),
     index("images_key_idx").on(t.keyId),
     uniqueIndex("images_storage_key").on(t.storageKey),
+  ],
+);
+
+/**
+ * AI readings. The probabilities and label are medical data about the patient: only the care team, the patient and
+ * (pseudonymised) researchers see them. The heatmap is derived medical data: stored encrypted in the object store
+ * like an image (own data key, wrapped like the image's).
+ */
+export const predictions = pgTable(
+  "predictions",
+  {
+    id: uuid("id").primaryKey(),
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "restrict" }),
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "restrict" }),
+    requestedBy: uuid("requested_by").references(() => users.id, { onDelete: "set null" }),
+    label: text("label").notNull(),
+    probability: doublePrecision("probability").notNull(),
+    probabilities: jsonb("probabilities").$type<Record<string, number>>().notNull(),
+    modelName: text("model_name").notNull(),
+    modelVersion: text("model_version").notNull(),
+    modelSha256: text("model_sha256").notNull(),
+    modelClinical: boolean("model_clinical").notNull(),
+    durationMs: doublePrecision("duration_ms").notNull(),
+    heatmapKey: text("heatmap_key"),
+    heatmapKeyId: text("heatmap_key_id"),
+    heatmapWrappedKey: bytea("heatmap_wrapped_key"),
+    createdAt: createdAt(),
+    /** Set when the image is erased: the heatmap's key goes with it. */
+    erasedAt: timestamp("erased_at", { withTimezone: true }),
+  },
+  (t) => [
+    index("predictions_image_idx").on(t.imageId, t.createdAt),
+    index("predictions_patient_idx").on(t.patientId, t.createdAt),
+    index("predictions_created_idx").on(t.createdAt),
   ],
 );
 
