@@ -11,7 +11,7 @@ import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
 import { actorFromSession } from "../accounts/session.server";
 import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
-import { authorize, REASONS, type Action, type Resource } from "../policy/policy.server";
+import { authorize, patientOf, REASONS, type Action, type Resource } from "../policy/policy.server";
 import { HttpError } from "./errors.server";
 
 export { HttpError };
@@ -99,7 +99,7 @@ export async function perform<T>(
   options: PerformOptions<T> = {},
 ): Promise<T> {
   const res = auditResource(resource);
-  const patientId = options.patientId !== undefined ? options.patientId : resource.type === "patient" ? res.id : null;
+  const patientId = options.patientId !== undefined ? options.patientId : (patientOf(resource) ?? null);
   const base = { actor: ctx.actor, action, resource: res, patientId, info: ctx.info };
 
   if (!ctx.actor) {

@@ -74,7 +74,7 @@ const onlyRoles =
     roles.includes(actor.role) ? ALLOW : deny(REASONS.role);
 
 /** The patient a resource belongs to: the patient itself, or an image's patient. */
-function patientOf(resource: Resource): string | undefined {
+export function patientOf(resource: Resource): string | undefined {
   if (resource.type === "patient") return resource.id;
   if (resource.type === "image") return resource.patientId;
   return undefined;
