@@ -7,9 +7,9 @@
  * Erasure: wrapped key deleted first (crypto-shredding), then the object, then the row marked.
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
-import { and, desc, eq, isNotNull, isNull, ne } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, ne } from "drizzle-orm";
 import { db } from "../db/db.server";
-import { images, patients, users } from "../db/schema";
+import { images, patients, predictions, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
 import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError } from "./format.server";
 import { generateDataKey, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
@@ -256,6 +256,37 @@ export class Vault {
     return { body, fileName };
   }
 
+  /**
+   * Stores a small derived object (e.g. a Grad-CAM heatmap) encrypted like an image, under its own data key.
+   * Returns the wrapped key to keep with the owner's row.
+   */
+  async putSealed(key: string, objectId: string, bytes: Uint8Array): Promise<{ keyId: string; wrappedKey: Buffer }> {
+    const dataKey = generateDataKey();
+    try {
+      const wrapped = wrapKey(this.keyring, dataKey, objectId);
+      const encrypted = encryptStream((async function* () { yield bytes; })(), { key: dataKey, objectId });
+      await this.store.put(key, encrypted.stream).catch(asStorageError);
+      return wrapped;
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Reads back a sealed object whole; any authentication failure is a 500 `integrity_failure`. */
+  async getSealed(key: string, objectId: string, keyId: string, wrappedKey: Uint8Array): Promise<Buffer> {
+    const chunks: Uint8Array[] = [];
+    try {
+      const dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
+      const source = await this.store.get(key).catch(asStorageError);
+      for await (const chunk of decryptStream(source, { key: dataKey, objectId })) chunks.push(chunk);
+      dataKey.fill(0);
+    } catch (err) {
+      if (err instanceof IntegrityError || err instanceof NotFoundError) throw fail(500, "integrity_failure");
+      throw err;
+    }
+    return Buffer.concat(chunks);
+  }
+
   /** The whole decrypted image in memory (≤ 50 MiB), for server-side rendering such as the DICOM preview. */
   async readImage(row: ImageRow, onIntegrityFailure: (err: IntegrityError) => void): Promise<Buffer> {
     const { body } = await this.openImage(row, onIntegrityFailure);
@@ -282,7 +313,19 @@ export class Vault {
       .returning({ storageKey: images.storageKey });
     if (!row) return false;
     await this.deleteObject(imageId, row.storageKey);
+    await this.shredDerived([imageId]);
     return true;
+  }
+
+  /** Erases what was derived from erased images (prediction heatmaps): their keys first, then their objects. */
+  private async shredDerived(imageIds: string[]): Promise<void> {
+    if (imageIds.length === 0) return;
+    const rows = await db
+      .update(predictions)
+      .set({ heatmapWrappedKey: null, heatmapKeyId: null, erasedAt: new Date() })
+      .where(and(inArray(predictions.imageId, imageIds), isNull(predictions.erasedAt)))
+      .returning({ key: predictions.heatmapKey });
+    for (const { key } of rows) if (key) await this.store.delete(key).catch(() => undefined);
   }
 
   /** Deletes an erased image's object and marks it; a failure leaves it for `vault:sweep` (the key is gone anyway). */
@@ -318,6 +361,7 @@ export class Vault {
     });
     if (!erased) return { images: 0 };
     for (const row of erased) await this.deleteObject(row.id, row.storageKey);
+    await this.shredDerived(erased.map((r) => r.id));
     return { images: erased.length };
   }
 
@@ -326,26 +370,56 @@ export class Vault {
    * each row is updated on its own, only if its key id is still the old one.
    */
   async rewrapAll(): Promise<{ rewrapped: number; alreadyActive: number }> {
-    let rewrapped = 0;
-    for (;;) {
-      const batch = await db
-        .select({ id: images.id, keyId: images.keyId, wrappedKey: images.wrappedKey })
-        .from(images)
-        .where(and(isNotNull(images.wrappedKey), ne(images.keyId, this.keyring.activeId)))
-        .limit(500);
-      if (batch.length === 0) break;
+    const active = this.keyring.activeId;
+    // Images' data keys, then derived objects' (prediction heatmaps, bound to the prediction id).
+    const rewrapped =
+      (await this.rewrapBatches(
+        () =>
+          db
+            .select({ id: images.id, keyId: images.keyId, wrappedKey: images.wrappedKey })
+            .from(images)
+            .where(and(isNotNull(images.wrappedKey), ne(images.keyId, active)))
+            .limit(500),
+        (id, oldKeyId, next) =>
+          db
+            .update(images)
+            .set({ wrappedKey: next.wrappedKey, keyId: next.keyId })
+            .where(and(eq(images.id, id), eq(images.keyId, oldKeyId)))
+            .returning({ id: images.id }),
+      )) +
+      (await this.rewrapBatches(
+        () =>
+          db
+            .select({ id: predictions.id, keyId: predictions.heatmapKeyId, wrappedKey: predictions.heatmapWrappedKey })
+            .from(predictions)
+            .where(and(isNotNull(predictions.heatmapWrappedKey), ne(predictions.heatmapKeyId, active)))
+            .limit(500),
+        (id, oldKeyId, next) =>
+          db
+            .update(predictions)
+            .set({ heatmapWrappedKey: next.wrappedKey, heatmapKeyId: next.keyId })
+            .where(and(eq(predictions.id, id), eq(predictions.heatmapKeyId, oldKeyId)))
+            .returning({ id: predictions.id }),
+      ));
+    const underActive =
+      (await db.$count(images, and(isNotNull(images.wrappedKey), eq(images.keyId, active)))) +
+      (await db.$count(predictions, and(isNotNull(predictions.heatmapWrappedKey), eq(predictions.heatmapKeyId, active))));
+    return { rewrapped, alreadyActive: underActive - rewrapped };
+  }
+
+  /** Re-wraps batch after batch until none is left; each row is updated only if its key id is still the old one. */
+  private async rewrapBatches(
+    nextBatch: () => Promise<{ id: string; keyId: string | null; wrappedKey: Buffer | null }[]>,
+    save: (id: string, oldKeyId: string, next: { keyId: string; wrappedKey: Buffer }) => Promise<unknown[]>,
+  ): Promise<number> {
+    let count = 0;
+    for (let batch = await nextBatch(); batch.length > 0; batch = await nextBatch()) {
       for (const row of batch) {
         const next = rewrapKey(this.keyring, row.wrappedKey!, row.keyId!, row.id);
-        const updated = await db
-          .update(images)
-          .set({ wrappedKey: next.wrappedKey, keyId: next.keyId })
-          .where(and(eq(images.id, row.id), eq(images.keyId, row.keyId!)))
-          .returning({ id: images.id });
-        rewrapped += updated.length;
+        count += (await save(row.id, row.keyId!, next)).length;
       }
     }
-    const active = await db.$count(images, and(isNotNull(images.wrappedKey), eq(images.keyId, this.keyring.activeId)));
-    return { rewrapped, alreadyActive: active - rewrapped };
+    return count;
   }
 
   /**
