@@ -9,7 +9,18 @@ declare module "@remix-run/node" {
 }
 
 /** Native or WASM-backed packages stay outside the server bundle. */
-const serverExternals = ["argon2", "pg", "@electric-sql/pglite", "minio", "dicom-parser", "sharp"];
+const serverExternals = [
+  "argon2",
+  "pg",
+  "@electric-sql/pglite",
+  "minio",
+  "dicom-parser",
+  "dcmjs-codecs",
+  "sharp",
+  "onnxruntime-node",
+  "onnx-proto",
+  "pino",
+];
 
 export default defineConfig(({ isSsrBuild }) => ({
   plugins: [
