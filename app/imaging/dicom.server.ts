@@ -1,8 +1,17 @@
 /**
- * DICOM pixel data to a displayable 8-bit grey image: rescale slope/intercept, windowing (Window Center/Width, else
- * the min–max of the pixels), MONOCHROME1 inverted. Uncompressed transfer syntaxes (implicit/explicit VR, little
- * and big endian) are decoded here; a compressed one is refused with its name (decoders arrive with inference).
+ * DICOM pixel data → display values: rescale slope/intercept, windowing (Window Center/Width, else the min–max of
+ * the pixels), MONOCHROME1 inverted. Used for the windowed preview (8-bit, {@link dicomToGrey}), for research
+ * renderings, and at full precision ({@link decodeDicom}) for the model's input.
+ *
+ * Transfer syntaxes:
+ * - uncompressed: implicit VR little endian, explicit VR little endian, explicit VR big endian;
+ * - RLE Lossless (PS3.5 Annex G), decoded here;
+ * - JPEG Lossless process 14 (…4.57, …4.70 SV1), JPEG-LS (…4.80, …4.81), JPEG 2000 (…4.90, …4.91), decoded by
+ *   dcmjs-codecs' WebAssembly (libjpeg, CharLS, OpenJPEG), loaded once in the background at import;
+ * - anything else is refused with 422 naming the syntax.
+ * Only the first frame of grey (MONOCHROME1/2) images, 8 or 16 bits allocated, is decoded.
  */
+import { createRequire } from "node:module";
 import dicomParser from "dicom-parser";
 import { HttpError } from "../http/errors.server";
 import { PIXEL_LIMIT } from "../vault/sniff.server";
@@ -13,17 +22,39 @@ const UNCOMPRESSED: Record<string, { littleEndian: boolean }> = {
   "1.2.840.10008.1.2.2": { littleEndian: false },
 };
 
+const RLE = "1.2.840.10008.1.2.5";
+
+/** Compressed syntaxes decoded with dcmjs-codecs, by the decoder that handles them. */
+const CODEC_OF: Record<string, "decodeJpeg" | "decodeJpegLs" | "decodeJpeg2000"> = {
+  "1.2.840.10008.1.2.4.57": "decodeJpeg",
+  "1.2.840.10008.1.2.4.70": "decodeJpeg",
+  "1.2.840.10008.1.2.4.80": "decodeJpegLs",
+  "1.2.840.10008.1.2.4.81": "decodeJpegLs",
+  "1.2.840.10008.1.2.4.90": "decodeJpeg2000",
+  "1.2.840.10008.1.2.4.91": "decodeJpeg2000",
+};
+
 export const TRANSFER_SYNTAX_NAMES: Record<string, string> = {
+  "1.2.840.10008.1.2": "Implicit VR Little Endian",
+  "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
+  "1.2.840.10008.1.2.2": "Explicit VR Big Endian",
   "1.2.840.10008.1.2.4.50": "JPEG Baseline",
+  "1.2.840.10008.1.2.4.51": "JPEG Extended",
   "1.2.840.10008.1.2.4.57": "JPEG Lossless (process 14)",
   "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
   "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
   "1.2.840.10008.1.2.4.81": "JPEG-LS Near-Lossless",
   "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless",
   "1.2.840.10008.1.2.4.91": "JPEG 2000",
+  "1.2.840.10008.1.2.4.100": "MPEG2",
+  "1.2.840.10008.1.2.4.201": "High-Throughput JPEG 2000 Lossless",
+  "1.2.840.10008.1.2.4.203": "High-Throughput JPEG 2000",
   "1.2.840.10008.1.2.5": "RLE Lossless",
   "1.2.840.10008.1.2.1.99": "Deflated Explicit VR Little Endian",
 };
+
+/** Transfer syntaxes whose pixels this module decodes. */
+export const SUPPORTED_TRANSFER_SYNTAXES: readonly string[] = [...Object.keys(UNCOMPRESSED), RLE, ...Object.keys(CODEC_OF)];
 
 export interface GreyImage {
   width: number;
@@ -32,7 +63,40 @@ export interface GreyImage {
   pixels: Uint8Array;
 }
 
-const unreadable = (detail: string) => new HttpError(422, "unreadable", `Image DICOM illisible : ${detail}.`);
+/** Display values at full precision: windowed, MONOCHROME1 inverted, row-major, 0 = black … 1 = white. */
+export interface DicomPixels {
+  width: number;
+  height: number;
+  values: Float32Array;
+  transferSyntax: string;
+}
+
+export const unreadable = (detail: string) => new HttpError(422, "unreadable", `Image illisible : ${detail}.`);
+
+// ---------------------------------------------------------------------------------------------------------------
+// dcmjs-codecs (WebAssembly), loaded once, in the background.
+
+type Codecs = typeof import("dcmjs-codecs");
+let codecs: Codecs | undefined;
+let codecsLoading: Promise<Codecs> | undefined;
+
+/** Loads the compressed-syntax decoders (≈ 0.1 s, once). Safe to call many times. */
+export function loadDicomCodecs(): Promise<Codecs> {
+  codecsLoading ??= (async () => {
+    const mod = (await import("dcmjs-codecs")) as Codecs & { default?: Codecs };
+    const lib = mod.default ?? mod;
+    const wasm = createRequire(import.meta.url).resolve("dcmjs-codecs/build/dcmjs-native-codecs.wasm");
+    await lib.NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: wasm });
+    codecs = lib;
+    return lib;
+  })();
+  codecsLoading.catch(() => (codecsLoading = undefined));
+  return codecsLoading;
+}
+// Start now, off the request path: by the time a compressed image arrives the decoders are ready.
+loadDicomCodecs().catch(() => undefined);
+
+// ---------------------------------------------------------------------------------------------------------------
 
 function firstNumber(value: string | undefined): number | undefined {
   if (!value) return undefined;
@@ -40,64 +104,224 @@ function firstNumber(value: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Decodes the first frame of an uncompressed DICOM into 8-bit grey with windowing. */
-export function dicomToGrey(bytes: Uint8Array): GreyImage {
+interface Parsed {
+  ds: dicomParser.DataSet;
+  syntax: string;
+  rows: number;
+  columns: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  signed: boolean;
+  photometric: string;
+  pixelElement: dicomParser.Element;
+}
+
+function parse(bytes: Uint8Array): Parsed {
   let ds: dicomParser.DataSet;
   try {
     ds = dicomParser.parseDicom(bytes);
   } catch (err) {
-    throw unreadable(err instanceof Error ? err.message : String((err as { exception?: string }).exception ?? "fichier tronqué"));
+    const detail = err instanceof Error ? err.message : String((err as { exception?: string }).exception ?? "");
+    throw unreadable(`fichier DICOM tronqué ou corrompu${detail ? ` (${detail})` : ""}`);
   }
-  const syntax = ds.string("x00020010") ?? "1.2.840.10008.1.2";
-  const layout = UNCOMPRESSED[syntax];
-  if (!layout) {
-    const name = TRANSFER_SYNTAX_NAMES[syntax] ?? syntax;
-    throw new HttpError(422, "unsupported_transfer_syntax", `Syntaxe de transfert DICOM non prise en charge pour l'aperçu : ${name} (${syntax}).`);
+  const syntax = (ds.string("x00020010") ?? "1.2.840.10008.1.2").replace(/\0/g, "").trim();
+  if (!SUPPORTED_TRANSFER_SYNTAXES.includes(syntax)) {
+    const name = TRANSFER_SYNTAX_NAMES[syntax] ?? "inconnue";
+    throw new HttpError(422, "unsupported_transfer_syntax", `Syntaxe de transfert DICOM non prise en charge : ${name} (${syntax}).`);
   }
   const rows = ds.uint16("x00280010");
   const columns = ds.uint16("x00280011");
   const bitsAllocated = ds.uint16("x00280100") ?? 16;
+  const bitsStored = ds.uint16("x00280101") ?? bitsAllocated;
   const samples = ds.uint16("x00280002") ?? 1;
   const signed = ds.uint16("x00280103") === 1;
   const photometric = (ds.string("x00280004") ?? "MONOCHROME2").trim();
   const pixelElement = ds.elements.x7fe00010;
-  if (!rows || !columns || !pixelElement) throw unreadable("dimensions ou pixels absents");
+  if (!rows || !columns || !pixelElement) throw unreadable("dimensions ou pixels DICOM absents");
   if (rows * columns > PIXEL_LIMIT) throw new HttpError(422, "too_many_pixels", "Image DICOM trop grande.");
-  if (samples !== 1 || !photometric.startsWith("MONOCHROME")) throw unreadable(`photométrie ${photometric} non prise en charge`);
+  if (samples !== 1 || !photometric.startsWith("MONOCHROME")) throw unreadable(`photométrie DICOM ${photometric} non prise en charge`);
   if (bitsAllocated !== 8 && bitsAllocated !== 16) throw unreadable(`${bitsAllocated} bits par pixel non pris en charge`);
-  const count = rows * columns;
-  const needed = count * (bitsAllocated / 8);
-  if (pixelElement.dataOffset + needed > bytes.length || pixelElement.length < needed) throw unreadable("données de pixels tronquées");
+  if (bitsStored < 1 || bitsStored > bitsAllocated) throw unreadable(`Bits Stored ${bitsStored} incohérent`);
+  return { ds, syntax, rows, columns, bitsAllocated, bitsStored, signed, photometric, pixelElement };
+}
 
-  const view = new DataView(bytes.buffer, bytes.byteOffset + pixelElement.dataOffset, needed);
-  const slope = firstNumber(ds.string("x00281053")) ?? 1;
-  const intercept = firstNumber(ds.string("x00281052")) ?? 0;
+/** The first frame's compressed bytes. */
+function encapsulatedFrame(p: Parsed, bytes: Uint8Array): Uint8Array {
+  const el = p.pixelElement;
+  if (!el.encapsulatedPixelData || !el.fragments?.length) throw unreadable("données de pixels compressées absentes ou tronquées");
+  for (const f of el.fragments) {
+    if (f.position + f.length > bytes.length) throw unreadable("données de pixels compressées tronquées");
+  }
+  try {
+    const frames = Number.parseInt(p.ds.string("x00280008") ?? "1", 10) || 1;
+    if (el.basicOffsetTable?.length) return dicomParser.readEncapsulatedImageFrame(p.ds, el, 0);
+    return dicomParser.readEncapsulatedPixelDataFromFragments(p.ds, el, 0, frames === 1 ? el.fragments.length : 1);
+  } catch (err) {
+    throw unreadable(`données de pixels compressées illisibles (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+/**
+ * RLE Lossless (PS3.5 Annex G): a 64-byte header (segment count, then 15 little-endian uint32 offsets), then one
+ * PackBits segment per byte plane, most significant byte first. Returns the samples little-endian, as the
+ * uncompressed layout would hold them.
+ */
+export function decodeRle(frame: Uint8Array, rows: number, columns: number, bitsAllocated: number): Uint8Array {
+  if (frame.length < 64) throw unreadable("en-tête RLE tronqué");
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const segments = view.getUint32(0, true);
+  const bytesPerSample = bitsAllocated / 8;
+  if (segments !== bytesPerSample) throw unreadable(`RLE : ${segments} segments pour ${bitsAllocated} bits`);
+  const count = rows * columns;
+  const out = new Uint8Array(count * bytesPerSample);
+  for (let s = 0; s < segments; s++) {
+    const start = view.getUint32(4 + s * 4, true);
+    const end = s + 1 < segments ? view.getUint32(8 + s * 4, true) : frame.length;
+    if (start < 64 || start > end || end > frame.length) throw unreadable("RLE : table des segments incohérente");
+    // Segment s holds byte (bytesPerSample − 1 − s) of every sample (s = 0: most significant).
+    const byteIndex = bytesPerSample - 1 - s;
+    let i = start;
+    let n = 0;
+    while (n < count && i < end) {
+      const header = frame[i++]!;
+      if (header < 128) {
+        const length = header + 1;
+        if (i + length > end) throw unreadable("RLE : segment tronqué");
+        for (let k = 0; k < length && n < count; k++) out[n++ * bytesPerSample + byteIndex] = frame[i + k]!;
+        i += length;
+      } else if (header > 128) {
+        const length = 257 - header;
+        if (i >= end) throw unreadable("RLE : segment tronqué");
+        const value = frame[i++]!;
+        for (let k = 0; k < length && n < count; k++) out[n++ * bytesPerSample + byteIndex] = value;
+      } // 128: no operation
+    }
+    if (n < count) throw unreadable("RLE : segment tronqué");
+  }
+  return out;
+}
+
+/**
+ * A complete JPEG, JPEG-LS or JPEG 2000 code stream ends with the EOI/EOC marker FF D9 (then at most padding).
+ * Checked before decoding: the WebAssembly decoders spend tens of seconds on a truncated stream before failing.
+ */
+function checkComplete(frame: Uint8Array, name: string): void {
+  let end = frame.length;
+  while (end > 0 && frame.length - end < 16 && frame[end - 1] === 0) end--;
+  if (end < 4 || frame[end - 2] !== 0xff || frame[end - 1] !== 0xd9) throw unreadable(`flux ${name} tronqué (marqueur de fin absent)`);
+}
+
+function decodeWithCodec(p: Parsed, frame: Uint8Array, lib: Codecs): Uint8Array {
+  const method = CODEC_OF[p.syntax]!;
+  checkComplete(frame, TRANSFER_SYNTAX_NAMES[p.syntax] ?? p.syntax);
+  try {
+    const context = new lib.Context({
+      width: p.columns,
+      height: p.rows,
+      bitsAllocated: p.bitsAllocated,
+      bitsStored: p.bitsStored,
+      samplesPerPixel: 1,
+      pixelRepresentation: p.signed ? 1 : 0,
+      planarConfiguration: 0,
+      photometricInterpretation: p.photometric,
+      encodedBuffer: frame,
+    });
+    const decoded = lib.NativeCodecs[method](context).getDecodedBuffer();
+    if (!decoded) throw new Error("aucune donnée décodée");
+    return decoded;
+  } catch (err) {
+    const name = TRANSFER_SYNTAX_NAMES[p.syntax] ?? p.syntax;
+    throw unreadable(`flux ${name} corrompu ou tronqué (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+/** The first frame's stored sample values (before rescale), whatever the transfer syntax. */
+function storedValues(p: Parsed, bytes: Uint8Array, lib: Codecs | undefined): Float32Array {
+  const count = p.rows * p.columns;
+  const bytesPerSample = p.bitsAllocated / 8;
+  let data: Uint8Array;
+  let littleEndian = true;
+  const layout = UNCOMPRESSED[p.syntax];
+  if (layout) {
+    const needed = count * bytesPerSample;
+    if (p.pixelElement.encapsulatedPixelData || p.pixelElement.dataOffset + needed > bytes.length || p.pixelElement.length < needed) {
+      throw unreadable("données de pixels tronquées");
+    }
+    data = bytes.subarray(p.pixelElement.dataOffset, p.pixelElement.dataOffset + needed);
+    littleEndian = layout.littleEndian;
+  } else if (p.syntax === RLE) {
+    data = decodeRle(encapsulatedFrame(p, bytes), p.rows, p.columns, p.bitsAllocated);
+  } else {
+    if (!lib) {
+      throw new HttpError(503, "codecs_loading", "Décodeurs DICOM en cours de chargement : réessayez dans un instant.", undefined, { "Retry-After": "1" });
+    }
+    data = decodeWithCodec(p, encapsulatedFrame(p, bytes), lib);
+  }
+  if (data.length < count * bytesPerSample) throw unreadable("données de pixels décodées incomplètes");
+
+  const view = new DataView(data.buffer, data.byteOffset, count * bytesPerSample);
+  const mask = p.bitsStored >= 32 ? 0xffffffff : (1 << p.bitsStored) - 1;
+  const signBit = 1 << (p.bitsStored - 1);
   const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    let v = (bytesPerSample === 1 ? view.getUint8(i) : view.getUint16(i * 2, littleEndian)) & mask;
+    if (p.signed && v & signBit) v -= mask + 1;
+    values[i] = v;
+  }
+  return values;
+}
+
+/** Rescale, window (or min–max), invert MONOCHROME1 → [0, 1] in place. */
+function toDisplay(p: Parsed, values: Float32Array): Float32Array {
+  const slope = firstNumber(p.ds.string("x00281053")) ?? 1;
+  const intercept = firstNumber(p.ds.string("x00281052")) ?? 0;
   let min = Infinity;
   let max = -Infinity;
-  for (let i = 0; i < count; i++) {
-    const raw =
-      bitsAllocated === 8
-        ? signed
-          ? view.getInt8(i)
-          : view.getUint8(i)
-        : signed
-          ? view.getInt16(i * 2, layout.littleEndian)
-          : view.getUint16(i * 2, layout.littleEndian);
-    const v = raw * slope + intercept;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]! * slope + intercept;
     values[i] = v;
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  const center = firstNumber(ds.string("x00281050"));
-  const width = firstNumber(ds.string("x00281051"));
+  const center = firstNumber(p.ds.string("x00281050"));
+  const width = firstNumber(p.ds.string("x00281051"));
   const [low, high] = center !== undefined && width !== undefined && width > 1 ? [center - width / 2, center + width / 2] : [min, max];
   const span = high - low || 1;
-  const invert = photometric === "MONOCHROME1";
-  const pixels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    const g = Math.round(Math.min(1, Math.max(0, (values[i]! - low) / span)) * 255);
-    pixels[i] = invert ? 255 - g : g;
+  const invert = p.photometric === "MONOCHROME1";
+  for (let i = 0; i < values.length; i++) {
+    const g = Math.min(1, Math.max(0, (values[i]! - low) / span));
+    values[i] = invert ? 1 - g : g;
   }
-  return { width: columns, height: rows, pixels };
+  return values;
+}
+
+function decodeParsed(p: Parsed, bytes: Uint8Array, lib: Codecs | undefined): DicomPixels {
+  return { width: p.columns, height: p.rows, values: toDisplay(p, storedValues(p, bytes, lib)), transferSyntax: p.syntax };
+}
+
+/** Decodes the first frame at full precision (any supported transfer syntax). */
+export async function decodeDicom(bytes: Uint8Array): Promise<DicomPixels> {
+  const p = parse(bytes);
+  const lib = CODEC_OF[p.syntax] ? (codecs ?? (await loadDicomCodecs())) : undefined;
+  return decodeParsed(p, bytes, lib);
+}
+
+function quantise(pixels: DicomPixels): GreyImage {
+  const out = new Uint8Array(pixels.values.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.round(pixels.values[i]! * 255);
+  return { width: pixels.width, height: pixels.height, pixels: out };
+}
+
+/**
+ * Decodes the first frame into 8-bit grey with windowing. Synchronous: the JPEG-family decoders are loaded in the
+ * background at import; in the first instant after start-up a JPEG-family image may get 503 (Retry-After: 1) —
+ * {@link dicomToGreyAsync} never does.
+ */
+export function dicomToGrey(bytes: Uint8Array): GreyImage {
+  return quantise(decodeParsed(parse(bytes), bytes, codecs));
+}
+
+/** {@link dicomToGrey}, waiting for the decoders if needed. */
+export async function dicomToGreyAsync(bytes: Uint8Array): Promise<GreyImage> {
+  return quantise(await decodeDicom(bytes));
 }
