@@ -7,7 +7,8 @@ import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAccount, createPatient } from "./helpers/fixtures";
-import { api, BrowserSession, tokenFor } from "./helpers/http";
+import { api, baseUrl, BrowserSession, tokenFor } from "./helpers/http";
+import { jpeg } from "./helpers/images";
 
 const ACTORS = ["anonymous", "admin", "doctor", "otherDoctor", "patient", "otherPatient", "researcher"] as const;
 type ActorName = (typeof ACTORS)[number];
@@ -25,6 +26,8 @@ const actors = {} as Record<ActorName, Actor>;
 let demoPatientId = "";
 let otherPatientId = "";
 let adminToken = "";
+let demoImageId = "";
+let smallJpeg: Buffer;
 
 beforeAll(async () => {
   const otherDoctor = await createAccount("doctor");
@@ -54,7 +57,27 @@ beforeAll(async () => {
   }
   adminToken = actors.admin.token!;
   demoPatientId = (await api("GET", "/api/v1/me", { token: actors.patient.token })).body.patientId;
+  smallJpeg = await jpeg(16, 16);
+  demoImageId = await demoImage();
 });
+
+/** Uploads a small JPEG to a patient as `token`; the raw response. */
+async function uploadJpeg(token: string | null, patientId: string): Promise<Response> {
+  const form = new FormData();
+  form.append("file", new Blob([new Uint8Array(smallJpeg)], { type: "image/jpeg" }), "matrice.jpg");
+  return fetch(`${baseUrl()}/api/v1/patients/${patientId}/images`, {
+    method: "POST",
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+    body: form,
+  });
+}
+
+/** A fresh image of the demo patient (care consent granted), uploaded by the demo doctor. */
+async function demoImage(patientId = demoPatientId): Promise<string> {
+  const res = await uploadJpeg(actors.doctor.token, patientId);
+  if (res.status !== 201) throw new Error(`demo image upload failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
 
 /** Every actor the same status, except where `overrides` says otherwise. */
 const all = (status: number, overrides: Partial<Expect> = {}): Expect =>
@@ -207,6 +230,60 @@ const CASES: Case[] = [
     name: "GET /api/v1/audit/verify",
     expected: all(403, { anonymous: 401, admin: 200 }),
     call: call("GET", () => "/api/v1/audit/verify"),
+  },
+  {
+    route: "api.v1.patients.$patientId.images",
+    name: "GET /api/v1/patients/:demoPatient/images",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/patients/${demoPatientId}/images`),
+  },
+  {
+    route: "api.v1.patients.$patientId.images",
+    name: "POST /api/v1/patients/:demoPatient/images (a JPEG)",
+    expected: all(403, { anonymous: 401, doctor: 201 }),
+    call: async (a) => {
+      const res = await uploadJpeg(a.token, demoPatientId);
+      await res.arrayBuffer();
+      return { status: res.status, requestId: res.headers.get("X-Request-Id") };
+    },
+  },
+  {
+    route: "api.v1.images.$imageId",
+    name: "GET /api/v1/images/:demoImage",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/images/${demoImageId}`),
+  },
+  {
+    route: "api.v1.images.$imageId",
+    name: "GET /api/v1/images/:unknown (403, not 404: existence is not revealed)",
+    expected: all(403, { anonymous: 401 }),
+    call: call("GET", () => `/api/v1/images/${randomUUID()}`),
+  },
+  // Erasures: each actor gets an image / a patient of its own, so every expectation is about a live resource.
+  {
+    route: "api.v1.images.$imageId",
+    name: "DELETE /api/v1/images/:freshImage",
+    expected: all(403, { anonymous: 401, admin: 204, doctor: 204 }),
+    call: async (a) => {
+      const id = await demoImage();
+      return call("DELETE", () => `/api/v1/images/${id}`)(a);
+    },
+  },
+  {
+    route: "api.v1.patients.$patientId",
+    name: "DELETE /api/v1/patients/:freshPatient",
+    expected: all(403, { anonymous: 401, admin: 200, doctor: 200 }),
+    call: async (a) => {
+      const fresh = await createPatient(actors.doctor.token!, { displayName: "Patiente Jetable", consents: { care: true } });
+      await demoImage(fresh.id);
+      return call("DELETE", () => `/api/v1/patients/${fresh.id}`)(a);
+    },
+  },
+  {
+    route: "api.v1.patients.$patientId",
+    name: "GET /api/v1/patients/:demoPatient (405: the route only erases)",
+    expected: all(405),
+    call: call("GET", () => `/api/v1/patients/${demoPatientId}`),
   },
   { route: "api.v1.$", name: "GET /api/v1/unknown", expected: all(404), call: call("GET", () => "/api/v1/unknown") },
 ];
