@@ -6,10 +6,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { db } from "../db/db.server";
 import { auditEvents } from "../db/schema";
-import { record, searchEvents, verifyChain } from "./audit.server";
+import { getEvent, record, searchEvents, verifyChain, verifyTail } from "./audit.server";
 import { canonicalJson } from "./chain.server";
 
 const info = { requestId: "test", ip: "127.0.0.1", userAgent: "vitest" };
@@ -44,7 +44,7 @@ describe("audit writer", () => {
       ),
     );
     const after = await verifyChain();
-    expect(after).toEqual({ ok: true, checked: before.checked + 40 });
+    expect(after).toMatchObject({ ok: true, checked: before.checked + 40 });
   });
 
   it("refuses UPDATE, DELETE and TRUNCATE through the database triggers", async () => {
@@ -57,7 +57,25 @@ describe("audit writer", () => {
     expect((await verifyChain()).ok).toBe(true);
   });
 
-  const columns = ["at", "actor_id", "actor_name", "action", "resource_id", "outcome", "reason", "ip", "hash", "prev_hash"] as const;
+  // Every column of the table (the id is covered by its own case below).
+  const columns = [
+    "at",
+    "actor_id",
+    "actor_role",
+    "actor_name",
+    "action",
+    "resource_type",
+    "resource_id",
+    "patient_id",
+    "outcome",
+    "reason",
+    "purpose",
+    "request_id",
+    "ip",
+    "user_agent",
+    "hash",
+    "prev_hash",
+  ] as const;
   for (const column of columns) {
     it(`reports the first broken row when ${column} is tampered with`, async () => {
       const [, target] = await someEvents(3);
@@ -65,12 +83,18 @@ describe("audit writer", () => {
       const forged: Record<string, unknown> = {
         at: sql`at + interval '1 second'`,
         actor_id: sql`${randomUUID()}::uuid`,
+        actor_role: "admin",
         actor_name: "Someone Else",
         action: "patient.list",
+        resource_type: "image",
         resource_id: "forged",
+        patient_id: sql`${randomUUID()}::uuid`,
         outcome: sql`'denied'::audit_outcome`,
         reason: "rewritten",
+        purpose: "HRESCH",
+        request_id: "forged-request",
         ip: "10.0.0.1",
+        user_agent: "curl/8",
         hash: "f".repeat(64),
         prev_hash: "e".repeat(64),
       };
@@ -84,6 +108,18 @@ describe("audit writer", () => {
       expect((await verifyChain()).ok).toBe(true);
     });
   }
+
+  it("reports the row after one whose id was changed (the row left its place in the chain)", async () => {
+    const [, moved, next] = await someEvents(3);
+    const [row] = await db.select().from(auditEvents).where(eq(auditEvents.id, moved!));
+    await asSuperuser((tx) => tx.execute(sql`update audit_events set id = id + 1000000000 where id = ${moved}`).then(() => undefined));
+    expect(await verifyChain()).toMatchObject({ ok: false, firstBrokenId: next });
+    await asSuperuser(async (tx) => {
+      await tx.execute(sql`delete from audit_events where id = ${moved! + 1_000_000_000}`);
+      await tx.insert(auditEvents).values(row!);
+    });
+    expect((await verifyChain()).ok).toBe(true);
+  });
 
   it("reports a deleted row and a row inserted in the middle", async () => {
     const [, middle, next] = await someEvents(3);
@@ -110,6 +146,110 @@ describe("audit writer", () => {
     const third = await searchEvents({ action, limit: 2, cursor: second.nextCursor! });
     expect(third.events).toHaveLength(1);
     expect(third.nextCursor).toBeNull();
+  });
+});
+
+describe("what every event carries", () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it("a purpose of use derived from the action and the role when the caller gave none", async () => {
+    const patient = { id: randomUUID(), role: "patient" as const, name: "P" };
+    const cases = [
+      { actor, action: "image.read", purpose: "TREAT" },
+      { actor: patient, action: "consent.update", purpose: "PATRQT" },
+      { actor: { ...actor, role: "researcher" as const }, action: "research.image", purpose: "HRESCH" },
+      { actor: { ...actor, role: "admin" as const }, action: "account.create", purpose: "HOPERAT" },
+      { actor: { ...actor, role: "admin" as const }, action: "patient.erase", purpose: "HOPERAT" },
+      { actor: null, action: "auth.login", purpose: "HOPERAT" },
+    ];
+    for (const c of cases) {
+      const id = await record({ actor: c.actor, action: c.action, outcome: "allowed", info });
+      expect((await getEvent(id))!.purpose, c.action).toBe(c.purpose);
+    }
+    const given = await record({ actor, action: "image.read", outcome: "allowed", purpose: "HRESCH", info });
+    expect((await getEvent(given))!.purpose).toBe("HRESCH");
+  });
+
+  it("a time that never goes back, even when the clock does", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date(Date.now() + 300));
+    const ahead = await getEvent(await record({ actor, action: "clock.ahead", outcome: "allowed", info }));
+    vi.setSystemTime(new Date(Date.now() - 300));
+    const behind = await getEvent(await record({ actor, action: "clock.behind", outcome: "allowed", info }));
+    vi.useRealTimers();
+    expect(behind!.at.getTime()).toBe(ahead!.at.getTime());
+    expect(behind!.id).toBeGreaterThan(ahead!.id);
+    expect((await verifyChain()).ok).toBe(true);
+  });
+
+  it("long texts clipped to their column's budget", async () => {
+    const id = await record({ actor, action: "clip.test", outcome: "error", reason: "x".repeat(5000), info: { ...info, userAgent: "u".repeat(2000) } });
+    const row = await getEvent(id);
+    expect(row!.reason).toHaveLength(1000);
+    expect(row!.userAgent).toHaveLength(512);
+  });
+});
+
+describe("search", () => {
+  it("filters by a date range exactly (the range becomes an id range)", async () => {
+    const action = `range.${randomUUID()}`;
+    // Events recorded while an earlier one is ahead of the clock share its time: start once the clock has passed it.
+    const newest = (await searchEvents({ limit: 1 })).events[0];
+    if (newest) await new Promise((r) => setTimeout(r, Math.max(0, newest.at.getTime() - Date.now() + 5)));
+    const ids: number[] = [];
+    const times: Date[] = [];
+    for (let i = 0; i < 6; i++) {
+      ids.push(await record({ actor, action, outcome: "allowed", info }));
+      times.push((await getEvent(ids[i]!))!.at);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const found = async (from?: Date, to?: Date) => (await searchEvents({ action, from, to, limit: 50 })).events.map((e) => e.id);
+    expect(await found(times[1], times[3])).toEqual([ids[3], ids[2], ids[1]]);
+    expect(await found(times[4])).toEqual([ids[5], ids[4]]);
+    expect(await found(undefined, times[0])).toEqual([ids[0]]);
+    expect(await found(new Date(times[5]!.getTime() + 60_000))).toEqual([]);
+    expect(await found(new Date(0), new Date(1000))).toEqual([]);
+    // Paging inside a range.
+    const first = await searchEvents({ action, from: times[0], to: times[5], limit: 4 });
+    const second = await searchEvents({ action, from: times[0], to: times[5], limit: 4, cursor: first.nextCursor! });
+    expect([...first.events, ...second.events].map((e) => e.id)).toEqual([...ids].reverse());
+    expect(second.nextCursor).toBeNull();
+  });
+
+  it("checks the newest events quickly (verifyTail)", async () => {
+    await someEvents(3);
+    expect(await verifyTail(50)).toMatchObject({ ok: true });
+  });
+});
+
+describe("production grants", () => {
+  /** Runs as the nexus_app role (created by the migration), in a transaction rolled back afterwards. */
+  async function asAppRole(statement: ReturnType<typeof sql>): Promise<string> {
+    try {
+      await db.transaction(async (tx) => {
+        await tx.execute(sql`set local role nexus_app`);
+        await tx.execute(statement);
+        throw new Error("allowed");
+      });
+    } catch (e) {
+      return String((e as { cause?: Error }).cause?.message ?? (e as Error).message);
+    }
+    return "";
+  }
+
+  it("the application role may read and append, never update, delete or truncate the trail", async () => {
+    const [id] = await someEvents(1);
+    expect(await asAppRole(sql`select count(*) from audit_events`)).toBe("allowed");
+    expect(
+      await asAppRole(sql`insert into audit_events (at, action, outcome, prev_hash, hash) values (now(), 'grant.test', 'allowed', 'a', 'b')`),
+    ).toBe("allowed");
+    expect(await asAppRole(sql`update audit_events set reason = 'x' where id = ${id}`)).toMatch(/permission denied/);
+    expect(await asAppRole(sql`delete from audit_events where id = ${id}`)).toMatch(/permission denied/);
+    expect(await asAppRole(sql`truncate audit_events`)).toMatch(/permission denied/);
+    expect(await asAppRole(sql`delete from audit_archives`)).toMatch(/permission denied/);
+    expect(await asAppRole(sql`insert into audit_archives (period_end, first_id, last_id, count, first_prev_hash, last_hash, file_name, file_sha256) values (now(), 1, 1, 1, 'a', 'b', 'c', 'd')`)).toMatch(/permission denied/);
+    expect(await asAppRole(sql`select nexus_audit_seal_and_prune(1, 1, 'a', 'b', now(), 'f', 's', 'x')`)).toMatch(/permission denied/);
+    expect(await asAppRole(sql`delete from consent_history`)).toMatch(/permission denied/);
   });
 });
 

@@ -1,14 +1,20 @@
 /**
  * The one audit writer. Every decision of the policy, allowed or denied, and every security event goes through
- * `record()`. Rows are append-only (database triggers) and hash-chained; appends are serialised with a
+ * `record()`. Rows are append-only (database triggers and grants) and hash-chained; appends are serialised with a
  * transaction-scoped advisory lock so concurrent writers never fork the chain.
+ *
+ * What an event holds: identifiers (actor, resource, patient, request), the actor's role and name at the time, the
+ * action, outcome, reason, purpose of use, client address and user agent. Never medical content (no image, no
+ * diagnosis, no AI reading): callers pass ids, and the admin pages show nothing else.
  */
-import { and, asc, desc, eq, gt, gte, lt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, lt, lte, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { db } from "../db/db.server";
 import { auditEvents, OUTCOMES, type Outcome } from "../db/schema";
 import type { Actor } from "../accounts/actor";
+import { auditArchives } from "./archive-table.server";
 import { GENESIS_HASH, chainHash, type ChainedFields } from "./chain.server";
+import { purposeOf } from "./purpose";
 
 /** Where a request came from; filled in by app/http/context.server.ts. */
 export interface RequestInfo {
@@ -24,57 +30,95 @@ export interface AuditInput {
   resource?: { type: string; id?: string | null };
   patientId?: string | null;
   reason?: string | null;
+  /** v3-ActReason code; derived from the action and the actor's role when absent (app/audit/purpose.ts). */
   purpose?: string | null;
   info: RequestInfo;
 }
 
-/** Any 64-bit constant naming the chain's lock; it only has to be the same for every writer. */
-const CHAIN_LOCK_KEY = 7_202_611_231;
+export type AuditEventRow = typeof auditEvents.$inferSelect;
 
+/** Any 64-bit constant naming the chain's lock; it only has to be the same for every writer (and the archiver). */
+export const CHAIN_LOCK_KEY = 7_202_611_231;
+
+/** Rows of a raw query, whichever driver (node-postgres or PGlite) ran it. */
+export function rowsOf<T>(result: unknown): T[] {
+  return (result as { rows: T[] }).rows;
+}
+
+const clip = (value: string | null | undefined, max: number) => (value == null ? null : value.slice(0, max));
+
+/**
+ * Appends one event. Under the chain lock it reads the head of the chain (the last row, or the last archive's seal
+ * once every row was archived) and takes the next id, so ids, links and times all follow one order. The time is
+ * never earlier than the previous event's: a clock stepping back cannot make the trail go back in time, and date
+ * filters can rely on `at` growing with `id` (searchEvents).
+ */
 export async function record(event: AuditInput): Promise<number> {
+  const purpose = event.purpose ?? purposeOf(event.action, event.actor?.role);
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
-    const [last] = await tx
-      .select({ id: auditEvents.id, hash: auditEvents.hash })
-      .from(auditEvents)
-      .orderBy(desc(auditEvents.id))
-      .limit(1);
-    const [{ id }] = (await tx.execute<{ id: string }>(sql`select nextval(pg_get_serial_sequence('audit_events', 'id')) as id`)).rows as [{ id: string }];
+    const [head] = rowsOf<{ next_id: string | number; hash: string; at: Date | string | null }>(
+      await tx.execute(sql`
+        select nextval(pg_get_serial_sequence('audit_events', 'id')) as next_id,
+               coalesce(h.hash, (select last_hash from audit_archives order by last_id desc limit 1), ${GENESIS_HASH}) as hash,
+               coalesce(h.at, (select last_at from audit_archives order by last_id desc limit 1)) as at
+        from (select 1) as one
+        left join lateral (select hash, at from audit_events order by id desc limit 1) as h on true`),
+    );
+    const now = new Date();
+    const lastAt = head!.at === null ? null : new Date(head!.at);
     const fields: ChainedFields = {
-      id: Number(id),
-      at: new Date(),
+      id: Number(head!.next_id),
+      at: lastAt && lastAt > now ? lastAt : now,
       actorId: event.actor?.id ?? null,
       actorRole: event.actor?.role ?? null,
-      actorName: event.actor?.name ?? null,
+      actorName: clip(event.actor?.name, 200),
       action: event.action,
       resourceType: event.resource?.type ?? null,
-      resourceId: event.resource?.id ?? null,
+      resourceId: clip(event.resource?.id, 500),
       patientId: event.patientId ?? null,
       outcome: event.outcome,
-      reason: event.reason ?? null,
-      purpose: event.purpose ?? null,
-      requestId: event.info.requestId,
-      ip: event.info.ip,
-      userAgent: event.info.userAgent?.slice(0, 512) ?? null,
+      reason: clip(event.reason, 1000),
+      purpose,
+      requestId: clip(event.info.requestId, 100),
+      ip: clip(event.info.ip, 64),
+      userAgent: clip(event.info.userAgent, 512),
     };
-    const prevHash = last?.hash ?? GENESIS_HASH;
-    await tx.insert(auditEvents).values({ ...fields, prevHash, hash: chainHash(prevHash, fields) });
+    await tx.insert(auditEvents).values({ ...fields, prevHash: head!.hash, hash: chainHash(head!.hash, fields) });
     return fields.id;
   });
 }
+
+// ---- verification ------------------------------------------------------------------------------------------------
 
 export interface ChainReport {
   ok: boolean;
   checked: number;
   firstBrokenId?: number;
+  /** Sealed archives the table's chain continues from (present when there are any). */
+  archives?: number;
+  /** An archive seal that does not link to the previous one (its first event id is `firstBrokenId`). */
+  brokenArchiveId?: number;
 }
 
 /**
  * Re-computes the whole chain in id order, in pages. A row whose hash does not match its content, or whose
  * prev_hash is not the previous row's hash (a row deleted or inserted before it), breaks the chain at that row.
+ * After archiving, the first row left must link to the latest archive's last hash, and every archive seal to the
+ * previous one (the first to the genesis hash); a row at or below an archived id breaks the chain too.
  */
 export async function verifyChain(pageSize = 5000): Promise<ChainReport> {
+  const archives = await db.select().from(auditArchives).orderBy(asc(auditArchives.lastId));
+  const extra = archives.length > 0 ? { archives: archives.length } : {};
   let prevHash = GENESIS_HASH;
+  let floor = 0;
+  for (const a of archives) {
+    if (a.firstPrevHash !== prevHash || a.firstId <= floor || a.lastId < a.firstId) {
+      return { ok: false, checked: 0, firstBrokenId: a.firstId, brokenArchiveId: a.id, ...extra };
+    }
+    prevHash = a.lastHash;
+    floor = a.lastId;
+  }
   let lastId = 0;
   let checked = 0;
   for (;;) {
@@ -85,34 +129,116 @@ export async function verifyChain(pageSize = 5000): Promise<ChainReport> {
       .orderBy(asc(auditEvents.id))
       .limit(pageSize);
     for (const row of rows) {
-      if (row.prevHash !== prevHash || row.hash !== chainHash(prevHash, row)) {
-        return { ok: false, checked, firstBrokenId: row.id };
+      if (row.id <= floor || row.prevHash !== prevHash || row.hash !== chainHash(prevHash, row)) {
+        return { ok: false, checked, firstBrokenId: row.id, ...extra };
       }
       prevHash = row.hash;
       lastId = row.id;
       checked++;
     }
-    if (rows.length < pageSize) return { ok: true, checked };
+    if (rows.length < pageSize) return { ok: true, checked, ...extra };
   }
 }
 
-export const auditQuerySchema = z.object({
-  actor: z.uuid().optional(),
-  patient: z.uuid().optional(),
-  action: z.string().max(100).optional(),
-  outcome: z.enum(OUTCOMES).optional(),
-  requestId: z.string().max(100).optional(),
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
-  /** The id of the last event of the previous page (pages go from newest to oldest). */
-  cursor: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-});
-export type AuditQuery = z.infer<typeof auditQuerySchema>;
+/**
+ * A quick look at the newest `count` events: each hash matches its row and each row links to the one before.
+ * Cheap enough for every admin page view; the full verification stays `verifyChain()`.
+ */
+export async function verifyTail(count = 200): Promise<{ ok: boolean; checked: number; firstBrokenId?: number }> {
+  const rows = (await db.select().from(auditEvents).orderBy(desc(auditEvents.id)).limit(count)).reverse();
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    const linked = i === 0 || row.prevHash === rows[i - 1]!.hash;
+    if (!linked || row.hash !== chainHash(row.prevHash, row)) return { ok: false, checked: i, firstBrokenId: row.id };
+  }
+  return { ok: true, checked: rows.length };
+}
 
-/** Events matching the filters, newest first, paged by id cursor (keyset paging: no OFFSET). */
-export async function searchEvents(q: AuditQuery) {
-  const conditions = [
+/** How a verification is written in its own audit event (resource `audit_chain`): `ok:<checked>` or `broken:<id>`. */
+export function chainCheckResource(report: ChainReport): { resourceType: string; resourceId: string } {
+  return {
+    resourceType: "audit_chain",
+    resourceId: report.ok ? `ok:${report.checked}` : `broken:${report.firstBrokenId}`,
+  };
+}
+
+export interface ChainCheck {
+  eventId: number;
+  at: Date;
+  actorName: string | null;
+  ok: boolean;
+  checked: number | null;
+  firstBrokenId: number | null;
+}
+
+/** The last full verification run from the admin page or the API (read back from its audit event). */
+export async function latestChainCheck(): Promise<ChainCheck | null> {
+  const [row] = await db
+    .select()
+    .from(auditEvents)
+    .where(and(eq(auditEvents.resourceType, "audit_chain"), eq(auditEvents.outcome, "allowed")))
+    .orderBy(desc(auditEvents.id))
+    .limit(1);
+  if (!row?.resourceId) return null;
+  const [state, n] = row.resourceId.split(":");
+  const value = Number(n);
+  return {
+    eventId: row.id,
+    at: row.at,
+    actorName: row.actorName,
+    ok: state === "ok",
+    checked: state === "ok" ? value : null,
+    firstBrokenId: state === "broken" ? value : null,
+  };
+}
+
+// ---- search ------------------------------------------------------------------------------------------------------
+
+const dateParam = (field: string) =>
+  z.coerce.date({ message: `${field} : date ISO 8601 attendue (ex. 2026-11-23 ou 2026-11-23T10:00:00Z).` });
+
+export const auditQuerySchema = z
+  .object({
+    actor: z.uuid({ message: "actor : identifiant de compte (UUID) attendu." }).optional(),
+    patient: z.uuid({ message: "patient : identifiant de patient (UUID) attendu." }).optional(),
+    action: z.string().trim().min(1).max(100, "action : 100 caractères au plus.").optional(),
+    outcome: z.enum(OUTCOMES, { message: `outcome : ${OUTCOMES.join(", ")} attendu.` }).optional(),
+    requestId: z.string().trim().min(1).max(100, "requestId : 100 caractères au plus.").optional(),
+    from: dateParam("from").optional(),
+    to: dateParam("to").optional(),
+    /** The id of the last event of the previous page (pages go from newest to oldest). */
+    cursor: z.coerce.number({ message: "cursor : entier positif attendu." }).int().positive().optional(),
+    limit: z.coerce.number({ message: "limit : entier de 1 à 500 attendu." }).int().min(1).max(500).default(50),
+  })
+  .refine((q) => !q.from || !q.to || q.from <= q.to, { path: ["to"], message: "to : doit être postérieur à from." });
+export type AuditQuery = z.infer<typeof auditQuerySchema>;
+/** The filters of a query, without paging. */
+export type AuditFilters = Omit<AuditQuery, "cursor" | "limit">;
+
+/**
+ * A date range as an id range. `record()` never lets `at` go back, so the events of [from, to] are exactly those
+ * between the first event at or after `from` and the last at or before `to`: two index lookups, after which
+ * every filtered page is a keyset scan on (column, id) — fast at any depth, even for old periods. The `at`
+ * conditions stay in the query too, so a page never shows an event outside the range.
+ */
+async function idRange(from: Date | undefined, to: Date | undefined): Promise<{ lo: number | null; hi: number | null; empty: boolean }> {
+  if (!from && !to) return { lo: null, hi: null, empty: false };
+  const lower = from
+    ? sql`(select min(id) from audit_events where at = (select min(at) from audit_events where at >= ${from}))`
+    : sql`null::bigint`;
+  const upper = to
+    ? sql`(select max(id) from audit_events where at = (select max(at) from audit_events where at <= ${to}))`
+    : sql`null::bigint`;
+  const [row] = rowsOf<{ lo: string | number | null; hi: string | number | null }>(
+    await db.execute(sql`select ${lower} as lo, ${upper} as hi`),
+  );
+  const lo = row?.lo == null ? null : Number(row.lo);
+  const hi = row?.hi == null ? null : Number(row.hi);
+  return { lo, hi, empty: (from !== undefined && lo === null) || (to !== undefined && hi === null) };
+}
+
+function conditions(q: AuditFilters, range: { lo: number | null; hi: number | null }, below?: number): SQL[] {
+  return [
     q.actor ? eq(auditEvents.actorId, q.actor) : undefined,
     q.patient ? eq(auditEvents.patientId, q.patient) : undefined,
     q.action ? eq(auditEvents.action, q.action) : undefined,
@@ -120,16 +246,58 @@ export async function searchEvents(q: AuditQuery) {
     q.requestId ? eq(auditEvents.requestId, q.requestId) : undefined,
     q.from ? gte(auditEvents.at, q.from) : undefined,
     q.to ? lte(auditEvents.at, q.to) : undefined,
-    q.cursor ? lt(auditEvents.id, q.cursor) : undefined,
-  ].filter((c) => c !== undefined);
+    range.lo !== null ? gte(auditEvents.id, range.lo) : undefined,
+    range.hi !== null ? lte(auditEvents.id, range.hi) : undefined,
+    below !== undefined ? lt(auditEvents.id, below) : undefined,
+  ].filter((c): c is SQL => c !== undefined);
+}
+
+/**
+ * A cursor over the events matching `filters`, newest first, `pageSize` at a time (keyset paging: no OFFSET).
+ * `upTo` pins the newest id so a long export does not grow while it runs.
+ */
+export async function* eventPages(filters: AuditFilters, options: { pageSize?: number; upTo?: number } = {}) {
+  const pageSize = options.pageSize ?? 1000;
+  const range = await idRange(filters.from, filters.to);
+  if (range.empty) return;
+  let below = options.upTo !== undefined ? options.upTo + 1 : undefined;
+  for (;;) {
+    const rows = await db
+      .select()
+      .from(auditEvents)
+      .where(and(...conditions(filters, range, below)))
+      .orderBy(desc(auditEvents.id))
+      .limit(pageSize);
+    if (rows.length > 0) yield rows;
+    if (rows.length < pageSize) return;
+    below = rows[rows.length - 1]!.id;
+  }
+}
+
+/** Events matching the filters, newest first, paged by id cursor (keyset paging: no OFFSET). */
+export async function searchEvents(q: AuditQuery) {
+  const range = await idRange(q.from, q.to);
+  if (range.empty) return { events: [] as AuditEventRow[], nextCursor: null };
+  const where = conditions(q, range, q.cursor);
   const rows = await db
     .select()
     .from(auditEvents)
-    .where(conditions.length ? and(...conditions) : undefined)
+    .where(where.length ? and(...where) : undefined)
     .orderBy(desc(auditEvents.id))
     .limit(q.limit + 1);
   const page = rows.slice(0, q.limit);
   return { events: page, nextCursor: rows.length > q.limit ? page[page.length - 1]!.id : null };
+}
+
+export async function getEvent(id: number): Promise<AuditEventRow | null> {
+  const [row] = await db.select().from(auditEvents).where(eq(auditEvents.id, id));
+  return row ?? null;
+}
+
+/** The newest event id (the upper bound of an export started now), 0 when the table is empty. */
+export async function newestEventId(): Promise<number> {
+  const [row] = await db.select({ id: auditEvents.id }).from(auditEvents).orderBy(desc(auditEvents.id)).limit(1);
+  return row?.id ?? 0;
 }
 
 /** A patient's own access log: who touched their data, when, and with what outcome (newest first). */

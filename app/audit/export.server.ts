@@ -1,0 +1,118 @@
+/**
+ * Exports of a filtered set of audit events, streamed: a ReadableStream that pulls one keyset page at a time, so a
+ * million events never sit in memory and a slow client slows the queries down instead of filling a buffer.
+ * Formats: CSV (every column, hashes included, so a receiver can re-verify the chain) and NDJSON of FHIR R4
+ * AuditEvent resources (application/fhir+ndjson, one resource per line, IHE BALP shape).
+ */
+import { eventPages, newestEventId, type AuditEventRow, type AuditFilters } from "./audit.server";
+import { toFhirAuditEvent } from "./fhir.server";
+
+export const EXPORT_FORMATS = ["csv", "ndjson"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export const CSV_COLUMNS = [
+  "id",
+  "at",
+  "actor_id",
+  "actor_role",
+  "actor_name",
+  "action",
+  "resource_type",
+  "resource_id",
+  "patient_id",
+  "outcome",
+  "reason",
+  "purpose",
+  "request_id",
+  "ip",
+  "user_agent",
+  "prev_hash",
+  "hash",
+] as const;
+
+/**
+ * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. A text starting with = + - @ or a
+ * control character is prefixed with an apostrophe so a spreadsheet never runs it as a formula (CSV injection).
+ */
+export function csvField(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  let text = value instanceof Date ? value.toISOString() : String(value);
+  if (typeof value === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function csvLine(row: AuditEventRow): string {
+  const values = [
+    row.id,
+    row.at,
+    row.actorId,
+    row.actorRole,
+    row.actorName,
+    row.action,
+    row.resourceType,
+    row.resourceId,
+    row.patientId,
+    row.outcome,
+    row.reason,
+    row.purpose,
+    row.requestId,
+    row.ip,
+    row.userAgent,
+    row.prevHash,
+    row.hash,
+  ];
+  return `${values.map(csvField).join(",")}\r\n`;
+}
+
+export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
+  csv: "text/csv; charset=utf-8",
+  ndjson: "application/fhir+ndjson",
+};
+
+export interface ExportOptions {
+  /** Rows per database page. */
+  pageSize?: number;
+  /** The site shown as the FHIR source (PUBLIC_URL's host). */
+  site?: string;
+  /** Newest event included (defaults to the newest at the start: the export does not include itself). */
+  upTo?: number;
+}
+
+/** The filtered events, newest first, encoded as they are pulled. */
+export async function exportStream(filters: AuditFilters, format: ExportFormat, options: ExportOptions = {}): Promise<ReadableStream<Uint8Array>> {
+  const upTo = options.upTo ?? (await newestEventId());
+  const pages = eventPages(filters, { pageSize: options.pageSize ?? 1000, upTo });
+  const encoder = new TextEncoder();
+  const encode =
+    format === "csv"
+      ? csvLine
+      : (row: AuditEventRow) => `${JSON.stringify(toFhirAuditEvent(row, { site: options.site }))}\n`;
+  let started = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (!started && format === "csv") {
+          // A BOM lets spreadsheet software read the UTF-8 accents of French names correctly.
+          controller.enqueue(encoder.encode(`\uFEFF${CSV_COLUMNS.join(",")}\r\n`));
+        }
+        started = true;
+        const next = await pages.next();
+        if (next.done) {
+          controller.close();
+          return;
+        }
+        controller.enqueue(encoder.encode(next.value.map(encode).join("")));
+      },
+      async cancel() {
+        await pages.return(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** `audit-2026-11-23T10-00-00Z.csv`: the file name of an export started now. */
+export function exportFileName(format: ExportFormat, now = new Date()): string {
+  const stamp = now.toISOString().replace(/\.\d{3}Z$/, "Z").replace(/:/g, "-");
+  return `audit-${stamp}.${format === "csv" ? "csv" : "ndjson"}`;
+}
