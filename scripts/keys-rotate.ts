@@ -25,11 +25,15 @@ try {
   vault.useKeyring(keyring);
   const counts = await vault.rewrapAll();
   console.log(`Re-wrapped ${counts.rewrapped} data key(s) under "${keyring.activeId}"; ${counts.alreadyActive} already were.`);
+  if (counts.failed.length > 0) {
+    console.error(`${counts.failed.length} key(s) could not be unwrapped (tampered, or master key missing): ${counts.failed.join(", ")}`);
+    process.exitCode = 1;
+  }
   await record({
     actor: null,
     action: "vault.rotate",
     outcome: "allowed",
-    reason: `active key ${keyring.activeId}; rewrapped ${counts.rewrapped}; already ${counts.alreadyActive}`,
+    reason: `active key ${keyring.activeId}; rewrapped ${counts.rewrapped}; already ${counts.alreadyActive}; failed ${counts.failed.length}`,
     info,
   });
 } catch (err) {

@@ -4,7 +4,7 @@ import { apiContext, perform } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { vault } from "../vault/instance.server";
 import { missingFile } from "../vault/serve.server";
-import { receiveUploads } from "../vault/upload.server";
+import { receiveUploads, type UploadOutcome } from "../vault/upload.server";
 
 /** GET /api/v1/patients/:patientId/images — the patient's images (metadata only). */
 export async function loader(args: LoaderFunctionArgs) {
@@ -18,24 +18,34 @@ export async function loader(args: LoaderFunctionArgs) {
   });
 }
 
-/** POST /api/v1/patients/:patientId/images — multipart field `file`: encrypted in memory, stored, 201. */
+/**
+ * POST /api/v1/patients/:patientId/images — multipart field `file`: encrypted in memory, stored, 201
+ * `{id, size, sha256, contentType}`. Several `file` parts are each stored: 201 with `files` listing them all, or
+ * 207 with each file's outcome when some were refused.
+ */
 export async function action(args: ActionFunctionArgs) {
   if (args.request.method !== "POST") return methodNotAllowed("GET, POST");
   const ctx = await apiContext(args);
   const patientId = idParam(ctx, args.params.patientId);
-  const image = await perform(
+  const outcomes = await perform(
     ctx,
     "image.upload",
     { type: "patient", id: patientId },
     async () => {
-      const [first] = await receiveUploads(args.request, {
+      const outcomes = await receiveUploads(args.request, {
         store: (file) => vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file }),
       });
-      if (!first) throw missingFile();
-      if (!first.ok) throw first.error;
-      return first.image;
+      if (outcomes.length === 0) throw missingFile();
+      // Nothing stored: the request fails with the (first) reason.
+      if (outcomes.every((o) => !o.ok)) throw (outcomes[0] as Extract<UploadOutcome, { ok: false }>).error;
+      return outcomes;
     },
-    { describe: (img) => ({ resourceType: "image", resourceId: img.id }) },
+    { describe: (o) => ({ resourceType: "image", resourceId: o.flatMap((x) => (x.ok ? [x.image.id] : [])).join(",") }) },
   );
-  return Response.json(image, { status: 201 });
+  if (outcomes.length === 1) return Response.json((outcomes[0] as Extract<UploadOutcome, { ok: true }>).image, { status: 201 });
+  const files = outcomes.map((o) =>
+    o.ok ? { fileName: o.fileName, ...o.image } : { fileName: o.fileName, error: { code: o.error.code, message: o.error.message } },
+  );
+  const first = outcomes.find((o) => o.ok) as Extract<UploadOutcome, { ok: true }>;
+  return Response.json({ ...first.image, files }, { status: outcomes.every((o) => o.ok) ? 201 : 207 });
 }

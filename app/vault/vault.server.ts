@@ -7,12 +7,12 @@
  * Erasure: wrapped key deleted first (crypto-shredding), then the object, then the row marked.
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
-import { and, desc, eq, inArray, isNotNull, isNull, ne } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray } from "drizzle-orm";
 import { db } from "../db/db.server";
 import { images, patients, predictions, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
 import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError } from "./format.server";
-import { generateDataKey, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
+import { generateDataKey, KeyringError, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
 import { DicomParseError, sniff, withinPixelLimit, type SniffResult } from "./sniff.server";
 import { MAX_UPLOAD_BYTES, VAULT_MESSAGES, type VaultErrorCode } from "./messages";
 import { NotFoundError, StorageUnavailableError, type ObjectStore } from "./store.server";
@@ -208,7 +208,14 @@ export class Vault {
       }
       throw err;
     }
-    const fileName = row.encryptedName ? openName(dataKey, row.id, row.encryptedName) : null;
+    let fileName: string | null = null;
+    try {
+      fileName = row.encryptedName ? openName(dataKey, row.id, row.encryptedName) : null;
+    } catch {
+      dataKey.fill(0);
+      onIntegrityFailure(new IntegrityError("sealed file name failed authentication"));
+      throw integrity();
+    }
     let source: AsyncIterable<Uint8Array>;
     try {
       source = await this.store.get(row.storageKey);
@@ -346,18 +353,18 @@ export class Vault {
         .set({ wrappedKey: null, keyId: null, encryptedName: null, erasedAt: new Date(), erasedBy })
         .where(and(eq(images.patientId, patientId), isNull(images.erasedAt)))
         .returning({ id: images.id, storageKey: images.storageKey });
+      // The linked account is read before the link is cut, then disabled.
       const [patient] = await tx
+        .select({ id: patients.id, userId: patients.userId })
+        .from(patients)
+        .where(eq(patients.id, patientId));
+      if (!patient) return null;
+      await tx
         .update(patients)
         .set({ displayName: "Patient effacé", erasedAt: new Date(), userId: null })
-        .where(eq(patients.id, patientId))
-        .returning({ id: patients.id });
-      const [linked] = await tx
-        .select({ userId: users.id })
-        .from(users)
-        .innerJoin(patients, eq(patients.userId, users.id))
         .where(eq(patients.id, patientId));
-      if (linked) await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, linked.userId));
-      return patient ? rows : null;
+      if (patient.userId) await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, patient.userId));
+      return rows;
     });
     if (!erased) return { images: 0 };
     for (const row of erased) await this.deleteObject(row.id, row.storageKey);
@@ -369,16 +376,19 @@ export class Vault {
    * Re-wraps every data key not under the active master key; objects are not touched. Idempotent and resumable:
    * each row is updated on its own, only if its key id is still the old one.
    */
-  async rewrapAll(): Promise<{ rewrapped: number; alreadyActive: number }> {
+  async rewrapAll(): Promise<{ rewrapped: number; alreadyActive: number; failed: string[] }> {
     const active = this.keyring.activeId;
+    const failed: string[] = [];
+    const skip = (column: typeof images.id | typeof predictions.id, ids: string[]) =>
+      ids.length > 0 ? notInArray(column, ids) : undefined;
     // Images' data keys, then derived objects' (prediction heatmaps, bound to the prediction id).
     const rewrapped =
       (await this.rewrapBatches(
-        () =>
+        (failedIds) =>
           db
             .select({ id: images.id, keyId: images.keyId, wrappedKey: images.wrappedKey })
             .from(images)
-            .where(and(isNotNull(images.wrappedKey), ne(images.keyId, active)))
+            .where(and(isNotNull(images.wrappedKey), ne(images.keyId, active), skip(images.id, failedIds)))
             .limit(500),
         (id, oldKeyId, next) =>
           db
@@ -386,13 +396,14 @@ export class Vault {
             .set({ wrappedKey: next.wrappedKey, keyId: next.keyId })
             .where(and(eq(images.id, id), eq(images.keyId, oldKeyId)))
             .returning({ id: images.id }),
+        failed,
       )) +
       (await this.rewrapBatches(
-        () =>
+        (failedIds) =>
           db
             .select({ id: predictions.id, keyId: predictions.heatmapKeyId, wrappedKey: predictions.heatmapWrappedKey })
             .from(predictions)
-            .where(and(isNotNull(predictions.heatmapWrappedKey), ne(predictions.heatmapKeyId, active)))
+            .where(and(isNotNull(predictions.heatmapWrappedKey), ne(predictions.heatmapKeyId, active), skip(predictions.id, failedIds)))
             .limit(500),
         (id, oldKeyId, next) =>
           db
@@ -400,23 +411,33 @@ export class Vault {
             .set({ heatmapWrappedKey: next.wrappedKey, heatmapKeyId: next.keyId })
             .where(and(eq(predictions.id, id), eq(predictions.heatmapKeyId, oldKeyId)))
             .returning({ id: predictions.id }),
+        failed,
       ));
     const underActive =
       (await db.$count(images, and(isNotNull(images.wrappedKey), eq(images.keyId, active)))) +
       (await db.$count(predictions, and(isNotNull(predictions.heatmapWrappedKey), eq(predictions.heatmapKeyId, active))));
-    return { rewrapped, alreadyActive: underActive - rewrapped };
+    return { rewrapped, alreadyActive: underActive - rewrapped, failed };
   }
 
-  /** Re-wraps batch after batch until none is left; each row is updated only if its key id is still the old one. */
+  /**
+   * Re-wraps batch after batch until none is left; each row is updated only if its key id is still the old one. A
+   * row whose key cannot be unwrapped (tampered, or its master key missing) is skipped and reported, never fatal.
+   */
   private async rewrapBatches(
-    nextBatch: () => Promise<{ id: string; keyId: string | null; wrappedKey: Buffer | null }[]>,
+    nextBatch: (skip: string[]) => Promise<{ id: string; keyId: string | null; wrappedKey: Buffer | null }[]>,
     save: (id: string, oldKeyId: string, next: { keyId: string; wrappedKey: Buffer }) => Promise<unknown[]>,
+    failed: string[],
   ): Promise<number> {
     let count = 0;
-    for (let batch = await nextBatch(); batch.length > 0; batch = await nextBatch()) {
+    for (let batch = await nextBatch(failed); batch.length > 0; batch = await nextBatch(failed)) {
       for (const row of batch) {
-        const next = rewrapKey(this.keyring, row.wrappedKey!, row.keyId!, row.id);
-        count += (await save(row.id, row.keyId!, next)).length;
+        try {
+          const next = rewrapKey(this.keyring, row.wrappedKey!, row.keyId!, row.id);
+          count += (await save(row.id, row.keyId!, next)).length;
+        } catch (err) {
+          if (!(err instanceof IntegrityError || err instanceof KeyringError)) throw err;
+          failed.push(row.id);
+        }
       }
     }
     return count;
