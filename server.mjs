@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { createRequestHandler } from "@remix-run/express";
 import express from "express";
+import pino from "pino";
 
 const dev = process.argv.includes("--dev");
 const port = Number(process.env.PORT ?? 3000);
@@ -15,6 +16,19 @@ const vite = dev
 
 const loadBuild = () =>
   vite ? vite.ssrLoadModule("virtual:remix/server-build") : import("./build/server/index.js");
+
+// The access log: one pino JSON line per request with its X-Request-Id (the same settings as app/log.server.ts).
+// Never bodies, never query strings (they can carry tokens), never ids in paths (they name patients): the audit trail
+// records who touched what, for admins only.
+const accessLog = pino({
+  level: process.env.NEXUS_ACCESS_LOG === "0" ? "silent" : "info",
+  base: { service: "nexus" },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+});
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const OPAQUE = /(?<=\/)[A-Za-z0-9_-]{32,}(?=\/|$)/g;
+const logPath = (path) => path.replace(UUID, ":id").replace(OPAQUE, ":token").slice(0, 200);
 
 const app = express();
 app.disable("x-powered-by");
@@ -30,11 +44,10 @@ app.use((req, res, next) => {
   res.setHeader("X-Frame-Options", "DENY");
   const started = process.hrtime.bigint();
   res.on("finish", () => {
-    if (process.env.NEXUS_ACCESS_LOG === "0") return;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    console.log(
-      JSON.stringify({ level: "info", msg: "request", requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }),
-    );
+    const line = { requestId, method: req.method, path: logPath(req.path), status: res.statusCode, ms: Math.round(ms * 10) / 10 };
+    if (res.statusCode >= 500) accessLog.error(line, "request");
+    else accessLog.info(line, "request");
   });
   next();
 });
@@ -85,7 +98,7 @@ const server = app.listen(port, host, () => {
   const address = server.address();
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
   const where = info.database === "pglite" ? `embedded PGlite in ${info.dataDir}` : "PostgreSQL (DATABASE_URL)";
-  const lines = [`Nexus is listening on ${url}  (database: ${where}; images: ${info.storage})`];
+  const lines = [`Nexus is listening on ${url}  (database: ${where}; images: ${info.storage})`, `AI model: ${info.model}`];
   if (info.demoAccounts.length > 0) {
     lines.push(`Demo accounts — password: ${info.demoPassword}`);
     for (const a of info.demoAccounts) lines.push(`  ${a.role.padEnd(11)} ${a.email}`);

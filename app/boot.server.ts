@@ -3,6 +3,7 @@ import { pruneExpiredSessions } from "./accounts/session.server";
 import { seedDemo, type DemoAccount } from "./accounts/demo.server";
 import { config } from "./config.server";
 import { connection } from "./db/db.server";
+import { getEngine } from "./inference/inference.server";
 import { vault } from "./vault/instance.server";
 
 export interface BootInfo {
@@ -11,12 +12,16 @@ export interface BootInfo {
   demoAccounts: DemoAccount[];
   demoPassword: string | null;
   storage: string;
+  model: string;
 }
 
 export async function boot(): Promise<BootInfo> {
   await pruneExpiredSessions();
   // Storage down at start-up is not fatal: /readyz reports it and uploads answer 503 until it is back.
   await vault.store.ensureReady().catch((err: Error) => console.warn(`[vault] object store not ready: ${err.message}`));
+  // The model is loaded (and the demo model built on first start) before listening: a wrong model directory,
+  // inconsistent classes.json or a tampered model file stops the start with its reason (ModelError).
+  const engine = await getEngine();
   const demoAccounts = config.demo ? await seedDemo(config.NEXUS_DEMO_PASSWORD) : [];
   return {
     database: connection.kind,
@@ -24,5 +29,6 @@ export async function boot(): Promise<BootInfo> {
     demoAccounts,
     demoPassword: config.demo ? config.NEXUS_DEMO_PASSWORD : null,
     storage: `${vault.store.kind} (${vault.store.location})`,
+    model: `${engine.model.name} ${engine.model.version}${engine.model.clinical ? "" : " — modèle de démonstration, non validé cliniquement"}`,
   };
 }

@@ -27,6 +27,7 @@ let demoPatientId = "";
 let otherPatientId = "";
 let adminToken = "";
 let demoImageId = "";
+let demoPredictionId = "";
 let smallJpeg: Buffer;
 
 beforeAll(async () => {
@@ -59,6 +60,10 @@ beforeAll(async () => {
   demoPatientId = (await api("GET", "/api/v1/me", { token: actors.patient.token })).body.patientId;
   smallJpeg = await jpeg(16, 16);
   demoImageId = await demoImage();
+  // The demo patient granted `ai_analysis`: one reading for the prediction routes.
+  const reading = await api("POST", `/api/v1/images/${demoImageId}/predictions`, { token: actors.doctor.token });
+  if (reading.status !== 201) throw new Error(`demo prediction failed: ${reading.status} ${JSON.stringify(reading.body)}`);
+  demoPredictionId = reading.body.id;
 });
 
 /** Uploads a small JPEG to a patient as `token`; the raw response. */
@@ -103,6 +108,21 @@ const form = (path: string, fields: Record<string, string>) => async (a: Actor) 
 const call = (method: string, path: () => string, json?: unknown, freshToken = false) => async (a: Actor) => {
   const token = freshToken && a.email ? await tokenFor(a.email, a.password ?? undefined) : a.token;
   const res = await api(method, path(), { token, json });
+  return { status: res.status, requestId: res.headers.get("X-Request-Id") };
+};
+
+/** A browser multipart upload (CSRF field first, then one JPEG), as the patient page's form sends it. */
+const browserUpload = (patientId: () => string) => async (a: Actor) => {
+  const body = new FormData();
+  body.append("csrf", a.email ? await a.browser.csrf() : await a.browser.csrf("/connexion"));
+  body.append("file", new Blob([new Uint8Array(smallJpeg)], { type: "image/jpeg" }), "formulaire.jpg");
+  const res = await fetch(`${baseUrl()}/patients/${patientId()}/televersement`, {
+    method: "POST",
+    headers: { Cookie: a.browser.cookieHeader() },
+    body,
+    redirect: "manual",
+  });
+  await res.arrayBuffer();
   return { status: res.status, requestId: res.headers.get("X-Request-Id") };
 };
 
@@ -284,6 +304,90 @@ const CASES: Case[] = [
     name: "GET /api/v1/patients/:demoPatient (405: the route only erases)",
     expected: all(405),
     call: call("GET", () => `/api/v1/patients/${demoPatientId}`),
+  },
+  // Image pages (session cookie): the demo patient granted `care`, so their doctor and themself may view.
+  {
+    route: "images.$imageId",
+    name: "GET /images/:demoImage",
+    expected: all(403, { anonymous: 302, doctor: 200, patient: 200 }),
+    call: page(() => `/images/${demoImageId}`),
+  },
+  {
+    route: "images.$imageId",
+    name: "POST /images/:freshImage (erase)",
+    expected: all(403, { anonymous: 302, admin: 303, doctor: 303 }),
+    call: async (a) => {
+      const id = await demoImage();
+      return form(`/images/${id}`, { intent: "erase" })(a);
+    },
+  },
+  {
+    route: "images.$imageId.fichier",
+    name: "GET /images/:demoImage/fichier",
+    expected: all(403, { anonymous: 302, doctor: 200, patient: 200 }),
+    call: page(() => `/images/${demoImageId}/fichier`),
+  },
+  {
+    route: "patients.$patientId.televersement",
+    name: "POST /patients/:demoPatient/televersement (browser multipart)",
+    expected: all(403, { anonymous: 302, doctor: 303 }),
+    call: browserUpload(() => demoPatientId),
+  },
+  {
+    route: "recherche.images.$imageId",
+    name: "GET /recherche/images/:demoImage (no research consent)",
+    expected: all(403, { anonymous: 302 }),
+    call: page(() => `/recherche/images/${demoImageId}`),
+  },
+  {
+    route: "statistiques",
+    name: "GET /statistiques",
+    expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200, researcher: 200 }),
+    call: page(() => "/statistiques"),
+  },
+  // Consent API.
+  {
+    route: "api.v1.patients.$patientId.consents",
+    name: "GET /api/v1/patients/:demoPatient/consents",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/patients/${demoPatientId}/consents`),
+  },
+  {
+    route: "api.v1.patients.$patientId.consents.$purpose",
+    name: "PUT /api/v1/patients/:demoPatient/consents/research",
+    expected: all(403, { anonymous: 401, patient: 200 }),
+    call: call("PUT", () => `/api/v1/patients/${demoPatientId}/consents/research`, { granted: false }),
+  },
+  {
+    route: "api.v1.patients.$patientId.access-log",
+    name: "GET /api/v1/patients/:demoPatient/access-log",
+    expected: all(403, { anonymous: 401, patient: 200 }),
+    call: call("GET", () => `/api/v1/patients/${demoPatientId}/access-log`),
+  },
+  // AI readings (the demo patient granted `ai_analysis`).
+  {
+    route: "api.v1.images.$imageId.predictions",
+    name: "POST /api/v1/images/:demoImage/predictions",
+    expected: all(403, { anonymous: 401, doctor: 201 }),
+    call: call("POST", () => `/api/v1/images/${demoImageId}/predictions`),
+  },
+  {
+    route: "api.v1.images.$imageId.predictions",
+    name: "GET /api/v1/images/:demoImage/predictions",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/images/${demoImageId}/predictions`),
+  },
+  {
+    route: "api.v1.predictions.$predictionId.heatmap",
+    name: "GET /api/v1/predictions/:demoPrediction/heatmap",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/predictions/${demoPredictionId}/heatmap`),
+  },
+  {
+    route: "predictions.$predictionId.carte",
+    name: "GET /predictions/:demoPrediction/carte",
+    expected: all(403, { anonymous: 302, doctor: 200, patient: 200 }),
+    call: page(() => `/predictions/${demoPredictionId}/carte`),
   },
   { route: "api.v1.$", name: "GET /api/v1/unknown", expected: all(404), call: call("GET", () => "/api/v1/unknown") },
 ];

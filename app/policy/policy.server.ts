@@ -43,7 +43,9 @@ export type Action =
   | "consent.read"
   | "consent.update"
   | "accessLog.read"
-  | "research.image";
+  | "research.image"
+  | "image.analyse"
+  | "stats.view";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -62,6 +64,8 @@ export const REASONS = {
   ownLogOnly: "Seul le patient consulte son journal d'accès.",
   researchRevoked: "Consentement retiré pour la recherche.",
   researchNeverGiven: "Pas de consentement pour la recherche.",
+  aiRevoked: "Consentement retiré pour l'analyse IA.",
+  aiNeverGiven: "Le patient n'a pas consenti à l'analyse IA.",
 } as const;
 
 type Rule = (actor: Actor, resource: Resource) => Decision | Promise<Decision>;
@@ -118,6 +122,15 @@ const researchImage: Rule = async (actor, resource) => {
   return deny(research.updatedAt ? REASONS.researchRevoked : REASONS.researchNeverGiven);
 };
 
+/** An AI reading: a doctor of the care team, while the patient's `ai_analysis` consent is live. */
+const aiAnalysis: Rule = async (actor, resource) => {
+  const team = await careTeamDoctor(actor, resource);
+  if (!team.allowed) return team;
+  const ai = await consentOf(patientOf(resource)!, "ai_analysis");
+  if (ai.granted) return ALLOW;
+  return deny(ai.updatedAt ? REASONS.aiRevoked : REASONS.aiNeverGiven);
+};
+
 /** A doctor of the patient's care team, or the patient themself. */
 const patientRecord: Rule = async (actor, resource) => {
   const patientId = patientOf(resource);
@@ -158,6 +171,9 @@ const RULES: Record<Action, Rule> = {
   "consent.update": patientSelf(REASONS.patientOnly),
   "accessLog.read": patientSelf(REASONS.ownLogOnly),
   "research.image": researchImage,
+  "image.analyse": aiAnalysis,
+  // Doctors: their care team's readings; researchers: consenting patients', pseudonymised (the query decides).
+  "stats.view": onlyRoles("doctor", "researcher"),
 };
 
 export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {

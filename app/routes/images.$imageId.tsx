@@ -1,12 +1,14 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { redirect } from "@remix-run/node";
-import { Form, Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
-import { pageContext, perform, readMutation } from "../http/context.server";
+import { data, redirect } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData, useNavigation, useRouteLoaderData } from "@remix-run/react";
+import { useState } from "react";
+import { HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { authorize } from "../policy/policy.server";
 import type { loader as rootLoader } from "../root";
 import { vault } from "../vault/instance.server";
-import { loadImage } from "../vault/serve.server";
+import { predict, predictionsOfImage } from "../predictions/predictions.server";
+import { integrityRecorder, loadImage } from "../vault/serve.server";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
 import { formatBytes } from "../ui/images";
@@ -20,8 +22,15 @@ export async function loader(args: LoaderFunctionArgs) {
   const row = await loadImage(imageId);
   const resource = { type: "image", id: imageId, patientId: row?.patientId } as const;
   return perform(ctx, "image.read", resource, async () => {
-    const erase = await authorize(ctx.actor, "image.erase", resource);
+    const [erase, analyse, predictions] = await Promise.all([
+      authorize(ctx.actor, "image.erase", resource),
+      authorize(ctx.actor, "image.analyse", resource),
+      predictionsOfImage(imageId),
+    ]);
     return {
+      predictions,
+      // Shown with its reason when consent (or the role) does not allow it; the policy decides again on submit.
+      analyse: analyse.allowed ? { allowed: true as const } : { allowed: false as const, reason: analyse.reason },
       image: {
         id: row!.id,
         patientId: row!.patientId,
@@ -44,18 +53,35 @@ export async function loader(args: LoaderFunctionArgs) {
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
   const imageId = idParam(ctx, args.params.imageId);
-  await readMutation(ctx, "image.erase");
+  const intent = (await args.request.clone().formData()).get("intent");
   const row = await loadImage(imageId);
-  await perform(ctx, "image.erase", { type: "image", id: imageId, patientId: row?.patientId }, () =>
-    vault.eraseImage(imageId, ctx.actor!.id),
-  );
+  const resource = { type: "image", id: imageId, patientId: row?.patientId } as const;
+  if (intent === "analyse") {
+    await readMutation(ctx, "image.analyse");
+    try {
+      const prediction = await perform(ctx, "image.analyse", resource, () => predict(row!, ctx.actor!, integrityRecorder(ctx, row!)), {
+        describe: (p) => ({ resourceType: "prediction", resourceId: p.id }),
+      });
+      return data({ prediction, error: null }, { status: 201 });
+    } catch (err) {
+      if (err instanceof HttpError && err.status < 500) return data({ prediction: null, error: err.message }, { status: err.status });
+      throw err;
+    }
+  }
+  await readMutation(ctx, "image.erase");
+  await perform(ctx, "image.erase", resource, () => vault.eraseImage(imageId, ctx.actor!.id));
   return redirect(`/patients/${row!.patientId}?efface=1`, 303);
 }
 
 export default function ImagePage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { image, canErase, backTo } = useLoaderData<typeof loader>();
+  const { image, canErase, backTo, analyse, predictions } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>();
+  const analysing = useNavigation().formData?.get("intent") === "analyse";
+  const latest = predictions[0] ?? null;
+  const [showMap, setShowMap] = useState(true);
+  const [opacity, setOpacity] = useState(0.5);
   const file = `/images/${image.id}/fichier`;
   const isDicom = image.contentType === "application/dicom";
   const facts: [string, string][] = [
@@ -86,11 +112,34 @@ export default function ImagePage() {
       ) : (
         <div className="grid gap-6 lg:grid-cols-3">
           <figure className="card lg:col-span-2">
-            <img
-              src={isDicom ? `${file}?apercu=1` : file}
-              alt={isDicom ? t("image.preview") : t("image.title")}
-              className="mx-auto max-h-[70vh] w-auto bg-black"
-            />
+            <div className="relative mx-auto w-fit">
+              <img
+                src={isDicom ? `${file}?apercu=1` : file}
+                alt={isDicom ? t("image.preview") : t("image.title")}
+                className="block max-h-[70vh] w-auto bg-black"
+              />
+              {latest?.heatmapUrl && showMap ? (
+                <img
+                  src={`/predictions/${latest.id}/carte`}
+                  alt={t("ai.heatmap")}
+                  data-testid="heatmap"
+                  className="pointer-events-none absolute inset-0 h-full w-full"
+                  style={{ opacity }}
+                />
+              ) : null}
+            </div>
+            {latest?.heatmapUrl ? (
+              <div className="mt-3 flex flex-wrap items-center gap-4 text-sm">
+                <label className="flex items-center gap-2">
+                  <input type="checkbox" checked={showMap} onChange={(e) => setShowMap(e.target.checked)} />
+                  {t("ai.showHeatmap")}
+                </label>
+                <label className="flex items-center gap-2">
+                  {t("ai.opacity")}
+                  <input type="range" min={0} max={1} step={0.05} value={opacity} onChange={(e) => setOpacity(Number(e.target.value))} />
+                </label>
+              </div>
+            ) : null}
             {isDicom ? <figcaption className="mt-2 text-center text-xs text-slate-500">{t("image.preview")}</figcaption> : null}
           </figure>
           <aside className="card space-y-4">
@@ -104,6 +153,44 @@ export default function ImagePage() {
               ))}
             </dl>
             <a className="btn-secondary" href={`${file}?telecharger=1`}>{t("image.download")}</a>
+            <section aria-labelledby="ai-title" className="space-y-3 border-t border-slate-200 pt-4">
+              <h2 id="ai-title" className="text-lg font-semibold">{t("ai.title")}</h2>
+              <Form method="post">
+                <CsrfInput />
+                <button type="submit" name="intent" value="analyse" className="btn" disabled={!analyse.allowed || analysing}>
+                  {analysing ? t("ai.running") : t("ai.run")}
+                </button>
+              </Form>
+              {!analyse.allowed ? <p className="text-sm text-slate-600" data-testid="ai-refusal">{analyse.reason}</p> : null}
+              {result?.error ? <Alert kind="error">{result.error}</Alert> : null}
+              {predictions.length === 0 ? (
+                <p className="text-sm text-slate-600">{t("ai.none")}</p>
+              ) : (
+                <ol className="space-y-3" data-testid="predictions">
+                  {predictions.map((p) => (
+                    <li key={p.id} className="rounded-md bg-slate-50 p-3 text-sm ring-1 ring-slate-200">
+                      <p className="text-base font-semibold" data-testid="prediction-label">
+                        {p.label} — {(p.probability * 100).toFixed(1)} %
+                      </p>
+                      <p className="text-slate-600">
+                        {Object.entries(p.probabilities)
+                          .map(([k, v]) => `${k} ${(v * 100).toFixed(1)} %`)
+                          .join(" · ")}
+                      </p>
+                      <p className="text-xs text-slate-500">
+                        {p.model.name} {p.model.version} · SHA-256 {p.model.sha256.slice(0, 12)}… · {formatDate(p.createdAt, lang)} ·{" "}
+                        {Math.round(p.durationMs)} ms
+                      </p>
+                      {p.notice ? (
+                        <p className="mt-1 text-xs font-semibold text-amber-800" data-testid="model-notice">
+                          ⚠ {p.notice}
+                        </p>
+                      ) : null}
+                    </li>
+                  ))}
+                </ol>
+              )}
+            </section>
             {canErase ? (
               <Form
                 method="post"

@@ -16,13 +16,18 @@ const NAV: Record<Role, { to: string; label: StringKey }[]> = {
   doctor: [
     { to: "/patients", label: "nav.patients" },
     { to: "/patients/nouveau", label: "nav.newPatient" },
+    { to: "/statistiques", label: "nav.stats" },
   ],
   patient: [{ to: "/mon-dossier", label: "nav.myRecord" }],
   admin: [
     { to: "/admin/comptes", label: "nav.accounts" },
+    { to: "/admin/audit", label: "audit.nav" },
     { to: "/patients", label: "nav.patients" },
   ],
-  researcher: [{ to: "/recherche", label: "nav.research" }],
+  researcher: [
+    { to: "/recherche", label: "nav.research" },
+    { to: "/statistiques", label: "nav.stats" },
+  ],
 };
 
 export function AppShell({ children }: { children: ReactNode }) {
