@@ -2,6 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { methodNotAllowed } from "../http/api.server";
 import { apiContext, perform } from "../http/context.server";
 import { idParam } from "../http/params.server";
+import { predictionsOfPatient, type PredictionView } from "../predictions/predictions.server";
 import { vault } from "../vault/instance.server";
 import { missingFile } from "../vault/serve.server";
 import { receiveUploads, type UploadOutcome } from "../vault/upload.server";
@@ -10,11 +11,25 @@ import { receiveUploads, type UploadOutcome } from "../vault/upload.server";
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await apiContext(args);
   const patientId = idParam(ctx, args.params.patientId);
-  const list = await perform(ctx, "image.list", { type: "patient", id: patientId }, () => vault.listImages(patientId));
+  const [list, readings] = await perform(ctx, "image.list", { type: "patient", id: patientId }, () =>
+    Promise.all([vault.listImages(patientId), predictionsOfPatient(patientId)]),
+  );
+  // Newest first: the first reading met for an image is its latest.
+  const latest = new Map<string, PredictionView>();
+  for (const p of readings) if (!latest.has(p.imageId)) latest.set(p.imageId, p);
   return Response.json({
     images: list
       .filter((i) => !i.erasedAt)
-      .map((i) => ({ id: i.id, contentType: i.contentType, size: i.size, createdAt: i.createdAt.toISOString() })),
+      .map((i) => {
+        const p = latest.get(i.id);
+        return {
+          id: i.id,
+          contentType: i.contentType,
+          size: i.size,
+          createdAt: i.createdAt.toISOString(),
+          ...(p ? { latestPrediction: { id: p.id, label: p.label, probability: p.probability, createdAt: p.createdAt, model: p.model, notice: p.notice } } : {}),
+        };
+      }),
   });
 }
 

@@ -7,12 +7,14 @@ import { failure, pageContext, perform, readMutation, type Ctx } from "../http/c
 import { actionLabel } from "../i18n/actions";
 import { getPatient } from "../patients/patients.server";
 import type { loader as rootLoader } from "../root";
+import { predictionsOfPatient } from "../predictions/predictions.server";
 import { vault } from "../vault/instance.server";
 import { PURPOSES, type Purpose, type Role } from "../vocabulary";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
 import { ImageList } from "../ui/images";
+import { PredictionHistory } from "../ui/predictions";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Mon dossier — Nexus" }];
@@ -30,14 +32,15 @@ export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const patientId = ownPatientId(ctx);
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
-    const [patient, consents, history, images, accessLog] = await Promise.all([
+    const [patient, consents, history, images, accessLog, predictions] = await Promise.all([
       getPatient(patientId!),
       consentState(patientId!),
       consentHistoryOf(patientId!),
       vault.listImages(patientId!),
       accessLogOf(patientId!),
+      predictionsOfPatient(patientId!),
     ]);
-    return { patient: patient!, consents, history, images: images.filter((i) => !i.erasedAt), accessLog };
+    return { patient: patient!, consents, history, images: images.filter((i) => !i.erasedAt), accessLog, predictions };
   });
 }
 
@@ -61,7 +64,7 @@ export async function action(args: ActionFunctionArgs) {
 export default function MyRecord() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, accessLog } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, accessLog, predictions } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   return (
     <div className="space-y-6">
@@ -93,6 +96,7 @@ export default function MyRecord() {
           <ImageList images={images} />
         </section>
       </div>
+      <PredictionHistory predictions={predictions} />
       <ConsentHistory history={history} />
       <section className="card" aria-labelledby="log-title">
         <h2 id="log-title" className="text-lg font-semibold">{t("portal.accessLog")}</h2>

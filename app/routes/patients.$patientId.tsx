@@ -6,12 +6,14 @@ import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
 import { authorize } from "../policy/policy.server";
 import type { loader as rootLoader } from "../root";
+import { predictionsOfPatient } from "../predictions/predictions.server";
 import { vault } from "../vault/instance.server";
 import { vaultMessage } from "../vault/messages";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
 import { Alert } from "../ui/forms";
 import { ImageList } from "../ui/images";
+import { PredictionHistory } from "../ui/predictions";
 import { useT } from "../ui/shell";
 import { UploadForm } from "../ui/upload";
 
@@ -22,7 +24,7 @@ export async function loader(args: LoaderFunctionArgs) {
   const patientId = idParam(ctx, args.params.patientId);
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
     const resource = { type: "patient", id: patientId } as const;
-    const [patient, consents, history, images, view, upload] = await Promise.all([
+    const [patient, consents, history, images, view, upload, predictions] = await Promise.all([
       getPatient(patientId),
       consentState(patientId),
       consentHistoryOf(patientId),
@@ -30,6 +32,7 @@ export async function loader(args: LoaderFunctionArgs) {
       // What the actor may do is shown (with the reason when not); the policy still decides on every request.
       authorize(ctx.actor, "image.read", { type: "image", patientId }),
       authorize(ctx.actor, "image.upload", resource),
+      predictionsOfPatient(patientId),
     ]);
     return {
       patient: patient!,
@@ -38,6 +41,7 @@ export async function loader(args: LoaderFunctionArgs) {
       images: images.filter((i) => !i.erasedAt),
       viewRefusal: view.allowed ? null : view.reason,
       canUpload: upload.allowed,
+      predictions,
     };
   });
 }
@@ -69,7 +73,7 @@ function Flash() {
 export default function PatientPage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, viewRefusal, canUpload } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, viewRefusal, canUpload, predictions } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-6">
       <div>
@@ -102,6 +106,7 @@ export default function PatientPage() {
         ) : null}
         <ImageList images={images} viewRefusal={viewRefusal} />
       </section>
+      <PredictionHistory predictions={predictions} />
       <ConsentHistory history={history} />
     </div>
   );

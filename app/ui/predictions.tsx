@@ -1,0 +1,56 @@
+import { Link, useRouteLoaderData } from "@remix-run/react";
+import type { loader as rootLoader } from "../root";
+import { formatDate } from "./format";
+import { useT } from "./shell";
+
+export interface PredictionItem {
+  id: string;
+  imageId: string;
+  label: string;
+  probability: number;
+  model: { name: string; version: string };
+  notice: string | null;
+  createdAt: string;
+}
+
+/** A patient's AI readings, newest first, each with its model and a link to the image. */
+export function PredictionHistory({ predictions }: { predictions: PredictionItem[] }) {
+  const t = useT();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
+  return (
+    <section className="card" aria-labelledby="predictions-title">
+      <h2 id="predictions-title" className="text-lg font-semibold">{t("ai.history")}</h2>
+      {predictions.length === 0 ? (
+        <p className="mt-2 text-sm text-slate-600">{t("ai.noHistory")}</p>
+      ) : (
+        <table className="mt-3 min-w-full divide-y divide-slate-200 text-sm" data-testid="prediction-history">
+          <thead className="text-left text-slate-600">
+            <tr>
+              <th scope="col" className="py-2 pr-3 font-medium">{t("portal.when")}</th>
+              <th scope="col" className="py-2 pr-3 font-medium">{t("ai.result")}</th>
+              <th scope="col" className="py-2 pr-3 font-medium">{t("ai.model")}</th>
+              <th scope="col" className="py-2"><span className="sr-only">{t("images.view")}</span></th>
+            </tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {predictions.map((p) => (
+              <tr key={p.id}>
+                <td className="py-2 pr-3 whitespace-nowrap">{formatDate(p.createdAt, lang)}</td>
+                <td className="py-2 pr-3 font-medium">
+                  {p.label} — {(p.probability * 100).toFixed(1)} %
+                </td>
+                <td className="py-2 pr-3 text-slate-600">
+                  {p.model.name} {p.model.version}
+                  {p.notice ? <span className="block text-xs text-amber-800">⚠ {p.notice}</span> : null}
+                </td>
+                <td className="py-2 text-right">
+                  <Link className="text-brand-700 underline" to={`/images/${p.imageId}`}>{t("images.view")}</Link>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
