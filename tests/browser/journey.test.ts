@@ -61,9 +61,19 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
   };
   const shot = (page: Page, file: string) => page.screenshot({ path: `${ARTIFACTS}/${file}`, fullPage: true });
 
-  async function login(email: string, password = DEMO_PASSWORD): Promise<Page> {
+  /** Everything the CSP blocked on any page of the journey (console "Refused to …"/"violates … Content Security Policy"). */
+  const cspViolations: string[] = [];
+  async function newPage(): Promise<Page> {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: "fr-FR", viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
+    page.on("console", (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+    });
+    return page;
+  }
+
+  async function login(email: string, password = DEMO_PASSWORD): Promise<Page> {
+    const page = await newPage();
     await page.goto(`${front.url}/connexion`);
     await page.getByLabel("Adresse e-mail").fill(email);
     await page.getByLabel("Mot de passe").fill(password);
@@ -92,15 +102,14 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
   });
 
   it("sends the browser from HTTP to the HTTPS login page", async () => {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: "fr-FR", viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
+    const page = await newPage();
     const response = await page.goto(`${front.httpUrl}/connexion`);
     expect(page.url()).toBe(`${front.url}/connexion`);
     expect(response?.request().redirectedFrom()?.url()).toBe(`${front.httpUrl}/connexion`);
     expect(response?.headers()["strict-transport-security"]).toMatch(/max-age=\d+/);
     await page.getByRole("button", { name: "Se connecter" }).waitFor();
     await shot(page, "journey-01-login.png");
-    await context.close();
+    await page.context().close();
   });
 
   it("lets the doctor upload a mammogram with the progress bar and get an AI prediction with its heatmap", async () => {
@@ -206,5 +215,9 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
     expect(await page.locator('tr[data-event-id][data-outcome="denied"]').count()).toBeGreaterThanOrEqual(2);
     await shot(page, "journey-10-admin-audit.png");
     await page.context().close();
+  });
+
+  it("met no Content Security Policy violation on any page of the journey", () => {
+    expect(cspViolations).toEqual([]);
   });
 });
