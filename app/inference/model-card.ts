@@ -21,7 +21,7 @@ export const modelCardSchema = z
     /** Free-form version, e.g. "1.0.0-demo". */
     version: z.string().trim().min(1).max(50),
     /** Width = height of the square network input, in pixels. */
-    inputSize: z.number().int().min(16).max(4096),
+    inputSize: z.number().int().min(8).max(4096),
     preprocessing: z
       .object({
         /** Pixel values are first scaled to [0, 1] (the only scaling supported). */
