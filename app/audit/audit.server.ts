@@ -194,23 +194,22 @@ export async function latestChainCheck(): Promise<ChainCheck | null> {
 
 // ---- search ------------------------------------------------------------------------------------------------------
 
-const dateParam = (field: string) =>
-  z.coerce.date({ message: `${field} : date ISO 8601 attendue (ex. 2026-11-23 ou 2026-11-23T10:00:00Z).` });
+const dateParam = () => z.coerce.date({ message: "date ISO 8601 attendue (ex. 2026-11-23 ou 2026-11-23T10:00:00Z)." });
 
 export const auditQuerySchema = z
   .object({
-    actor: z.uuid({ message: "actor : identifiant de compte (UUID) attendu." }).optional(),
-    patient: z.uuid({ message: "patient : identifiant de patient (UUID) attendu." }).optional(),
-    action: z.string().trim().min(1).max(100, "action : 100 caractères au plus.").optional(),
-    outcome: z.enum(OUTCOMES, { message: `outcome : ${OUTCOMES.join(", ")} attendu.` }).optional(),
-    requestId: z.string().trim().min(1).max(100, "requestId : 100 caractères au plus.").optional(),
-    from: dateParam("from").optional(),
-    to: dateParam("to").optional(),
+    actor: z.uuid({ message: "identifiant de compte (UUID) attendu." }).optional(),
+    patient: z.uuid({ message: "identifiant de patient (UUID) attendu." }).optional(),
+    action: z.string().trim().min(1).max(100, "100 caractères au plus.").optional(),
+    outcome: z.enum(OUTCOMES, { message: `${OUTCOMES.join(", ")} attendu.` }).optional(),
+    requestId: z.string().trim().min(1).max(100, "100 caractères au plus.").optional(),
+    from: dateParam().optional(),
+    to: dateParam().optional(),
     /** The id of the last event of the previous page (pages go from newest to oldest). */
-    cursor: z.coerce.number({ message: "cursor : entier positif attendu." }).int().positive().optional(),
-    limit: z.coerce.number({ message: "limit : entier de 1 à 500 attendu." }).int().min(1).max(500).default(50),
+    cursor: z.coerce.number({ message: "entier positif attendu." }).int().positive().optional(),
+    limit: z.coerce.number({ message: "entier de 1 à 500 attendu." }).int().min(1).max(500).default(50),
   })
-  .refine((q) => !q.from || !q.to || q.from <= q.to, { path: ["to"], message: "to : doit être postérieur à from." });
+  .refine((q) => !q.from || !q.to || q.from <= q.to, { path: ["to"], message: "doit être postérieur au début de la période." });
 export type AuditQuery = z.infer<typeof auditQuerySchema>;
 /** The filters of a query, without paging. */
 export type AuditFilters = Omit<AuditQuery, "cursor" | "limit">;

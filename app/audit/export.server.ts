@@ -1,8 +1,8 @@
 /**
  * Exports of a filtered set of audit events, streamed: a ReadableStream that pulls one keyset page at a time, so a
  * million events never sit in memory and a slow client slows the queries down instead of filling a buffer.
- * Formats: CSV (every column, hashes included, so a receiver can re-verify the chain) and NDJSON of FHIR R4
- * AuditEvent resources (application/fhir+ndjson, one resource per line, IHE BALP shape).
+ * Formats: CSV (every column, hashes included) and NDJSON of FHIR R4 AuditEvent resources (application/fhir+ndjson,
+ * one resource per line, IHE BALP shape). Patients acting on their own record are not named (`forAdmins`).
  */
 import { eventPages, newestEventId, type AuditEventRow, type AuditFilters } from "./audit.server";
 import { toFhirAuditEvent } from "./fhir.server";
@@ -39,6 +39,15 @@ export function csvField(value: unknown): string {
   let text = value instanceof Date ? value.toISOString() : String(value);
   if (typeof value === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/**
+ * The row as admins receive it: a patient acting on their own record is not named (their account id stays).
+ * Such a row's hash can then not be recomputed from the export: the archive files (npm run audit:archive) and
+ * the server's verification are the verifiable forms of the trail.
+ */
+export function forAdmins(row: AuditEventRow): AuditEventRow {
+  return row.actorRole === "patient" && row.actorName !== null ? { ...row, actorName: null } : row;
 }
 
 export function csvLine(row: AuditEventRow): string {
@@ -85,8 +94,8 @@ export async function exportStream(filters: AuditFilters, format: ExportFormat, 
   const encoder = new TextEncoder();
   const encode =
     format === "csv"
-      ? csvLine
-      : (row: AuditEventRow) => `${JSON.stringify(toFhirAuditEvent(row, { site: options.site }))}\n`;
+      ? (row: AuditEventRow) => csvLine(forAdmins(row))
+      : (row: AuditEventRow) => `${JSON.stringify(toFhirAuditEvent(forAdmins(row), { site: options.site }))}\n`;
   let started = false;
   return new ReadableStream<Uint8Array>(
     {

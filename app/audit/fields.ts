@@ -29,6 +29,8 @@ export const KNOWN_ACTIONS = [
   "image.read",
   "image.erase",
   "image.integrity",
+  "image.analyse",
+  "stats.view",
   "consent.read",
   "consent.update",
   "accessLog.read",

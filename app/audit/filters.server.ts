@@ -85,10 +85,7 @@ export async function parsePageFilters(params: URLSearchParams, defaults: { limi
   };
   const parsed = parseWith(auditQuerySchema, input);
   if (!parsed.ok || Object.keys(errors).length > 0) {
-    const fromSchema = parsed.ok ? {} : parsed.errors;
-    // Schema messages name the API parameter ("actor : …"): the form shows them next to the field instead.
-    const fieldErrors = Object.fromEntries(Object.entries(fromSchema).map(([k, m]) => [k, m.replace(/^\w+ : /, "")]));
-    return { ok: false, errors: { ...fieldErrors, ...errors }, values };
+    return { ok: false, errors: { ...(parsed.ok ? {} : parsed.errors), ...errors }, values };
   }
   return { ok: true, query: parsed.data, values };
 }

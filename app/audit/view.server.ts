@@ -2,7 +2,7 @@
  * What the admin audit pages show. Identifiers, roles, actions and outcomes — never medical content. The trail
  * itself holds none (no image, diagnosis or AI reading is ever recorded), and the pages join nothing: no patient
  * name is looked up. A patient acting on their own record appears as "a patient" with their account id, not by
- * name (the export keeps the complete, hash-covered row for auditors).
+ * name, here and in the exports (app/audit/export.server.ts `forAdmins`).
  */
 import { desc, lt } from "drizzle-orm";
 import { config } from "../config.server";
@@ -11,6 +11,7 @@ import { auditEvents } from "../db/schema";
 import { listArchives } from "./archive.server";
 import { latestChainCheck, verifyTail, type AuditEventRow } from "./audit.server";
 import { GENESIS_HASH, chainHash } from "./chain.server";
+import { forAdmins } from "./export.server";
 import { toFhirAuditEvent } from "./fhir.server";
 import { retention } from "./retention.server";
 
@@ -69,14 +70,7 @@ export async function eventDetail(row: AuditEventRow, site?: string): Promise<Ev
     .orderBy(desc(auditEvents.id))
     .limit(1);
   const expectedPrev = previous?.hash ?? (await listArchives())[0]?.lastHash ?? GENESIS_HASH;
-  const fhir = toFhirAuditEvent(row, { site });
-  if (row.actorRole === "patient") {
-    // The FHIR preview follows the page's rule: a patient actor is not named.
-    for (const agent of fhir.agent) {
-      delete agent.name;
-      if (agent.who.identifier) delete agent.who.display;
-    }
-  }
+  const fhir = toFhirAuditEvent(forAdmins(row), { site });
   return {
     ...eventView(row),
     ip: row.ip,

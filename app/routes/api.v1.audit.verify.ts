@@ -1,12 +1,16 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
-import { verifyChain } from "../audit/audit.server";
+import { chainCheckResource, verifyChain } from "../audit/audit.server";
 import { methodNotAllowed } from "../http/api.server";
 import { apiContext, perform } from "../http/context.server";
 
-/** GET /api/v1/audit/verify — re-computes the audit hash chain (admins). */
+/**
+ * GET /api/v1/audit/verify — re-computes the audit hash chain (admins): `{ok, checked, firstBrokenId?}`, plus
+ * `archives` (sealed periods the chain continues from) once there are any. The result is kept in the request's
+ * own audit event (resource `audit_chain`), which the admin page reads back as the chain's state.
+ */
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await apiContext(args);
-  const report = await perform(ctx, "audit.read", { type: "audit" }, () => verifyChain());
+  const report = await perform(ctx, "audit.read", { type: "audit" }, () => verifyChain(), { describe: chainCheckResource });
   return Response.json(report);
 }
 

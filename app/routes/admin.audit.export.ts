@@ -1,0 +1,49 @@
+import type { LoaderFunctionArgs } from "@remix-run/node";
+import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS, exportFileName, exportStream, type ExportFormat } from "../audit/export.server";
+import { filterSummary, filtersOf, parsePageFilters } from "../audit/filters.server";
+import { fhirSite } from "../audit/view.server";
+import { HttpError, failure, pageContext, perform } from "../http/context.server";
+
+/**
+ * GET /admin/audit/export?format=csv|ndjson&<the page's filters> — the filtered events as a streamed download for
+ * the admin page (session cookie); the API has the same export for tokens (api.v1.audit.export.ts).
+ */
+export async function loader(args: LoaderFunctionArgs) {
+  const ctx = await pageContext(args);
+  const params = new URL(args.request.url).searchParams;
+  try {
+    const { format, body } = await perform(
+      ctx,
+      "audit.read",
+      { type: "audit" },
+      async () => {
+        const format = (params.get("format") ?? "csv") as ExportFormat;
+        if (!EXPORT_FORMATS.includes(format)) throw new HttpError(400, "invalid", `Format d'export inconnu (attendu : ${EXPORT_FORMATS.join(" ou ")}).`);
+        const parsed = await parsePageFilters(params);
+        if (!parsed.ok) {
+          const detail = Object.entries(parsed.errors).map(([k, v]) => `${k} : ${v}`).join(" ; ");
+          throw new HttpError(400, "invalid", `Filtres invalides — ${detail}`);
+        }
+        const filters = filtersOf(parsed.query);
+        return { format, filters, body: await exportStream(filters, format, { site: fhirSite() }) };
+      },
+      {
+        describe: ({ format, filters }) => ({
+          resourceType: "audit_export",
+          resourceId: `${format}${filterSummary(filters) ? `?${filterSummary(filters)}` : ""}`,
+          patientId: filters.patient ?? null,
+        }),
+      },
+    );
+    return new Response(body, {
+      headers: {
+        "Content-Type": EXPORT_CONTENT_TYPES[format],
+        "Content-Disposition": `attachment; filename="${exportFileName(format)}"`,
+        "Cache-Control": "no-store",
+      },
+    });
+  } catch (err) {
+    if (err instanceof HttpError) throw failure(ctx, err.status, err.code, err.message);
+    throw err;
+  }
+}
