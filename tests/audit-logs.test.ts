@@ -1,0 +1,139 @@
+/**
+ * Operational logs are not the audit trail: a second server (own embedded database, access log on, a proxy address
+ * that is not the test client's) shows that each request leaves one pino JSON line with its X-Request-Id, and that
+ * no line carries a body, a query string, a password, a token or an id from the path; that X-Forwarded-For from
+ * an untrusted peer is ignored in the audit event; and that the app's logger redacts what must never be logged.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { createLogger, logPath } from "../app/log.server";
+import { DEMO_PASSWORD } from "./helpers/http";
+
+let server: ChildProcess | undefined;
+let base = "";
+let output = "";
+const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-logs-"));
+
+beforeAll(async () => {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: "production",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATA_DIR: dataDir,
+    NEXUS_DEMO: "1",
+    NEXUS_ACCESS_LOG: "1",
+    NEXUS_MASTER_KEYS: inject("masterKeys"),
+    // The proxy is elsewhere: this client (loopback) may not set the client address.
+    TRUST_PROXY: "10.9.8.7",
+  };
+  delete env.DATABASE_URL;
+  base = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    server = child;
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
+  });
+}, 90_000);
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    server.removeAllListeners("exit");
+    const exited = new Promise((r) => server!.once("exit", r));
+    server.kill("SIGTERM");
+    await exited;
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** The access-log lines written so far, parsed. */
+function accessLines(): Record<string, unknown>[] {
+  return output
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l.msg === "request");
+}
+
+describe("operational logs", () => {
+  it("one JSON line per request with its request id; no body, query string, secret or id", async () => {
+    const secretQuery = `secret-${randomUUID()}`;
+    const patientId = randomUUID();
+    const login = await fetch(`${base}/api/v1/tokens`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email: "admin@demo.nexus", password: DEMO_PASSWORD }),
+    });
+    expect(login.status).toBe(201);
+    const { token } = (await login.json()) as { token: string };
+    const probe = await fetch(`${base}/api/v1/patients/${patientId}/images?access_token=${secretQuery}`, {
+      headers: { Authorization: `Bearer ${token}`, "X-Forwarded-For": "203.0.113.50" },
+    });
+    expect(probe.status).toBe(403);
+    const page = await fetch(`${base}/connexion?redirectTo=${encodeURIComponent(`/patients/${patientId}`)}`);
+    expect(page.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+
+    const lines = accessLines();
+    const ids = [login, probe, page].map((r) => r.headers.get("X-Request-Id"));
+    for (const id of ids) expect(lines.filter((l) => l.requestId === id), `log line of ${id}`).toHaveLength(1);
+    const probeLine = lines.find((l) => l.requestId === ids[1])!;
+    expect(probeLine).toMatchObject({ level: "info", service: "nexus", method: "GET", path: "/api/v1/patients/:id/images", status: 403 });
+    expect(typeof probeLine.ms).toBe("number");
+    expect(Number.isNaN(Date.parse(String(probeLine.time)))).toBe(false);
+    expect(lines.find((l) => l.requestId === ids[2])).toMatchObject({ path: "/connexion", status: 200 });
+
+    const text = output;
+    expect(text).not.toContain(secretQuery);
+    expect(text).not.toContain(token);
+    expect(text).not.toContain(patientId);
+    for (const l of lines) {
+      // (The demo password is printed once at start-up, by design of the demo mode; never in a request's line.)
+      expect(JSON.stringify(l)).not.toContain(DEMO_PASSWORD);
+      expect(String(l.path)).not.toMatch(/\?|[0-9a-f]{8}-[0-9a-f]{4}-/);
+    }
+
+    // The audit event of the probe has the real peer: X-Forwarded-For from a non-proxy is not believed.
+    const audit = await fetch(`${base}/api/v1/audit?requestId=${ids[1]}`, { headers: { Authorization: `Bearer ${token}` } });
+    const [event] = ((await audit.json()) as { events: { ip: string; patientId: string }[] }).events;
+    expect(event!.ip).toMatch(/127\.0\.0\.1/);
+    expect(event!.patientId).toBe(patientId);
+  });
+
+  it("the app's logger redacts secrets and personal data, and paths lose ids and query strings", () => {
+    let written = "";
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        written += chunk.toString();
+        done();
+      },
+    });
+    const log = createLogger(sink);
+    log.child({ requestId: "r-1" }).info(
+      { password: "hunter2-secret", token: "tok-secret", user: { email: "x@y.fr", name: "Camille Dupont" }, count: 3 },
+      "something happened",
+    );
+    const line = JSON.parse(written) as Record<string, any>;
+    expect(line).toMatchObject({ level: "info", service: "nexus", requestId: "r-1", msg: "something happened", count: 3 });
+    expect(written).not.toMatch(/hunter2|tok-secret|x@y\.fr|Camille/);
+    expect(line.user).toEqual({ email: "[redacted]", name: "[redacted]" });
+    expect(logPath(`/patients/${randomUUID()}/televersement?x=1`)).toBe("/patients/:id/televersement");
+    expect(logPath(`/api/v1/share/${"a".repeat(43)}`)).toBe("/api/v1/share/:token");
+  });
+});
