@@ -24,7 +24,8 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm install --no-audit --no-fund --loglevel=error
 COPY . .
 RUN npm run build \
- && npx esbuild scripts/user-create.ts scripts/audit-verify.ts scripts/keys-rotate.ts scripts/vault-sweep.ts \
+ && npx esbuild scripts/user-create.ts scripts/audit-verify.ts scripts/audit-archive.ts scripts/keys-rotate.ts \
+      scripts/vault-sweep.ts \
       --bundle --platform=node --format=esm --target=node20 --packages=external \
       --outdir=build/ops --out-extension:.js=.mjs --log-level=warning \
  && npm run model:demo
