@@ -5,7 +5,7 @@ import path from "node:path";
 import dicomParser from "dicom-parser";
 import { afterAll, describe, expect, it } from "vitest";
 import { HttpError } from "../http/errors.server";
-import { decodeDicom, decodeRle, dicomToGrey, dicomToGreyAsync, loadDicomCodecs } from "./dicom.server";
+import { decodeDicom, decodeRle, dicomToGrey, dicomToGreyAsync, loadDicomCodecs, setDicomDecodeTimeout } from "./dicom.server";
 import { encodeRle, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, RLE_LOSSLESS, writeDicom, type SyntheticDicomOptions } from "./dicom-writer";
 
 const ROWS = 48;
@@ -182,6 +182,17 @@ describe.skipIf(missing.length > 0)("compressed DICOM made by DCMTK and GDCM", (
     const file = compress("preview", "dcmcjpls", ["+el"]);
     const grey = dicomToGrey(file);
     expect(grey).toEqual(await dicomToGreyAsync(writeDicom(big)));
+  });
+
+  it("cuts off a decode that takes too long (worker terminated) and decodes again afterwards", async () => {
+    const file = compress("slow", "gdcmconv", ["--j2k"]);
+    setDicomDecodeTimeout(1);
+    try {
+      await expectHttpError(() => decodeDicom(file), 422, "unreadable", /décodage interrompu après/);
+    } finally {
+      setDicomDecodeTimeout(30_000);
+    }
+    expect((await decodeDicom(file)).values).toEqual((await decodeDicom(writeDicom(big))).values);
   });
 
   it("refuses a truncated JPEG-LS stream with 422, at once", async () => {

@@ -7,11 +7,14 @@
  * - uncompressed: implicit VR little endian, explicit VR little endian, explicit VR big endian;
  * - RLE Lossless (PS3.5 Annex G), decoded here;
  * - JPEG Lossless process 14 (…4.57, …4.70 SV1), JPEG-LS (…4.80, …4.81), JPEG 2000 (…4.90, …4.91), decoded by
- *   dcmjs-codecs' WebAssembly (libjpeg, CharLS, OpenJPEG), loaded once in the background at import;
+ *   dcmjs-codecs' WebAssembly (libjpeg, CharLS, OpenJPEG): in a worker thread on the asynchronous path
+ *   ({@link decodeDicom}, with a time limit), on the calling thread for the synchronous preview ({@link dicomToGrey},
+ *   decoders loaded in the background at import);
  * - anything else is refused with 422 naming the syntax.
  * Only the first frame of grey (MONOCHROME1/2) images, 8 or 16 bits allocated, is decoded.
  */
 import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
 import dicomParser from "dicom-parser";
 import { HttpError } from "../http/errors.server";
 import { PIXEL_LIMIT } from "../vault/sniff.server";
@@ -211,32 +214,133 @@ function checkComplete(frame: Uint8Array, name: string): void {
   if (end < 4 || frame[end - 2] !== 0xff || frame[end - 1] !== 0xd9) throw unreadable(`flux ${name} tronqué (marqueur de fin absent)`);
 }
 
+function codecContext(p: Parsed, frame: Uint8Array) {
+  return {
+    width: p.columns,
+    height: p.rows,
+    bitsAllocated: p.bitsAllocated,
+    bitsStored: p.bitsStored,
+    samplesPerPixel: 1,
+    pixelRepresentation: p.signed ? 1 : 0,
+    planarConfiguration: 0,
+    photometricInterpretation: p.photometric,
+    encodedBuffer: frame,
+  };
+}
+
+const codecFailure = (p: Parsed, detail: string) => unreadable(`flux ${TRANSFER_SYNTAX_NAMES[p.syntax] ?? p.syntax} corrompu ou tronqué (${detail})`);
+
+/** Decodes on the calling thread (the synchronous preview path). */
 function decodeWithCodec(p: Parsed, frame: Uint8Array, lib: Codecs): Uint8Array {
-  const method = CODEC_OF[p.syntax]!;
   checkComplete(frame, TRANSFER_SYNTAX_NAMES[p.syntax] ?? p.syntax);
   try {
-    const context = new lib.Context({
-      width: p.columns,
-      height: p.rows,
-      bitsAllocated: p.bitsAllocated,
-      bitsStored: p.bitsStored,
-      samplesPerPixel: 1,
-      pixelRepresentation: p.signed ? 1 : 0,
-      planarConfiguration: 0,
-      photometricInterpretation: p.photometric,
-      encodedBuffer: frame,
-    });
-    const decoded = lib.NativeCodecs[method](context).getDecodedBuffer();
+    const decoded = lib.NativeCodecs[CODEC_OF[p.syntax]!](new lib.Context(codecContext(p, frame))).getDecodedBuffer();
     if (!decoded) throw new Error("aucune donnée décodée");
     return decoded;
   } catch (err) {
-    const name = TRANSFER_SYNTAX_NAMES[p.syntax] ?? p.syntax;
-    throw unreadable(`flux ${name} corrompu ou tronqué (${err instanceof Error ? err.message : String(err)})`);
+    throw codecFailure(p, err instanceof Error ? err.message : String(err));
   }
 }
 
-/** The first frame's stored sample values (before rescale), whatever the transfer syntax. */
-function storedValues(p: Parsed, bytes: Uint8Array, lib: Codecs | undefined): Float32Array {
+// ---------------------------------------------------------------------------------------------------------------
+// The asynchronous path decodes in a worker thread: a 12 MP JPEG 2000 takes seconds of CPU, which must not block
+// the server's event loop, and a pathological stream is cut off after a time limit.
+
+let decodeTimeoutMs = 30_000;
+
+/** Time limit of one off-thread decode (default 30 s); tests shorten it. */
+export function setDicomDecodeTimeout(ms: number): void {
+  decodeTimeoutMs = ms;
+}
+
+const CODEC_WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const lib = require(workerData.main);
+const ready = lib.NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: workerData.wasm });
+parentPort.on("message", async (msg) => {
+  try {
+    await ready;
+    const decoded = lib.NativeCodecs[msg.method](new lib.Context(msg.context)).getDecodedBuffer();
+    if (!decoded) throw new Error("aucune donnée décodée");
+    const copy = new Uint8Array(decoded);
+    parentPort.postMessage({ id: msg.id, data: copy }, [copy.buffer]);
+  } catch (err) {
+    parentPort.postMessage({ id: msg.id, error: String((err && err.message) || err) });
+  }
+});
+`;
+
+interface CodecJob {
+  resolve: (data: Uint8Array) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** One worker thread and its pending jobs; replaced when it dies or is terminated after a timeout. */
+class CodecWorker {
+  readonly jobs = new Map<number, CodecJob>();
+  readonly worker: Worker;
+  dead = false;
+
+  constructor() {
+    const require = createRequire(import.meta.url);
+    this.worker = new Worker(CODEC_WORKER, {
+      eval: true,
+      workerData: { main: require.resolve("dcmjs-codecs"), wasm: require.resolve("dcmjs-codecs/build/dcmjs-native-codecs.wasm") },
+    });
+    this.worker.unref();
+    this.worker.on("message", (msg: { id: number; data?: Uint8Array; error?: string }) => {
+      const job = this.jobs.get(msg.id);
+      if (!job) return;
+      this.settle(msg.id);
+      if (msg.data) job.resolve(msg.data);
+      else job.reject(new Error(msg.error ?? "échec du décodage"));
+    });
+    this.worker.on("error", (err) => this.kill(err));
+    this.worker.on("exit", () => this.kill(new Error("décodeur arrêté")));
+  }
+
+  private settle(id: number) {
+    clearTimeout(this.jobs.get(id)?.timer);
+    this.jobs.delete(id);
+    if (this.jobs.size === 0) this.worker.unref();
+  }
+
+  /** Fails every pending job and stops the thread (the only way to stop a runaway WebAssembly decoder). */
+  kill(err: Error) {
+    this.dead = true;
+    for (const [id, job] of this.jobs) {
+      this.settle(id);
+      job.reject(err);
+    }
+    void this.worker.terminate();
+  }
+
+  decode(id: number, message: unknown): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => this.kill(new Error(`décodage interrompu après ${decodeTimeoutMs / 1000} s`)), decodeTimeoutMs);
+      this.jobs.set(id, { resolve, reject, timer });
+      this.worker.ref();
+      this.worker.postMessage(message);
+    });
+  }
+}
+
+let codecWorker: CodecWorker | undefined;
+let codecJobId = 0;
+
+/** Decodes one compressed frame in the codec worker thread. */
+function decodeOffThread(p: Parsed, frame: Uint8Array): Promise<Uint8Array> {
+  checkComplete(frame, TRANSFER_SYNTAX_NAMES[p.syntax] ?? p.syntax);
+  if (!codecWorker || codecWorker.dead) codecWorker = new CodecWorker();
+  const id = ++codecJobId;
+  return codecWorker.decode(id, { id, method: CODEC_OF[p.syntax], context: codecContext(p, frame) }).catch((err: Error) => {
+    throw codecFailure(p, err.message);
+  });
+}
+
+/** The first frame's stored words (before masking), whatever the transfer syntax: 8-bit or native-order 16-bit. */
+function storedWords(p: Parsed, bytes: Uint8Array, lib: Codecs | Uint8Array | undefined): Uint8Array | Uint16Array {
   const count = p.rows * p.columns;
   const bytesPerSample = p.bitsAllocated / 8;
   let data: Uint8Array;
@@ -251,6 +355,8 @@ function storedValues(p: Parsed, bytes: Uint8Array, lib: Codecs | undefined): Fl
     littleEndian = layout.littleEndian;
   } else if (p.syntax === RLE) {
     data = decodeRle(encapsulatedFrame(p, bytes), p.rows, p.columns, p.bitsAllocated);
+  } else if (lib instanceof Uint8Array) {
+    data = lib; // decoded off-thread already
   } else {
     if (!lib) {
       throw new HttpError(503, "codecs_loading", "Décodeurs DICOM en cours de chargement : réessayez dans un instant.", undefined, { "Retry-After": "1" });
@@ -258,58 +364,99 @@ function storedValues(p: Parsed, bytes: Uint8Array, lib: Codecs | undefined): Fl
     data = decodeWithCodec(p, encapsulatedFrame(p, bytes), lib);
   }
   if (data.length < count * bytesPerSample) throw unreadable("données de pixels décodées incomplètes");
-
-  const view = new DataView(data.buffer, data.byteOffset, count * bytesPerSample);
-  const mask = p.bitsStored >= 32 ? 0xffffffff : (1 << p.bitsStored) - 1;
-  const signBit = 1 << (p.bitsStored - 1);
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    let v = (bytesPerSample === 1 ? view.getUint8(i) : view.getUint16(i * 2, littleEndian)) & mask;
-    if (p.signed && v & signBit) v -= mask + 1;
-    values[i] = v;
+  if (bytesPerSample === 1) return data.subarray(0, count);
+  if (!littleEndian) {
+    const words = new Uint16Array(count);
+    for (let i = 0; i < count; i++) words[i] = (data[i * 2]! << 8) | data[i * 2 + 1]!;
+    return words;
   }
-  return values;
+  const aligned = data.byteOffset % 2 === 0 ? data : data.slice(0, count * 2);
+  return new Uint16Array(aligned.buffer, aligned.byteOffset, count);
 }
 
-/** Rescale, window (or min–max), invert MONOCHROME1 → [0, 1] in place. */
-function toDisplay(p: Parsed, values: Float32Array): Float32Array {
+/**
+ * The display value in [0, 1] of every possible stored word: Bits Stored mask and sign, rescale slope/intercept,
+ * window (Window Center/Width, else the min–max of the words present), MONOCHROME1 inverted. One table of at most
+ * 65,536 entries, then one lookup per pixel: 13 MP in a few tens of milliseconds.
+ */
+function displayTable(p: Parsed, words: Uint8Array | Uint16Array): Float32Array {
+  const size = p.bitsAllocated === 8 ? 256 : 65536;
+  const mask = (1 << p.bitsStored) - 1;
+  const signBit = 1 << (p.bitsStored - 1);
   const slope = firstNumber(p.ds.string("x00281053")) ?? 1;
   const intercept = firstNumber(p.ds.string("x00281052")) ?? 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]! * slope + intercept;
-    values[i] = v;
-    if (v < min) min = v;
-    if (v > max) max = v;
+  const modality = new Float64Array(size);
+  for (let w = 0; w < size; w++) {
+    let v = w & mask;
+    if (p.signed && v & signBit) v -= mask + 1;
+    modality[w] = v * slope + intercept;
   }
   const center = firstNumber(p.ds.string("x00281050"));
   const width = firstNumber(p.ds.string("x00281051"));
-  const [low, high] = center !== undefined && width !== undefined && width > 1 ? [center - width / 2, center + width / 2] : [min, max];
+  let low: number;
+  let high: number;
+  if (center !== undefined && width !== undefined && width > 1) {
+    [low, high] = [center - width / 2, center + width / 2];
+  } else {
+    const seen = new Uint8Array(size);
+    for (let i = 0; i < words.length; i++) seen[words[i]!] = 1;
+    low = Infinity;
+    high = -Infinity;
+    for (let w = 0; w < size; w++) {
+      if (!seen[w]) continue;
+      if (modality[w]! < low) low = modality[w]!;
+      if (modality[w]! > high) high = modality[w]!;
+    }
+  }
   const span = high - low || 1;
   const invert = p.photometric === "MONOCHROME1";
-  for (let i = 0; i < values.length; i++) {
-    const g = Math.min(1, Math.max(0, (values[i]! - low) / span));
-    values[i] = invert ? 1 - g : g;
+  const table = new Float32Array(size);
+  for (let w = 0; w < size; w++) {
+    const g = Math.min(1, Math.max(0, (modality[w]! - low) / span));
+    table[w] = invert ? 1 - g : g;
   }
-  return values;
+  return table;
 }
 
-function decodeParsed(p: Parsed, bytes: Uint8Array, lib: Codecs | undefined): DicomPixels {
-  return { width: p.columns, height: p.rows, values: toDisplay(p, storedValues(p, bytes, lib)), transferSyntax: p.syntax };
+/** Maps every pixel through the display table, quantised to `levels` (255, 65535) or as floats (0). */
+function render<T extends Float32Array | Uint16Array | Uint8Array>(words: Uint8Array | Uint16Array, table: Float32Array, out: T, levels: number): T {
+  const lut = levels ? (levels > 255 ? new Uint16Array(table.length) : new Uint8Array(table.length)) : table;
+  if (levels) for (let w = 0; w < table.length; w++) lut[w] = Math.round(table[w]! * levels);
+  for (let i = 0; i < words.length; i++) out[i] = lut[words[i]!]!;
+  return out;
+}
+
+interface Decoded {
+  p: Parsed;
+  words: Uint8Array | Uint16Array;
+  table: Float32Array;
+}
+
+function decodeParsed(p: Parsed, bytes: Uint8Array, lib: Codecs | Uint8Array | undefined): Decoded {
+  const words = storedWords(p, bytes, lib);
+  return { p, words, table: displayTable(p, words) };
+}
+
+async function decodeAsync(bytes: Uint8Array): Promise<Decoded> {
+  const p = parse(bytes);
+  const decoded = CODEC_OF[p.syntax] ? await decodeOffThread(p, encapsulatedFrame(p, bytes)) : undefined;
+  return decodeParsed(p, bytes, decoded);
 }
 
 /** Decodes the first frame at full precision (any supported transfer syntax). */
 export async function decodeDicom(bytes: Uint8Array): Promise<DicomPixels> {
-  const p = parse(bytes);
-  const lib = CODEC_OF[p.syntax] ? (codecs ?? (await loadDicomCodecs())) : undefined;
-  return decodeParsed(p, bytes, lib);
+  const d = await decodeAsync(bytes);
+  return { width: d.p.columns, height: d.p.rows, values: render(d.words, d.table, new Float32Array(d.words.length), 0), transferSyntax: d.p.syntax };
 }
 
-function quantise(pixels: DicomPixels): GreyImage {
-  const out = new Uint8Array(pixels.values.length);
-  for (let i = 0; i < out.length; i++) out[i] = Math.round(pixels.values[i]! * 255);
-  return { width: pixels.width, height: pixels.height, pixels: out };
+/** {@link decodeDicom} quantised to 16 bits (0 … 65535), for resizing with sharp. */
+export async function decodeDicom16(bytes: Uint8Array): Promise<{ width: number; height: number; values: Uint16Array; transferSyntax: string }> {
+  const d = await decodeAsync(bytes);
+  return { width: d.p.columns, height: d.p.rows, values: render(d.words, d.table, new Uint16Array(d.words.length), 65535), transferSyntax: d.p.syntax };
+}
+
+function grey(d: Decoded): GreyImage {
+  return { width: d.p.columns, height: d.p.rows, pixels: render(d.words, d.table, new Uint8Array(d.words.length), 255) };
 }
 
 /**
@@ -318,10 +465,10 @@ function quantise(pixels: DicomPixels): GreyImage {
  * {@link dicomToGreyAsync} never does.
  */
 export function dicomToGrey(bytes: Uint8Array): GreyImage {
-  return quantise(decodeParsed(parse(bytes), bytes, codecs));
+  return grey(decodeParsed(parse(bytes), bytes, codecs));
 }
 
 /** {@link dicomToGrey}, waiting for the decoders if needed. */
 export async function dicomToGreyAsync(bytes: Uint8Array): Promise<GreyImage> {
-  return quantise(await decodeDicom(bytes));
+  return grey(await decodeAsync(bytes));
 }

@@ -47,6 +47,10 @@ describe("analyse", () => {
     const heatmap = await sharp(result.heatmapPng).metadata();
     expect(heatmap).toMatchObject({ format: "png", width: 1024, height: 768, channels: 4 });
     expect(result.durationMs).toBeGreaterThan(0);
+    expect(result.heatmapLabel).toBe(result.label);
+    const positive = await analyseWith(engine, await bigJpeg(), "image/jpeg", { heatmapLabel: "Positive" });
+    expect(positive.heatmapLabel).toBe("Positive");
+    await expect(analyseWith(engine, await bigJpeg(), "image/jpeg", { heatmapLabel: "Maybe" })).rejects.toThrow(RangeError);
     console.log(`analyse(4000×3000 JPEG) on the demo model: ${result.durationMs.toFixed(0)} ms → ${result.label} ${result.probability.toFixed(3)}`);
   });
 

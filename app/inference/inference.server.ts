@@ -28,8 +28,10 @@ export interface Analysis {
   probability: number;
   /** Probability per label, in classes.json order. */
   probabilities: Record<string, number>;
-  /** Transparent Grad-CAM overlay for `label`, image-sized (longest side ≤ 1024 px). */
+  /** Transparent Grad-CAM overlay for `heatmapLabel`, image-sized (longest side ≤ 1024 px). */
   heatmapPng: Buffer;
+  /** The class the heatmap explains: the predicted label unless another was asked for. */
+  heatmapLabel: string;
   /** Wall-clock time of preprocess + inference + Grad-CAM, in milliseconds. */
   durationMs: number;
   model: Pick<ModelInfo, "name" | "version" | "sha256" | "clinical">;
@@ -89,19 +91,27 @@ export async function closeEngine(): Promise<void> {
   if (current) await (await current.catch(() => undefined))?.close();
 }
 
+export interface AnalyseOptions {
+  /** Explain this label in the heatmap (e.g. always "Positive") rather than the predicted one. */
+  heatmapLabel?: string;
+}
+
 /** Analyses one image with the process-wide engine. */
-export async function analyse(bytes: Uint8Array, contentType: string): Promise<Analysis> {
-  return analyseWith(await getEngine(), bytes, contentType);
+export async function analyse(bytes: Uint8Array, contentType: string, options: AnalyseOptions = {}): Promise<Analysis> {
+  return analyseWith(await getEngine(), bytes, contentType, options);
 }
 
 /** Analyses one image with a given engine. */
-export async function analyseWith(e: InferenceEngine, bytes: Uint8Array, contentType: string): Promise<Analysis> {
+export async function analyseWith(e: InferenceEngine, bytes: Uint8Array, contentType: string, options: AnalyseOptions = {}): Promise<Analysis> {
+  const heatmapIndex = options.heatmapLabel === undefined ? undefined : e.model.classes.indexOf(options.heatmapLabel);
+  if (heatmapIndex === -1) throw new RangeError(`unknown label ${options.heatmapLabel} (classes: ${e.model.classes.join(", ")})`);
   const start = performance.now();
   // Refuse early when the queue is full: decoding a 27 MB DICOM for nothing would make the overload worse.
   if (e.pending >= e.maxQueue) throw busyError();
   const image = await preprocess(bytes, contentType, e.model.card);
   const prediction = await e.predict(image.tensor);
-  const cam = gradCam(prediction.features, e.head, prediction.classIndex);
+  const camIndex = heatmapIndex ?? prediction.classIndex;
+  const cam = gradCam(prediction.features, e.head, camIndex);
   const heatmapPng = await heatmapOverlay(cam, image.width, image.height);
   const { name, version, sha256, clinical } = e.model;
   return {
@@ -109,6 +119,7 @@ export async function analyseWith(e: InferenceEngine, bytes: Uint8Array, content
     probability: prediction.probability,
     probabilities: prediction.probabilities,
     heatmapPng,
+    heatmapLabel: e.model.classes[camIndex]!,
     durationMs: performance.now() - start,
     model: { name, version, sha256, clinical },
   };

@@ -10,7 +10,7 @@
  */
 import sharp from "sharp";
 import { HttpError } from "../http/errors.server";
-import { decodeDicom } from "../imaging/dicom.server";
+import { decodeDicom16 } from "../imaging/dicom.server";
 import { PIXEL_LIMIT } from "../vault/sniff.server";
 import type { ModelCard } from "./model-card";
 
@@ -79,12 +79,10 @@ async function fromRaster(bytes: Uint8Array, contentType: "image/jpeg" | "image/
 }
 
 async function fromDicom(bytes: Uint8Array, p: Preprocessing): Promise<PreprocessedImage> {
-  const pixels = await decodeDicom(bytes); // throws 422 itself, with the reason
-  // 16 bits after windowing (libvips resizes grey16 exactly; its float path is not meant for raw grey input).
-  const grey16 = new Uint16Array(pixels.values.length);
-  for (let i = 0; i < grey16.length; i++) grey16[i] = Math.round(pixels.values[i]! * 65535);
+  // Windowed display values at 16 bits (libvips resizes grey16 exactly; its float path is not meant for raw grey).
+  const pixels = await decodeDicom16(bytes); // throws 422 itself, with the reason
   try {
-    const { data, info } = await sharp(grey16, { raw: { width: pixels.width, height: pixels.height, channels: 1 }, limitInputPixels: PIXEL_LIMIT })
+    const { data, info } = await sharp(pixels.values, { raw: { width: pixels.width, height: pixels.height, channels: 1 }, limitInputPixels: PIXEL_LIMIT })
       .resize(p.inputSize, p.inputSize, { fit: "fill" })
       .toColourspace("grey16")
       .raw({ depth: "ushort" })
