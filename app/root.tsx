@@ -16,7 +16,10 @@ import { parseLang, translator } from "./i18n/strings";
 import { AppShell } from "./ui/shell";
 import stylesheet from "./tailwind.css?url";
 
-export const links: LinksFunction = () => [{ rel: "stylesheet", href: stylesheet }];
+export const links: LinksFunction = () => [
+  { rel: "stylesheet", href: stylesheet },
+  { rel: "icon", href: "/favicon.svg", type: "image/svg+xml" },
+];
 export const meta: MetaFunction = () => [{ title: "Nexus" }];
 
 export async function loader({ request }: LoaderFunctionArgs) {

@@ -14,6 +14,8 @@ const LABELS: Record<string, Record<Lang, string>> = {
   "consent.update": { fr: "Modification d'un consentement", en: "Consent changed" },
   "accessLog.read": { fr: "Consultation du journal d'accès", en: "Access log viewed" },
   "research.image": { fr: "Image pseudonymisée vue (recherche)", en: "Pseudonymised image viewed (research)" },
+  "image.analyse": { fr: "Analyse IA d'une mammographie", en: "AI analysis of a mammogram" },
+  "patient.list": { fr: "Liste des patients", en: "Patient list" },
 };
 
 export function actionLabel(action: string, lang: Lang): string {
