@@ -339,8 +339,8 @@ function decodeOffThread(p: Parsed, frame: Uint8Array): Promise<Uint8Array> {
   });
 }
 
-/** The first frame's stored words (before masking), whatever the transfer syntax: 8-bit or native-order 16-bit. */
-function storedWords(p: Parsed, bytes: Uint8Array, lib: Codecs | Uint8Array | undefined): Uint8Array | Uint16Array {
+/** The first frame's stored words (before masking), whatever the transfer syntax, as native-order 16-bit words. */
+function storedWords(p: Parsed, bytes: Uint8Array, lib: Codecs | Uint8Array | undefined): Uint16Array {
   const count = p.rows * p.columns;
   const bytesPerSample = p.bitsAllocated / 8;
   let data: Uint8Array;
@@ -364,7 +364,7 @@ function storedWords(p: Parsed, bytes: Uint8Array, lib: Codecs | Uint8Array | un
     data = decodeWithCodec(p, encapsulatedFrame(p, bytes), lib);
   }
   if (data.length < count * bytesPerSample) throw unreadable("données de pixels décodées incomplètes");
-  if (bytesPerSample === 1) return data.subarray(0, count);
+  if (bytesPerSample === 1) return Uint16Array.from(data.subarray(0, count)); // one word type: monomorphic loops below
   if (!littleEndian) {
     const words = new Uint16Array(count);
     for (let i = 0; i < count; i++) words[i] = (data[i * 2]! << 8) | data[i * 2 + 1]!;
@@ -379,7 +379,7 @@ function storedWords(p: Parsed, bytes: Uint8Array, lib: Codecs | Uint8Array | un
  * window (Window Center/Width, else the min–max of the words present), MONOCHROME1 inverted. One table of at most
  * 65,536 entries, then one lookup per pixel: 13 MP in a few tens of milliseconds.
  */
-function displayTable(p: Parsed, words: Uint8Array | Uint16Array): Float32Array {
+function displayTable(p: Parsed, words: Uint16Array): Float32Array {
   const size = p.bitsAllocated === 8 ? 256 : 65536;
   const mask = (1 << p.bitsStored) - 1;
   const signBit = 1 << (p.bitsStored - 1);
@@ -418,17 +418,32 @@ function displayTable(p: Parsed, words: Uint8Array | Uint16Array): Float32Array 
   return table;
 }
 
-/** Maps every pixel through the display table, quantised to `levels` (255, 65535) or as floats (0). */
-function render<T extends Float32Array | Uint16Array | Uint8Array>(words: Uint8Array | Uint16Array, table: Float32Array, out: T, levels: number): T {
-  const lut = levels ? (levels > 255 ? new Uint16Array(table.length) : new Uint8Array(table.length)) : table;
-  if (levels) for (let w = 0; w < table.length; w++) lut[w] = Math.round(table[w]! * levels);
+// One loop per output type: V8 keeps each monomorphic (13 MP in ≈ 20 ms).
+function renderFloat(words: Uint16Array, table: Float32Array): Float32Array {
+  const out = new Float32Array(words.length);
+  for (let i = 0; i < words.length; i++) out[i] = table[words[i]!]!;
+  return out;
+}
+
+function render16(words: Uint16Array, table: Float32Array): Uint16Array {
+  const lut = new Uint16Array(table.length);
+  for (let w = 0; w < table.length; w++) lut[w] = Math.round(table[w]! * 65535);
+  const out = new Uint16Array(words.length);
+  for (let i = 0; i < words.length; i++) out[i] = lut[words[i]!]!;
+  return out;
+}
+
+function render8(words: Uint16Array, table: Float32Array): Uint8Array {
+  const lut = new Uint8Array(table.length);
+  for (let w = 0; w < table.length; w++) lut[w] = Math.round(table[w]! * 255);
+  const out = new Uint8Array(words.length);
   for (let i = 0; i < words.length; i++) out[i] = lut[words[i]!]!;
   return out;
 }
 
 interface Decoded {
   p: Parsed;
-  words: Uint8Array | Uint16Array;
+  words: Uint16Array;
   table: Float32Array;
 }
 
@@ -446,17 +461,17 @@ async function decodeAsync(bytes: Uint8Array): Promise<Decoded> {
 /** Decodes the first frame at full precision (any supported transfer syntax). */
 export async function decodeDicom(bytes: Uint8Array): Promise<DicomPixels> {
   const d = await decodeAsync(bytes);
-  return { width: d.p.columns, height: d.p.rows, values: render(d.words, d.table, new Float32Array(d.words.length), 0), transferSyntax: d.p.syntax };
+  return { width: d.p.columns, height: d.p.rows, values: renderFloat(d.words, d.table), transferSyntax: d.p.syntax };
 }
 
 /** {@link decodeDicom} quantised to 16 bits (0 … 65535), for resizing with sharp. */
 export async function decodeDicom16(bytes: Uint8Array): Promise<{ width: number; height: number; values: Uint16Array; transferSyntax: string }> {
   const d = await decodeAsync(bytes);
-  return { width: d.p.columns, height: d.p.rows, values: render(d.words, d.table, new Uint16Array(d.words.length), 65535), transferSyntax: d.p.syntax };
+  return { width: d.p.columns, height: d.p.rows, values: render16(d.words, d.table), transferSyntax: d.p.syntax };
 }
 
 function grey(d: Decoded): GreyImage {
-  return { width: d.p.columns, height: d.p.rows, pixels: render(d.words, d.table, new Uint8Array(d.words.length), 255) };
+  return { width: d.p.columns, height: d.p.rows, pixels: render8(d.words, d.table) };
 }
 
 /**

@@ -5,7 +5,7 @@ import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeDemoModel } from "./densenet.server";
-import { classScores, gradCam, gradCamWeights, heatmapOverlay, jet, type GradCamHead } from "./gradcam.server";
+import { classScores, gradCam, gradCamWeights, heatmapOverlay, jet, upsampleBilinear, type GradCamHead } from "./gradcam.server";
 import { attr, onnx, OnnxGraphBuilder } from "./import/onnx-builder";
 import { loadModelDirectory, type LoadedModel } from "./model.server";
 
@@ -153,6 +153,15 @@ describe("heatmap overlay", () => {
   it("keeps a small image's size", async () => {
     const info = await sharp(await heatmapOverlay(cam, 300, 200)).metadata();
     expect([info.width, info.height]).toEqual([300, 200]);
+  });
+
+  it("upsamples bilinearly with pixel centres aligned", () => {
+    // 2×1 → 8×1: centres of the two source pixels fall at x = 1.5 and 5.5; clamped outside
+    const up = upsampleBilinear({ width: 2, height: 1, values: Float32Array.from([0, 1]) }, 8, 2);
+    expect(Array.from(up.subarray(0, 8))).toEqual([0, 0, 0.125, 0.375, 0.625, 0.875, 1, 1]);
+    expect(Array.from(up.subarray(8))).toEqual(Array.from(up.subarray(0, 8)));
+    const same = upsampleBilinear(cam, 7, 7);
+    expect(Array.from(same)).toEqual(Array.from(cam.values));
   });
 
   it("maps 0 → blue, 0.5 → green, 1 → red", () => {

@@ -86,31 +86,34 @@ export interface OverlayOptions {
 
 /** Bilinear resampling of the CAM to w × h, pixel centres aligned (as image resizers do), edges clamped. */
 export function upsampleBilinear(cam: Cam, w: number, h: number): Float32Array {
-  const out = new Float32Array(w * h);
-  const sx = cam.width / w;
-  const sy = cam.height / h;
-  const xs = new Int32Array(w);
-  const fx = new Float32Array(w);
-  for (let x = 0; x < w; x++) {
-    const u = Math.min(cam.width - 1, Math.max(0, (x + 0.5) * sx - 0.5));
-    xs[x] = Math.min(cam.width - 2, Math.floor(u));
-    fx[x] = u - xs[x]!;
-  }
-  const v = cam.values;
-  const cw = cam.width;
-  for (let y = 0; y < h; y++) {
-    const t = Math.min(cam.height - 1, Math.max(0, (y + 0.5) * sy - 0.5));
-    const y0 = Math.max(0, Math.min(cam.height - 2, Math.floor(t)));
-    const fy = t - y0;
-    for (let x = 0; x < w; x++) {
-      const x0 = Math.max(0, xs[x]!);
-      const a = x0 + 1 < cw ? 1 : 0;
-      const b = y0 + 1 < cam.height ? cw : 0;
-      const i = y0 * cw + x0;
-      const top = v[i]! + (v[i + a]! - v[i]!) * fx[x]!;
-      const bottom = v[i + b]! + (v[i + b + a]! - v[i + b]!) * fx[x]!;
-      out[y * w + x] = top + (bottom - top) * fy;
+  const axis = (from: number, to: number) => {
+    const index = new Int32Array(to);
+    const weight = new Float32Array(to);
+    for (let i = 0; i < to; i++) {
+      const u = Math.min(from - 1, Math.max(0, (i + 0.5) * (from / to) - 0.5));
+      index[i] = Math.min(Math.max(0, from - 2), Math.floor(u));
+      weight[i] = from > 1 ? u - index[i]! : 0;
     }
+    return { index, weight };
+  };
+  const xs = axis(cam.width, w);
+  const ys = axis(cam.height, h);
+  // Separable: interpolate each CAM row horizontally once, then blend two such rows per output row.
+  const rows = new Float32Array(cam.height * w);
+  const step = cam.width > 1 ? 1 : 0;
+  for (let r = 0; r < cam.height; r++) {
+    for (let x = 0; x < w; x++) {
+      const i = r * cam.width + xs.index[x]!;
+      rows[r * w + x] = cam.values[i]! + (cam.values[i + step]! - cam.values[i]!) * xs.weight[x]!;
+    }
+  }
+  const out = new Float32Array(w * h);
+  const down = cam.height > 1 ? w : 0;
+  for (let y = 0; y < h; y++) {
+    const top = ys.index[y]! * w;
+    const fy = ys.weight[y]!;
+    const o = y * w;
+    for (let x = 0; x < w; x++) out[o + x] = rows[top + x]! + (rows[top + down + x]! - rows[top + x]!) * fy;
   }
   return out;
 }
@@ -128,18 +131,18 @@ export async function heatmapOverlay(cam: Cam, width: number, height: number, op
   const w = Math.max(1, Math.round(width * scale));
   const h = Math.max(1, Math.round(height * scale));
   const values = upsampleBilinear(cam, w, h);
-  const lut = new Uint8Array(256 * 4);
+  // One 32-bit RGBA word per activation level (256 levels), written with one store per pixel.
+  const lut = new Uint32Array(256);
+  const bytes = new Uint8Array(lut.buffer);
   for (let i = 0; i < 256; i++) {
     const [r, g, b] = jet(i / 255);
-    lut.set([r, g, b, Math.round(255 * maxAlpha * (i / 255))], i * 4);
+    bytes.set([r, g, b, Math.round(255 * maxAlpha * (i / 255))], i * 4);
   }
   const rgba = Buffer.alloc(w * h * 4);
+  const words = new Uint32Array(rgba.buffer, rgba.byteOffset, w * h);
   for (let p = 0; p < w * h; p++) {
-    const i = Math.round(Math.min(1, Math.max(0, values[p]!)) * 255) * 4;
-    rgba[p * 4] = lut[i]!;
-    rgba[p * 4 + 1] = lut[i + 1]!;
-    rgba[p * 4 + 2] = lut[i + 2]!;
-    rgba[p * 4 + 3] = lut[i + 3]!;
+    const v = values[p]!;
+    words[p] = lut[v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0]!;
   }
-  return sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).png({ compressionLevel: 6 }).toBuffer();
+  return sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).png({ compressionLevel: 3, adaptiveFiltering: false }).toBuffer();
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpError } from "../http/errors.server";
 import { writeDicom } from "../imaging/dicom-writer";
 import { writeDemoModel } from "./densenet.server";
-import { analyse, analyseWith, closeEngine, createEngine, getEngine, ModelError, NON_CLINICAL_NOTICE, queueSizeFromEnv, type InferenceEngine } from "./inference.server";
+import { analyse, analyseWith, closeEngine, createEngine, getEngine, ModelError, NON_CLINICAL_NOTICE, queueSizeFromEnv, threadsFromEnv, type InferenceEngine } from "./inference.server";
 
 let root: string;
 let dir: string;
@@ -115,10 +115,13 @@ describe("getEngine (process-wide, from MODEL_DIR)", () => {
     }
   });
 
-  it("validates INFERENCE_QUEUE", () => {
+  it("validates INFERENCE_QUEUE and INFERENCE_THREADS", () => {
     expect(queueSizeFromEnv({})).toBe(8);
     expect(queueSizeFromEnv({ INFERENCE_QUEUE: "3" })).toBe(3);
     expect(() => queueSizeFromEnv({ INFERENCE_QUEUE: "0" })).toThrow(/INFERENCE_QUEUE/);
     expect(() => queueSizeFromEnv({ INFERENCE_QUEUE: "many" })).toThrow(/INFERENCE_QUEUE/);
+    expect(threadsFromEnv({})).toBeUndefined();
+    expect(threadsFromEnv({ INFERENCE_THREADS: "1" })).toBe(1);
+    expect(() => threadsFromEnv({ INFERENCE_THREADS: "-2" })).toThrow(/INFERENCE_THREADS/);
   });
 });

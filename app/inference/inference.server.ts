@@ -53,11 +53,20 @@ export interface CreateEngineOptions {
   buildDemoIfMissing?: boolean;
 }
 
+/** `INFERENCE_THREADS`: ONNX Runtime intra-op threads (default: the number of cores). */
+export function threadsFromEnv(env: Record<string, string | undefined> = process.env): number | undefined {
+  const raw = env.INFERENCE_THREADS?.trim();
+  if (!raw) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`Invalid configuration: INFERENCE_THREADS must be an integer from 1 to 256 (got "${raw}")`);
+  return n;
+}
+
 /** Loads a model directory into a new engine (the demo model is built first when `dir` is the default and absent). */
 export async function createEngine(dir = modelDirFromEnv(), options: CreateEngineOptions = {}): Promise<InferenceEngine> {
   if (options.buildDemoIfMissing ?? path.resolve(dir) === path.resolve(DEFAULT_MODEL_DIR)) await ensureDemoModel(dir);
   const model = await loadModelDirectory(dir);
-  return InferenceEngine.create(model, { maxQueue: options.maxQueue ?? queueSizeFromEnv(), threads: options.threads });
+  return InferenceEngine.create(model, { maxQueue: options.maxQueue ?? queueSizeFromEnv(), threads: options.threads ?? threadsFromEnv() });
 }
 
 let engine: Promise<InferenceEngine> | undefined;
