@@ -10,7 +10,7 @@ import { persistentSecret } from "../accounts/secrets.server";
 import { config } from "../config.server";
 import { db } from "../db/db.server";
 import { consents, images } from "../db/schema";
-import { dicomToGrey } from "../imaging/dicom.server";
+import { dicomToGreyAsync } from "../imaging/dicom.server";
 
 const secret = persistentSecret(config.PSEUDONYM_SECRET, config.DATA_DIR, "pseudonym-secret");
 
@@ -75,13 +75,13 @@ export async function researchDataset(): Promise<{
 
 /** A de-identified rendering: PNG, 8-bit grey for DICOM (windowed), no metadata, at most 1024 px. */
 export async function deidentifiedPng(bytes: Buffer, contentType: string): Promise<Buffer> {
-  const input =
-    contentType === "application/dicom"
-      ? (() => {
-          const grey = dicomToGrey(bytes);
-          return sharp(Buffer.from(grey.pixels), { raw: { width: grey.width, height: grey.height, channels: 1 } });
-        })()
-      : sharp(bytes);
+  let input: sharp.Sharp;
+  if (contentType === "application/dicom") {
+    const grey = await dicomToGreyAsync(bytes);
+    input = sharp(Buffer.from(grey.pixels), { raw: { width: grey.width, height: grey.height, channels: 1 } });
+  } else {
+    input = sharp(bytes);
+  }
   // sharp writes no metadata unless asked (withMetadata), so EXIF/ICC/text chunks are dropped.
   return input.resize({ width: 1024, height: 1024, fit: "inside", withoutEnlargement: true }).png().toBuffer();
 }

@@ -2,7 +2,7 @@ import type { LoaderFunctionArgs } from "@remix-run/node";
 import sharp from "sharp";
 import { HttpError, failure, pageContext, perform } from "../http/context.server";
 import { idParam } from "../http/params.server";
-import { dicomToGrey } from "../imaging/dicom.server";
+import { dicomToGreyAsync } from "../imaging/dicom.server";
 import { vault } from "../vault/instance.server";
 import { imageResponse, integrityRecorder, loadImage } from "../vault/serve.server";
 
@@ -18,7 +18,7 @@ export async function loader(args: LoaderFunctionArgs) {
   try {
     return await perform(ctx, "image.read", { type: "image", id: imageId, patientId: row?.patientId }, async () => {
       if (params.has("apercu") && row!.contentType === "application/dicom") {
-        const grey = dicomToGrey(await vault.readImage(row!, integrityRecorder(ctx, row!)));
+        const grey = await dicomToGreyAsync(await vault.readImage(row!, integrityRecorder(ctx, row!)));
         const png = await sharp(Buffer.from(grey.pixels), { raw: { width: grey.width, height: grey.height, channels: 1 } })
           .resize({ width: 1600, height: 1600, fit: "inside", withoutEnlargement: true })
           .png()
