@@ -6,11 +6,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
-import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { db } from "../db/db.server";
 import { auditEvents } from "../db/schema";
 import { getEvent, record, searchEvents, verifyChain, verifyTail } from "./audit.server";
-import { canonicalJson } from "./chain.server";
+import { canonicalJson, chainHash } from "./chain.server";
 
 const info = { requestId: "test", ip: "127.0.0.1", userAgent: "vitest" };
 const actor = { id: randomUUID(), role: "doctor" as const, name: "Dr Test" };
@@ -150,8 +150,6 @@ describe("audit writer", () => {
 });
 
 describe("what every event carries", () => {
-  afterEach(() => void vi.useRealTimers());
-
   it("a purpose of use derived from the action and the role when the caller gave none", async () => {
     const patient = { id: randomUUID(), role: "patient" as const, name: "P" };
     const cases = [
@@ -170,15 +168,48 @@ describe("what every event carries", () => {
     expect((await getEvent(given))!.purpose).toBe("HRESCH");
   });
 
-  it("a time that never goes back, even when the clock does", async () => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(new Date(Date.now() + 300));
-    const ahead = await getEvent(await record({ actor, action: "clock.ahead", outcome: "allowed", info }));
-    vi.setSystemTime(new Date(Date.now() - 300));
-    const behind = await getEvent(await record({ actor, action: "clock.behind", outcome: "allowed", info }));
-    vi.useRealTimers();
-    expect(behind!.at.getTime()).toBe(ahead!.at.getTime());
-    expect(behind!.id).toBeGreaterThan(ahead!.id);
+  it("a time that never goes back: an event after one stamped ahead of the clock shares its time", async () => {
+    // A correctly chained row stamped 300 ms ahead (as a writer with a fast clock would have left it).
+    const [head] = await db.select().from(auditEvents).orderBy(sql`id desc`).limit(1);
+    const [{ id: nextId }] = (await db.execute<{ id: string }>(sql`select nextval(pg_get_serial_sequence('audit_events', 'id')) as id`)).rows as [{ id: string }];
+    const fields = {
+      id: Number(nextId),
+      at: new Date(Date.now() + 300),
+      actorId: actor.id,
+      actorRole: actor.role,
+      actorName: actor.name,
+      action: "clock.ahead",
+      resourceType: null,
+      resourceId: null,
+      patientId: null,
+      outcome: "allowed" as const,
+      reason: null,
+      purpose: "TREAT",
+      requestId: null,
+      ip: null,
+      userAgent: null,
+    };
+    await db.insert(auditEvents).values({ ...fields, prevHash: head!.hash, hash: chainHash(head!.hash, fields) });
+    const after = await getEvent(await record({ actor, action: "clock.behind", outcome: "allowed", info }));
+    expect(after!.at.getTime()).toBe(fields.at.getTime());
+    expect(after!.id).toBeGreaterThan(fields.id);
+    expect((await verifyChain()).ok).toBe(true);
+  });
+
+  it("hashes awkward text the same way in the database and in JavaScript", async () => {
+    const odd = 'Zoé « \u2028 » "q" \\ back\nslash\t\u0001\u001f\u007f 😀 \u{10FFFF} ﬀ';
+    const id = await record({
+      actor: { ...actor, name: odd },
+      action: "unicode.test",
+      outcome: "denied",
+      reason: odd.repeat(3),
+      resource: { type: "image", id: odd },
+      info: { requestId: odd, ip: "::1", userAgent: `${"a".repeat(511)}😀` },
+    });
+    const row = await getEvent(id);
+    expect(row!.actorName).toBe(odd);
+    expect(row!.userAgent).toBe("a".repeat(511));
+    expect(row!.hash).toBe(chainHash(row!.prevHash, row!));
     expect((await verifyChain()).ok).toBe(true);
   });
 

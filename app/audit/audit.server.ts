@@ -7,7 +7,7 @@
  * action, outcome, reason, purpose of use, client address and user agent. Never medical content (no image, no
  * diagnosis, no AI reading): callers pass ids, and the admin pages show nothing else.
  */
-import { and, asc, desc, eq, gt, gte, lt, lte, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { db } from "../db/db.server";
 import { auditEvents, OUTCOMES, type Outcome } from "../db/schema";
@@ -45,48 +45,41 @@ export function rowsOf<T>(result: unknown): T[] {
   return (result as { rows: T[] }).rows;
 }
 
-const clip = (value: string | null | undefined, max: number) => (value == null ? null : value.slice(0, max));
+/** At most `max` UTF-16 units, never ending on half of a surrogate pair. */
+function clip(value: string | null | undefined, max: number): string | null {
+  if (value == null) return null;
+  if (value.length <= max) return value;
+  const cut = value.slice(0, max);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
 
 /**
- * Appends one event. Under the chain lock it reads the head of the chain (the last row, or the last archive's seal
- * once every row was archived) and takes the next id, so ids, links and times all follow one order. The time is
- * never earlier than the previous event's: a clock stepping back cannot make the trail go back in time, and date
- * filters can rely on `at` growing with `id` (searchEvents).
+ * Appends one event, in one round trip: `nexus_audit_append()` (drizzle/0006_audit_append.sql) takes the chain lock,
+ * reads the head of the chain (the last row, or the last archive's seal once every row was archived), takes the next
+ * id and inserts the row hashed exactly as chain.server.ts defines it, so ids, links and times follow one order. The
+ * time comes from the database clock and never goes back: a clock stepping back cannot make the trail go back in
+ * time, and date filters can rely on `at` growing with `id` (searchEvents). Failing to record throws: a request that
+ * cannot be audited fails.
  */
 export async function record(event: AuditInput): Promise<number> {
   const purpose = event.purpose ?? purposeOf(event.action, event.actor?.role);
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
-    const [head] = rowsOf<{ next_id: string | number; hash: string; at: Date | string | null }>(
-      await tx.execute(sql`
-        select nextval(pg_get_serial_sequence('audit_events', 'id')) as next_id,
-               coalesce(h.hash, (select last_hash from audit_archives order by last_id desc limit 1), ${GENESIS_HASH}) as hash,
-               coalesce(h.at, (select last_at from audit_archives order by last_id desc limit 1)) as at
-        from (select 1) as one
-        left join lateral (select hash, at from audit_events order by id desc limit 1) as h on true`),
-    );
-    const now = new Date();
-    const lastAt = head!.at === null ? null : new Date(head!.at);
-    const fields: ChainedFields = {
-      id: Number(head!.next_id),
-      at: lastAt && lastAt > now ? lastAt : now,
-      actorId: event.actor?.id ?? null,
-      actorRole: event.actor?.role ?? null,
-      actorName: clip(event.actor?.name, 200),
-      action: event.action,
-      resourceType: event.resource?.type ?? null,
-      resourceId: clip(event.resource?.id, 500),
-      patientId: event.patientId ?? null,
-      outcome: event.outcome,
-      reason: clip(event.reason, 1000),
-      purpose,
-      requestId: clip(event.info.requestId, 100),
-      ip: clip(event.info.ip, 64),
-      userAgent: clip(event.info.userAgent, 512),
-    };
-    await tx.insert(auditEvents).values({ ...fields, prevHash: head!.hash, hash: chainHash(head!.hash, fields) });
-    return fields.id;
-  });
+  const [row] = rowsOf<{ id: string | number }>(
+    await db.execute(sql`select nexus_audit_append(
+      ${event.actor?.id ?? null}::uuid,
+      ${event.actor?.role ?? null},
+      ${clip(event.actor?.name, 200)},
+      ${event.action},
+      ${event.resource?.type ?? null},
+      ${clip(event.resource?.id, 500)},
+      ${event.patientId ?? null}::uuid,
+      ${event.outcome}::audit_outcome,
+      ${clip(event.reason, 1000)},
+      ${purpose},
+      ${clip(event.info.requestId, 100)},
+      ${clip(event.info.ip, 64)},
+      ${clip(event.info.userAgent, 512)}) as id`),
+  );
+  return Number(row!.id);
 }
 
 // ---- verification ------------------------------------------------------------------------------------------------
@@ -107,7 +100,7 @@ export interface ChainReport {
  * After archiving, the first row left must link to the latest archive's last hash, and every archive seal to the
  * previous one (the first to the genesis hash); a row at or below an archived id breaks the chain too.
  */
-export async function verifyChain(pageSize = 5000): Promise<ChainReport> {
+export async function verifyChain(pageSize = 10_000): Promise<ChainReport> {
   const archives = await db.select().from(auditArchives).orderBy(asc(auditArchives.lastId));
   const extra = archives.length > 0 ? { archives: archives.length } : {};
   let prevHash = GENESIS_HASH;
@@ -122,22 +115,65 @@ export async function verifyChain(pageSize = 5000): Promise<ChainReport> {
   let lastId = 0;
   let checked = 0;
   for (;;) {
-    const rows = await db
-      .select()
-      .from(auditEvents)
-      .where(gt(auditEvents.id, lastId))
-      .orderBy(asc(auditEvents.id))
-      .limit(pageSize);
-    for (const row of rows) {
-      if (row.id <= floor || row.prevHash !== prevHash || row.hash !== chainHash(prevHash, row)) {
+    // Raw rows with the time already in its canonical ISO form: no Date parsing for a million rows.
+    const rows = rowsOf<RawChainRow>(
+      await db.execute(sql`
+        select id, to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at, actor_id, actor_role,
+               actor_name, action, resource_type, resource_id, patient_id, outcome, reason, purpose, request_id, ip,
+               user_agent, prev_hash, hash
+        from audit_events where id > ${lastId} order by id limit ${pageSize}`),
+    );
+    for (const raw of rows) {
+      const row = chainedOf(raw);
+      if (row.id <= floor || raw.prev_hash !== prevHash || raw.hash !== chainHash(prevHash, row)) {
         return { ok: false, checked, firstBrokenId: row.id, ...extra };
       }
-      prevHash = row.hash;
+      prevHash = raw.hash;
       lastId = row.id;
       checked++;
     }
     if (rows.length < pageSize) return { ok: true, checked, ...extra };
   }
+}
+
+interface RawChainRow {
+  id: string | number;
+  at: string;
+  actor_id: string | null;
+  actor_role: string | null;
+  actor_name: string | null;
+  action: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  patient_id: string | null;
+  outcome: Outcome;
+  reason: string | null;
+  purpose: string | null;
+  request_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+function chainedOf(r: RawChainRow): ChainedFields {
+  return {
+    id: Number(r.id),
+    at: r.at,
+    actorId: r.actor_id,
+    actorRole: r.actor_role,
+    actorName: r.actor_name,
+    action: r.action,
+    resourceType: r.resource_type,
+    resourceId: r.resource_id,
+    patientId: r.patient_id,
+    outcome: r.outcome,
+    reason: r.reason,
+    purpose: r.purpose,
+    requestId: r.request_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+  };
 }
 
 /**
@@ -286,6 +322,30 @@ export async function searchEvents(q: AuditQuery) {
     .limit(q.limit + 1);
   const page = rows.slice(0, q.limit);
   return { events: page, nextCursor: rows.length > q.limit ? page[page.length - 1]!.id : null };
+}
+
+/**
+ * The plan PostgreSQL chooses for a search page (`EXPLAIN`, text format): the benchmark checks that every filtered
+ * page is an index scan (scripts/bench-audit.ts).
+ */
+export async function searchPlan(q: AuditQuery): Promise<string> {
+  const range = await idRange(q.from, q.to);
+  const where = conditions(q, range, q.cursor);
+  const query = db
+    .select()
+    .from(auditEvents)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(desc(auditEvents.id))
+    .limit(q.limit + 1);
+  const { sql: text, params } = query.toSQL();
+  const inline = text.replace(/\$(\d+)/g, (_m, n: string) => {
+    const v = params[Number(n) - 1];
+    if (typeof v === "number") return String(v);
+    const s = v instanceof Date ? v.toISOString() : String(v);
+    return `'${s.replace(/'/g, "''")}'`;
+  });
+  const rows = rowsOf<Record<string, string>>(await db.execute(sql.raw(`explain ${inline}`)));
+  return rows.map((r) => Object.values(r)[0]).join("\n");
 }
 
 export async function getEvent(id: number): Promise<AuditEventRow | null> {

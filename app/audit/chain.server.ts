@@ -9,7 +9,8 @@ import type { Outcome } from "../vocabulary";
 /** Every field that the hash covers, in a fixed order (the canonical JSON sorts keys anyway). */
 export interface ChainedFields {
   id: number;
-  at: Date;
+  /** A Date, or its ISO 8601 UTC form with milliseconds (what verification reads straight from SQL). */
+  at: Date | string;
   actorId: string | null;
   actorRole: string | null;
   actorName: string | null;
