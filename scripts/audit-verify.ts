@@ -4,9 +4,13 @@ import { connection } from "../app/db/db.server";
 
 const report = await verifyChain();
 await connection.close();
+const sealed = report.archives ? ` (continuing from ${report.archives} sealed archive${report.archives > 1 ? "s" : ""})` : "";
 if (report.ok) {
-  console.log(`Audit chain intact: ${report.checked} events verified.`);
+  console.log(`Audit chain intact: ${report.checked} events verified${sealed}.`);
+} else if (report.brokenArchiveId !== undefined) {
+  console.error(`Audit chain BROKEN: archive seal #${report.brokenArchiveId} does not link to the previous one (events from #${report.firstBrokenId}).`);
+  process.exitCode = 1;
 } else {
-  console.error(`Audit chain BROKEN at event #${report.firstBrokenId} (${report.checked} events verified before it).`);
+  console.error(`Audit chain BROKEN at event #${report.firstBrokenId} (${report.checked} events verified before it)${sealed}.`);
   process.exitCode = 1;
 }

@@ -15,6 +15,7 @@
  * to one another. An archive file can be checked on its own at any time (`verifyArchiveFile`).
  */
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, open, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -112,12 +113,10 @@ export async function writeArchiveFile(plan: ArchivePlan, dir: string, createdBy
   const partial = `${file}.partial`;
   const out = createWriteStream(partial, { mode: 0o600 });
   const digest = createHash("sha256");
-  const write = (text: string) =>
-    new Promise<void>((resolve, reject) => {
-      digest.update(text);
-      if (out.write(text)) resolve();
-      else out.once("drain", resolve).once("error", reject);
-    });
+  const write = async (text: string) => {
+    digest.update(text);
+    if (!out.write(text)) await once(out, "drain");
+  };
   let prevHash = plan.firstPrevHash;
   let count = 0;
   let cursor = plan.firstId - 1;
