@@ -97,7 +97,7 @@ describe("admin audit page", () => {
     expect(bad.status).toBe(400);
     expect(bad.html).toContain("Le formulaire contient des erreurs.");
     expect(bad.html).toMatch(/id="filtre-actor"[^>]*aria-invalid="true"/);
-    expect(bad.html).toContain("identifiant de compte (UUID) attendu.");
+    expect(bad.html).toContain("Identifiant de compte (UUID) attendu.");
     expect(bad.html).toContain("Date inexistante.");
     expect(bad.html).toContain('id="filtre-outcome-error"');
     const unknown = await admin.get(`/admin/audit?actor=${uniqueEmail("nobody")}`);

@@ -85,7 +85,9 @@ export async function parsePageFilters(params: URLSearchParams, defaults: { limi
   };
   const parsed = parseWith(auditQuerySchema, input);
   if (!parsed.ok || Object.keys(errors).length > 0) {
-    return { ok: false, errors: { ...(parsed.ok ? {} : parsed.errors), ...errors }, values };
+    // The schema's messages follow the API's "field: message" form; next to a form field they start a sentence.
+    const fromSchema = Object.entries(parsed.ok ? {} : parsed.errors).map(([k, m]) => [k, m.charAt(0).toUpperCase() + m.slice(1)]);
+    return { ok: false, errors: { ...Object.fromEntries(fromSchema), ...errors }, values };
   }
   return { ok: true, query: parsed.data, values };
 }

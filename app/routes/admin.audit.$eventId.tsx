@@ -42,7 +42,16 @@ export default function AuditEventPage() {
     [t("audit.detail.at"), <time key="at" dateTime={e.at}>{auditDate(e.at, lang)} <span className="font-mono text-xs text-slate-500">({e.at})</span></time>],
     [t("audit.col.actor"), <ActorCell key="actor" event={e} />],
     [t("audit.detail.actorId"), e.actorId ? <code className="font-mono">{e.actorId}</code> : "—"],
-    [t("audit.col.action"), <>{actionLabel(e.action, lang)} <code className="font-mono text-xs text-slate-500">{e.action}</code></>],
+    [
+      t("audit.col.action"),
+      actionLabel(e.action, lang) === e.action ? (
+        <code className="font-mono">{e.action}</code>
+      ) : (
+        <>
+          {actionLabel(e.action, lang)} <code className="font-mono text-xs text-slate-500">{e.action}</code>
+        </>
+      ),
+    ],
     [t("audit.col.resource"), e.resourceType ? <>{e.resourceType} {e.resourceId ? <code className="font-mono break-all">{e.resourceId}</code> : null}</> : "—"],
     [t("audit.col.patient"), e.patientId ? <code className="font-mono">{e.patientId}</code> : "—"],
     [t("audit.col.outcome"), <span key="o" className={e.outcome === "allowed" ? "text-emerald-700" : "font-medium text-red-700"}>{t(`outcome.${e.outcome}`)}</span>],
