@@ -28,6 +28,7 @@ let otherPatientId = "";
 let adminToken = "";
 let demoImageId = "";
 let demoPredictionId = "";
+let someEventId = "";
 let smallJpeg: Buffer;
 
 beforeAll(async () => {
@@ -64,6 +65,7 @@ beforeAll(async () => {
   const reading = await api("POST", `/api/v1/images/${demoImageId}/predictions`, { token: actors.doctor.token });
   if (reading.status !== 201) throw new Error(`demo prediction failed: ${reading.status} ${JSON.stringify(reading.body)}`);
   demoPredictionId = reading.body.id;
+  someEventId = String((await api("GET", "/api/v1/audit?limit=1", { token: adminToken })).body.events[0].id);
 });
 
 /** Uploads a small JPEG to a patient as `token`; the raw response. */
@@ -388,6 +390,31 @@ const CASES: Case[] = [
     name: "GET /predictions/:demoPrediction/carte",
     expected: all(403, { anonymous: 302, doctor: 200, patient: 200 }),
     call: page(() => `/predictions/${demoPredictionId}/carte`),
+  },
+  // The admin's audit pages and exports (identifiers and pseudonyms only, never medical content).
+  {
+    route: "admin.audit._index",
+    name: "GET /admin/audit",
+    expected: all(403, { anonymous: 302, admin: 200 }),
+    call: page(() => "/admin/audit"),
+  },
+  {
+    route: "admin.audit.$eventId",
+    name: "GET /admin/audit/:event",
+    expected: all(403, { anonymous: 302, admin: 200 }),
+    call: page(() => `/admin/audit/${someEventId}`),
+  },
+  {
+    route: "admin.audit.export",
+    name: "GET /admin/audit/export?format=csv",
+    expected: all(403, { anonymous: 302, admin: 200 }),
+    call: page(() => "/admin/audit/export?format=csv&action=patient.create"),
+  },
+  {
+    route: "api.v1.audit.export",
+    name: "GET /api/v1/audit/export?format=ndjson",
+    expected: all(403, { anonymous: 401, admin: 200 }),
+    call: call("GET", () => "/api/v1/audit/export?format=ndjson&action=patient.create"),
   },
   { route: "api.v1.$", name: "GET /api/v1/unknown", expected: all(404), call: call("GET", () => "/api/v1/unknown") },
 ];

@@ -6,6 +6,7 @@
  */
 import { eventPages, newestEventId, type AuditEventRow, type AuditFilters } from "./audit.server";
 import { toFhirAuditEvent } from "./fhir.server";
+import { filterSummary } from "./filters.server";
 
 export const EXPORT_FORMATS = ["csv", "ndjson"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -124,4 +125,21 @@ export async function exportStream(filters: AuditFilters, format: ExportFormat, 
 export function exportFileName(format: ExportFormat, now = new Date()): string {
   const stamp = now.toISOString().replace(/\.\d{3}Z$/, "Z").replace(/:/g, "-");
   return `audit-${stamp}.${format === "csv" ? "csv" : "ndjson"}`;
+}
+
+/** What an export's audit event names: the format and the filters (and the patient, when filtered on one). */
+export function describeExport({ format, filters }: { format: ExportFormat; filters: AuditFilters }) {
+  const summary = filterSummary(filters);
+  return { resourceType: "audit_export", resourceId: `${format}${summary ? `?${summary}` : ""}`, patientId: filters.patient ?? null };
+}
+
+/** The streamed download, for the page and the API alike. */
+export function exportResponse(format: ExportFormat, body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, {
+    headers: {
+      "Content-Type": EXPORT_CONTENT_TYPES[format],
+      "Content-Disposition": `attachment; filename="${exportFileName(format)}"`,
+      "Cache-Control": "no-store",
+    },
+  });
 }

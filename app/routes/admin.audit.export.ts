@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
-import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS, exportFileName, exportStream, type ExportFormat } from "../audit/export.server";
-import { filterSummary, filtersOf, parsePageFilters } from "../audit/filters.server";
+import { describeExport, EXPORT_FORMATS, exportResponse, exportStream, type ExportFormat } from "../audit/export.server";
+import { filtersOf, parsePageFilters } from "../audit/filters.server";
 import { fhirSite } from "../audit/view.server";
 import { HttpError, failure, pageContext, perform } from "../http/context.server";
 
@@ -27,21 +27,9 @@ export async function loader(args: LoaderFunctionArgs) {
         const filters = filtersOf(parsed.query);
         return { format, filters, body: await exportStream(filters, format, { site: fhirSite() }) };
       },
-      {
-        describe: ({ format, filters }) => ({
-          resourceType: "audit_export",
-          resourceId: `${format}${filterSummary(filters) ? `?${filterSummary(filters)}` : ""}`,
-          patientId: filters.patient ?? null,
-        }),
-      },
+      { describe: describeExport },
     );
-    return new Response(body, {
-      headers: {
-        "Content-Type": EXPORT_CONTENT_TYPES[format],
-        "Content-Disposition": `attachment; filename="${exportFileName(format)}"`,
-        "Cache-Control": "no-store",
-      },
-    });
+    return exportResponse(format, body);
   } catch (err) {
     if (err instanceof HttpError) throw failure(ctx, err.status, err.code, err.message);
     throw err;

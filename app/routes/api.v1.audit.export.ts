@@ -1,7 +1,7 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { auditQuerySchema } from "../audit/audit.server";
-import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS, exportFileName, exportStream, type ExportFormat } from "../audit/export.server";
-import { filterSummary, filtersOf } from "../audit/filters.server";
+import { describeExport, EXPORT_FORMATS, exportResponse, exportStream, type ExportFormat } from "../audit/export.server";
+import { filtersOf } from "../audit/filters.server";
 import { fhirSite } from "../audit/view.server";
 import { invalid, methodNotAllowed } from "../http/api.server";
 import { apiContext, perform } from "../http/context.server";
@@ -26,21 +26,9 @@ export async function loader(args: LoaderFunctionArgs) {
       const filters = filtersOf(parsed.data);
       return { format, filters, body: await exportStream(filters, format, { site: fhirSite() }) };
     },
-    {
-      describe: ({ format, filters }) => ({
-        resourceType: "audit_export",
-        resourceId: `${format}${filterSummary(filters) ? `?${filterSummary(filters)}` : ""}`,
-        patientId: filters.patient ?? null,
-      }),
-    },
+    { describe: describeExport },
   );
-  return new Response(body, {
-    headers: {
-      "Content-Type": EXPORT_CONTENT_TYPES[format],
-      "Content-Disposition": `attachment; filename="${exportFileName(format)}"`,
-      "Cache-Control": "no-store",
-    },
-  });
+  return exportResponse(format, body);
 }
 
 export function action() {

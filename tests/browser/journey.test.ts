@@ -8,19 +8,18 @@
  * current copy for the README). Skipped, with one line, where /usr/bin/chromium or /usr/bin/caddy is absent.
  */
 import { existsSync, mkdirSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CADDY } from "../../scripts/start-https";
 import { request, startTestFront, type TestFront } from "../front/https";
 import { DEMO_PASSWORD } from "../helpers/http";
+import { ARTIFACTS, chromiumOrSkipLine, launchChromium } from "../helpers/browser";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
 const hasCaddy = existsSync(CADDY);
-if (!hasChromium) console.log(`skipped: no Chromium at ${CHROMIUM}`);
-else if (!hasCaddy) console.log(`skipped: no caddy at ${CADDY}`);
-const ARTIFACTS = "test-results/screenshots";
+// One skip line: Chromium first, then Caddy.
+const hasChromium = chromiumOrSkipLine();
+if (hasChromium && !hasCaddy) console.log(`skipped: no caddy at ${CADDY}`);
 
 /** A synthetic greyscale "mammogram", padded after its end marker to `size` bytes so the progress bar shows. */
 async function mammogram(size: number): Promise<Buffer> {
@@ -85,10 +84,7 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     front = await startTestFront();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    browser = await launchChromium();
     // The doctor registers the patient at intake, with her consents and an account for the portal.
     const doctor = await token("doctor@demo.nexus");
     const email = `parcours-${Date.now().toString(36)}@test.nexus`;

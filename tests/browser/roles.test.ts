@@ -3,35 +3,22 @@
  * sees only its own navigation, reaches its home page, and logs out. Skipped, with one clear line, where
  * /usr/bin/chromium is absent; .ci/run installs it, so CI runs these.
  */
-import { existsSync, mkdirSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseUrl, DEMO_PASSWORD } from "../helpers/http";
 import { uniqueEmail } from "../helpers/fixtures";
+import { ARTIFACTS, chromiumOrSkipLine, launchChromium } from "../helpers/browser";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.log(`skipped: no Chromium at ${CHROMIUM}`);
+const hasChromium = chromiumOrSkipLine();
 
-const ARTIFACTS = "test-results/screenshots";
 
 describe.skipIf(!hasChromium)("browser journeys (Chromium)", () => {
   let browser: Browser;
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

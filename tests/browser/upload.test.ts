@@ -3,16 +3,14 @@
  * appear without a full reload; without JavaScript, the same form works as a plain multipart post. Skipped, with
  * one clear line, where /usr/bin/chromium is absent.
  */
-import { existsSync, mkdirSync } from "node:fs";
-import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { type Browser, type BrowserContext } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseUrl, DEMO_PASSWORD } from "../helpers/http";
+import { ARTIFACTS, chromiumOrSkipLine, launchChromium } from "../helpers/browser";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.log(`skipped: no Chromium at ${CHROMIUM}`);
-const ARTIFACTS = "test-results/screenshots";
+const hasChromium = chromiumOrSkipLine();
 
 const jpeg = (w: number, h: number) =>
   sharp({ create: { width: w, height: h, channels: 3, background: { r: 90, g: 90, b: 90 } } }).jpeg().toBuffer();
@@ -22,10 +20,7 @@ describe.skipIf(!hasChromium)("mammogram upload in the browser", () => {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -10,18 +10,16 @@ import { existsSync, mkdirSync } from "node:fs";
 import http from "node:http";
 import { PassThrough, Readable } from "node:stream";
 import { connect } from "node:tls";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CADDY } from "../../scripts/start-https";
 import { DEMO_PASSWORD } from "../helpers/http";
 import { MiB, multipart, request, request2, startTestFront, type Answer, type TestFront } from "./https";
+import { ARTIFACTS, hasChromium, launchChromium } from "../helpers/browser";
 
 const hasCaddy = existsSync(CADDY);
 if (!hasCaddy) console.log(`skipped: no caddy at ${CADDY}`);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-const ARTIFACTS = "test-results/screenshots";
 
 /** A valid JPEG head padded to exactly `size` bytes (the vault sniffs the head, then counts every byte). */
 async function jpegOfSize(size: number): Promise<Buffer> {
@@ -241,10 +239,7 @@ describe.skipIf(!hasCaddy)("HTTPS front (Caddy with caddy/Caddyfile.local)", () 
     let browser: Browser;
     beforeAll(async () => {
       mkdirSync(ARTIFACTS, { recursive: true });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-      });
+      browser = await launchChromium();
     });
     afterAll(async () => {
       await browser?.close();
