@@ -167,6 +167,15 @@ const CASES: AuditedCase[] = [
     actor: () => null,
   },
   {
+    route: "connexion",
+    name: "POST /connexion (no CSRF token: denied before the password is read)",
+    call: async () => probe(await new BrowserSession().post("/connexion", { email: "doctor@demo.nexus", password: DEMO_PASSWORD }, { csrf: null, headers: { "User-Agent": UA } })),
+    status: 403,
+    action: "auth.login",
+    outcome: "denied",
+    actor: () => null,
+  },
+  {
     route: "deconnexion",
     name: "POST /deconnexion",
     call: async () => {
@@ -408,6 +417,16 @@ const CASES: AuditedCase[] = [
     status: 201,
     action: "token.create",
     actor: () => doctorId,
+  },
+  {
+    route: "api.v1.tokens",
+    name: "POST /api/v1/tokens (body not JSON: denied)",
+    call: async () =>
+      probe(await fetch(`${baseUrl()}/api/v1/tokens`, { method: "POST", headers: { "Content-Type": "text/plain", "User-Agent": UA }, body: "doctor@demo.nexus" })),
+    status: 415,
+    action: "token.create",
+    outcome: "denied",
+    actor: () => null,
   },
   {
     route: "api.v1.tokens.current",

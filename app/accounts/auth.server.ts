@@ -14,7 +14,11 @@ export const credentialsSchema = z.object({
   password: z.string().min(1, "Saisissez votre mot de passe.").max(1024),
 });
 
-export type LoginAttempt = LoginResult | { ok: false; reason: "invalid_input"; errors: Record<string, string> };
+export type LoginAttempt =
+  | LoginResult
+  | { ok: false; reason: "invalid_input"; errors: Record<string, string> }
+  /** Refused before the credentials were read: a bad CSRF token, a body that is not JSON. */
+  | { ok: false; reason: "csrf" | "unreadable_body" };
 
 export const authenticator = new Authenticator<LoginAttempt>();
 authenticator.use(
@@ -38,7 +42,7 @@ export async function recordLogin(attempt: LoginAttempt, info: RequestInfo, via:
     });
     return;
   }
-  const who = attempt.reason === "invalid_input" ? "" : ` (${attempt.email})`;
+  const who = "email" in attempt ? ` (${attempt.email})` : "";
   await record({
     actor: null,
     action: via === "session" ? "auth.login" : "token.create",

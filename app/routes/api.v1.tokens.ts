@@ -10,7 +10,11 @@ import { parseWith } from "../http/validation.server";
 export async function action({ request, context }: ActionFunctionArgs) {
   if (request.method !== "POST") return methodNotAllowed("POST");
   const info = requestInfo(request, context);
-  const parsed = parseWith(credentialsSchema, await readJson(request));
+  const body = await readJson(request).catch(async (refusal: unknown) => {
+    await recordLogin({ ok: false, reason: "unreadable_body" }, info, "token");
+    throw refusal;
+  });
+  const parsed = parseWith(credentialsSchema, body);
   if (!parsed.ok) {
     await recordLogin({ ok: false, reason: "invalid_input", errors: parsed.errors }, info, "token");
     return invalid(parsed.errors);

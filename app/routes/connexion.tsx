@@ -29,7 +29,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
   try {
     await verifyCsrf(request, form.get(CSRF_FIELD));
   } catch (err) {
-    if (err instanceof CsrfError) throw failure({ channel: "page" }, 403, "csrf", err.message);
+    if (err instanceof CsrfError) {
+      await recordLogin({ ok: false, reason: "csrf" }, info, "session");
+      throw failure({ channel: "page" }, 403, "csrf", err.message);
+    }
     throw err;
   }
   const attempt = await authenticator.authenticate("form", request);
