@@ -1,7 +1,29 @@
+import type { Action } from "../policy/policy.server";
 import type { Lang } from "./strings";
 
-/** Audit actions in words, for the patient's access log and the admin's audit pages. */
-const LABELS: Record<string, Record<Lang, string>> = {
+/** Actions the audit trail records besides the policy's own: logins, integrity alerts, archiving. */
+type RecordedOnly = "auth.login" | "token.create" | "image.integrity" | "audit.archive";
+
+/**
+ * Audit actions in words, for the patient's access log and the admin's audit pages. Typed on the policy's actions,
+ * so a new action without words fails the type check.
+ */
+const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
+  "app.home": { fr: "Page d'accueil", en: "Home page" },
+  "auth.login": { fr: "Connexion", en: "Sign-in" },
+  "session.logout": { fr: "Déconnexion", en: "Sign-out" },
+  "token.create": { fr: "Jeton d'API délivré", en: "API token issued" },
+  "token.revoke": { fr: "Jeton d'API révoqué", en: "API token revoked" },
+  "account.self": { fr: "Consultation de son compte", en: "Own account viewed" },
+  "account.password": { fr: "Changement de mot de passe", en: "Password changed" },
+  "account.list": { fr: "Liste des comptes", en: "Account list" },
+  "account.create": { fr: "Création d'un compte", en: "Account created" },
+  "account.disable": { fr: "Désactivation d'un compte", en: "Account disabled" },
+  "account.enable": { fr: "Réactivation d'un compte", en: "Account re-enabled" },
+  "audit.read": { fr: "Consultation du journal d'audit", en: "Audit trail read" },
+  "audit.archive": { fr: "Archivage du journal d'audit", en: "Audit trail archived" },
+  "research.view": { fr: "Espace recherche", en: "Research space" },
+  "stats.view": { fr: "Statistiques des analyses", en: "Reading statistics" },
   "patient.read": { fr: "Consultation du dossier", en: "Record viewed" },
   "patient.create": { fr: "Création du dossier", en: "Record created" },
   "patient.erase": { fr: "Effacement du dossier", en: "Record erased" },
@@ -19,5 +41,5 @@ const LABELS: Record<string, Record<Lang, string>> = {
 };
 
 export function actionLabel(action: string, lang: Lang): string {
-  return LABELS[action]?.[lang] ?? action;
+  return LABELS[action as keyof typeof LABELS]?.[lang] ?? action;
 }
