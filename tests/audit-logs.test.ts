@@ -4,7 +4,6 @@
  * no line carries a body, a query string, a password, a token or an id from the path; that X-Forwarded-For from
  * an untrusted peer is ignored in the audit event; and that the app's logger redacts what must never be logged.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { createLogger, logPath } from "../app/log.server";
 import { DEMO_PASSWORD } from "./helpers/http";
+import { startServer, type RunningServer } from "./helpers/server";
 
-let server: ChildProcess | undefined;
+let server: RunningServer | undefined;
 let base = "";
-let output = "";
 const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-logs-"));
 
 beforeAll(async () => {
@@ -34,37 +33,18 @@ beforeAll(async () => {
     TRUST_PROXY: "10.9.8.7",
   };
   delete env.DATABASE_URL;
-  base = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    server = child;
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-  });
+  server = await startServer(env);
+  base = server.url;
 }, 90_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    server.removeAllListeners("exit");
-    const exited = new Promise((r) => server!.once("exit", r));
-    server.kill("SIGTERM");
-    await exited;
-  }
+  await server?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** The access-log lines written so far, parsed. */
 function accessLines(): Record<string, unknown>[] {
-  return output
+  return server!.output()
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -99,7 +79,7 @@ describe("operational logs", () => {
     expect(Number.isNaN(Date.parse(String(probeLine.time)))).toBe(false);
     expect(lines.find((l) => l.requestId === ids[2])).toMatchObject({ path: "/connexion", status: 200 });
 
-    const text = output;
+    const text = server!.output();
     expect(text).not.toContain(secretQuery);
     expect(text).not.toContain(token);
     expect(text).not.toContain(patientId);

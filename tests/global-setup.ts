@@ -3,13 +3,13 @@
  * own: a throwaway PostgreSQL database when DATABASE_URL is set, an embedded PGlite directory otherwise. Domain
  * tests that import server modules get a second, separate database (see tests/setup-env.ts).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
+import { startServer, type RunningServer } from "./helpers/server";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -22,7 +22,7 @@ declare module "vitest" {
   }
 }
 
-let server: ChildProcess | undefined;
+let server: RunningServer | undefined;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 async function throwawayDatabase(adminUrl: string, name: string): Promise<string> {
@@ -39,30 +39,6 @@ async function throwawayDatabase(adminUrl: string, name: string): Promise<string
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
-}
-
-function startServer(env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    server = child;
-    let output = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-      if (process.env.NEXUS_TEST_SERVER_LOG) process.stderr.write(chunk);
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with code ${code}:\n${output}`));
-    });
-  });
 }
 
 export default async function setup(project: TestProject) {
@@ -94,7 +70,8 @@ export default async function setup(project: TestProject) {
   } else {
     delete env.DATABASE_URL;
   }
-  const baseUrl = await startServer(env);
+  server = await startServer(env, { echo: Boolean(process.env.NEXUS_TEST_SERVER_LOG) });
+  const baseUrl = server.url;
   project.provide("baseUrl", baseUrl);
   project.provide("unitDatabaseUrl", unitDatabaseUrl);
   project.provide("serverDataDir", dataDir);
@@ -104,12 +81,7 @@ export default async function setup(project: TestProject) {
   if (!env.S3_HOST && !env.S3_ENDPOINT) console.log("skipped: no S3 endpoint for the server (integration tests use the local store)");
 
   return async () => {
-    if (server && server.exitCode === null) {
-      server.removeAllListeners("exit");
-      const exited = new Promise((r) => server!.once("exit", r));
-      server.kill("SIGTERM");
-      await exited;
-    }
+    await server?.stop();
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
 }

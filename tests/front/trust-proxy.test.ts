@@ -6,7 +6,6 @@
  * address (127.0.0.5), like a client that reached the app without going through Caddy. The second app has an
  * embedded database of its own, so this runs the same on PGlite and PostgreSQL.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -14,6 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_PASSWORD } from "../helpers/http";
+import { startServer, type RunningServer } from "../helpers/server";
 
 const PROXY = "127.0.0.1";
 const OUTSIDER = "127.0.0.5";
@@ -59,7 +59,7 @@ function call(
 }
 
 describe("forwarded headers are believed only from the proxy's address (TRUST_PROXY as in docker-compose.yml)", () => {
-  let app: ChildProcess | undefined;
+  let app: RunningServer | undefined;
   let base = "";
   let dataDir = "";
   let admin = "";
@@ -78,38 +78,15 @@ describe("forwarded headers are believed only from the proxy's address (TRUST_PR
       NEXUS_MASTER_KEYS: `trust:${randomBytes(32).toString("base64")}`,
     };
     for (const name of ["DATABASE_URL", "S3_ENDPOINT", "S3_HOST", "MINIO_ENDPOINT"]) delete env[name];
-    base = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
-      app = child;
-      let output = "";
-      const timer = setTimeout(() => reject(new Error(`second app did not start in 50 s:\n${output}`)), 50_000);
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      };
-      child.stdout!.on("data", onData);
-      child.stderr!.on("data", onData);
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`second app exited with code ${code}:\n${output}`));
-      });
-    });
+    app = await startServer(env, { timeoutMs: 50_000 });
+    base = app.url;
     const login = await call(base, "POST", "/api/v1/tokens", { json: { email: "admin@demo.nexus", password: DEMO_PASSWORD }, from: PROXY });
     expect(login.status).toBe(201);
     admin = login.json.token;
   }, 60_000);
 
   afterAll(async () => {
-    if (app && app.exitCode === null) {
-      app.removeAllListeners("exit");
-      const exited = new Promise((r) => app!.once("exit", r));
-      app.kill("SIGTERM");
-      await exited;
-    }
+    await app?.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
