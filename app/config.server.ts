@@ -9,6 +9,12 @@ const bool = z
   .optional()
   .transform((v) => v === "1" || v === "true" || v === "yes");
 
+/** A switch that is on unless set to 0/false/no. */
+const onByDefault = z
+  .enum(["1", "0", "true", "false", "yes", "no", ""])
+  .optional()
+  .transform((v) => !(v === "0" || v === "false" || v === "no"));
+
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const schema = z.object({
@@ -17,6 +23,7 @@ const schema = z.object({
   HOST: z.string().default("127.0.0.1"),
   DATABASE_URL: z.string().url().optional().or(z.literal("").transform(() => undefined)),
   DATA_DIR: z.string().default("./data"),
+  NEXUS_MIGRATE: onByDefault,
   SESSION_SECRET: z.string().min(32, "SESSION_SECRET must be at least 32 characters").optional(),
   PSEUDONYM_SECRET: z.string().min(32, "PSEUDONYM_SECRET must be at least 32 characters").optional(),
   SESSION_TTL_HOURS: positiveInt(8),

@@ -1,8 +1,10 @@
 /**
  * The database connection: PostgreSQL through `pg` when DATABASE_URL is set, otherwise embedded PGlite persisted
- * under DATA_DIR. Both run the same SQL migrations from drizzle/ at start-up.
+ * under DATA_DIR. Both run the same SQL migrations from drizzle/ at start-up — unless NEXUS_MIGRATE=0, where the
+ * owner applied them beforehand (`npm run db:migrate`) and the server, running as the unprivileged `nexus_app`
+ * role, only checks that none is pending.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
@@ -28,12 +30,52 @@ function migrationsFolder(): string {
   return path.resolve(process.cwd(), "drizzle");
 }
 
-export async function openDatabase(options: { url?: string; dataDir: string }): Promise<Connection> {
+/** The migrations in drizzle/, oldest first (drizzle-kit's journal). */
+export function migrations(): { tag: string; when: number }[] {
+  return (JSON.parse(readFileSync(path.join(migrationsFolder(), "meta", "_journal.json"), "utf8")) as { entries: { tag: string; when: number }[] })
+    .entries;
+}
+
+/**
+ * The migrations of drizzle/ that this database has not applied. drizzle's migrator applies every journal entry
+ * newer than the last one it recorded, so that is what is pending.
+ */
+async function pendingMigrations(query: (sql: string) => Promise<{ rows: unknown[] }>): Promise<string[]> {
+  let last = -1;
+  try {
+    const { rows } = await query("select coalesce(max(created_at), -1)::text as last from drizzle.__drizzle_migrations");
+    last = Number((rows[0] as { last: string }).last);
+  } catch (err) {
+    // No migration table yet (an empty database) means everything is pending; anything else is the real problem.
+    if ((err as { code?: string }).code !== "42P01" && (err as { code?: string }).code !== "3F000") throw err;
+  }
+  return migrations()
+    .filter((e) => e.when > last)
+    .map((e) => e.tag);
+}
+
+async function prepareSchema(migrate: boolean, run: () => Promise<void>, query: Parameters<typeof pendingMigrations>[0]) {
+  if (migrate) return run();
+  const pending = await pendingMigrations(query);
+  if (pending.length > 0) {
+    throw new Error(
+      `NEXUS_MIGRATE=0 but the database is behind: ${pending.length} migration(s) pending (${pending.join(", ")}). ` +
+        "Run `npm run db:migrate` as the database owner, then start again.",
+    );
+  }
+}
+
+export async function openDatabase(options: { url?: string; dataDir: string; migrate: boolean }): Promise<Connection> {
   if (options.url) {
     const pool = new pg.Pool({ connectionString: options.url, max: 10 });
     pool.on("error", (err) => console.error("[db] idle client error:", err.message));
     const db = drizzlePg(pool, { schema });
-    await migratePg(db, { migrationsFolder: migrationsFolder() });
+    await prepareSchema(options.migrate, () => migratePg(db, { migrationsFolder: migrationsFolder() }), (sql) => pool.query(sql)).catch(
+      async (err: unknown) => {
+        await pool.end();
+        throw err;
+      },
+    );
     return {
       db,
       kind: "postgres",
@@ -46,7 +88,14 @@ export async function openDatabase(options: { url?: string; dataDir: string }): 
   const client = await PGlite.create(dir);
   // Both drivers expose the same query builder; the cast keeps one Database type for the domain code.
   const db = drizzlePglite(client, { schema }) as unknown as Database;
-  await migratePglite(db as unknown as Parameters<typeof migratePglite>[0], { migrationsFolder: migrationsFolder() });
+  await prepareSchema(
+    options.migrate,
+    () => migratePglite(db as unknown as Parameters<typeof migratePglite>[0], { migrationsFolder: migrationsFolder() }),
+    (sql) => client.query(sql),
+  ).catch(async (err: unknown) => {
+    await client.close();
+    throw err;
+  });
   return {
     db,
     kind: "pglite",
@@ -55,6 +104,10 @@ export async function openDatabase(options: { url?: string; dataDir: string }): 
   };
 }
 
-export const connection = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
+export const connection = await openDatabase({
+  url: config.DATABASE_URL,
+  dataDir: config.DATA_DIR,
+  migrate: config.NEXUS_MIGRATE,
+});
 export const db = connection.db;
 export { schema };

@@ -13,12 +13,13 @@ export interface ApiResult<T = unknown> {
 export async function api<T = any>(
   method: string,
   path: string,
-  options: { token?: string | null; json?: unknown; headers?: Record<string, string> } = {},
+  /** `base`: another server than the run's own. */
+  options: { token?: string | null; json?: unknown; headers?: Record<string, string>; base?: string } = {},
 ): Promise<ApiResult<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   if (options.json !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(baseUrl() + path, {
+  const res = await fetch((options.base ?? baseUrl()) + path, {
     method,
     headers,
     body: options.json === undefined ? undefined : JSON.stringify(options.json),
