@@ -25,7 +25,7 @@ RUN npm install --no-audit --no-fund --loglevel=error
 COPY . .
 RUN npm run build \
  && npx esbuild scripts/user-create.ts scripts/audit-verify.ts scripts/audit-archive.ts scripts/keys-rotate.ts \
-      scripts/vault-sweep.ts \
+      scripts/vault-sweep.ts scripts/db-migrate.ts \
       --bundle --platform=node --format=esm --target=node20 --packages=external \
       --outdir=build/ops --out-extension:.js=.mjs --log-level=warning \
  && npm run model:demo
