@@ -26,7 +26,6 @@ export interface Connection {
 
 /** drizzle/ sits at the project root, next to package.json; the server build runs from build/server/. */
 function migrationsFolder(): string {
-  if (process.env.NEXUS_MIGRATIONS_DIR) return process.env.NEXUS_MIGRATIONS_DIR;
   return path.resolve(process.cwd(), "drizzle");
 }
 
