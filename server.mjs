@@ -82,8 +82,16 @@ if (vite) {
   app.use(express.static("build/client", { maxAge: "1h" }));
 }
 
-const build = await loadBuild();
-const info = await build.entry.module.boot();
+// A start that cannot go on (wrong configuration, database behind, missing key, unusable model) says why in one
+// line; the stack only helps a developer (LOG_LEVEL=debug).
+const { build, info } = await (async () => {
+  const build = await loadBuild();
+  return { build, info: await build.entry.module.boot() };
+})().catch((err) => {
+  console.error(`Nexus cannot start: ${err instanceof Error ? err.message : String(err)}`);
+  if (process.env.LOG_LEVEL === "debug" && err instanceof Error) console.error(err.stack);
+  process.exit(1);
+});
 
 app.all(
   "*",

@@ -53,28 +53,36 @@ async function pendingMigrations(query: (sql: string) => Promise<{ rows: unknown
     .map((e) => e.tag);
 }
 
-async function prepareSchema(migrate: boolean, run: () => Promise<void>, query: Parameters<typeof pendingMigrations>[0]) {
-  if (migrate) return run();
-  const pending = await pendingMigrations(query);
-  if (pending.length > 0) {
-    throw new Error(
-      `NEXUS_MIGRATE=0 but the database is behind: ${pending.length} migration(s) pending (${pending.join(", ")}). ` +
-        "Run `npm run db:migrate` as the database owner, then start again.",
-    );
+/** Migrates, or with NEXUS_MIGRATE=0 checks that nothing is pending; closes the connection when that fails. */
+async function prepareSchema(
+  migrate: boolean,
+  driver: { migrate(): Promise<void>; query: Parameters<typeof pendingMigrations>[0]; close(): Promise<void> },
+): Promise<void> {
+  try {
+    if (migrate) return await driver.migrate();
+    const pending = await pendingMigrations(driver.query);
+    if (pending.length > 0) {
+      throw new Error(
+        `NEXUS_MIGRATE=0 but the database is behind: ${pending.length} migration(s) pending (${pending.join(", ")}). ` +
+          "Run `npm run db:migrate` as the database owner, then start again.",
+      );
+    }
+  } catch (err) {
+    await driver.close();
+    throw err;
   }
 }
 
-export async function openDatabase(options: { url?: string; dataDir: string; migrate: boolean }): Promise<Connection> {
+async function openDatabase(options: { url?: string; dataDir: string; migrate: boolean }): Promise<Connection> {
   if (options.url) {
     const pool = new pg.Pool({ connectionString: options.url, max: 10 });
     pool.on("error", (err) => console.error("[db] idle client error:", err.message));
     const db = drizzlePg(pool, { schema });
-    await prepareSchema(options.migrate, () => migratePg(db, { migrationsFolder: migrationsFolder() }), (sql) => pool.query(sql)).catch(
-      async (err: unknown) => {
-        await pool.end();
-        throw err;
-      },
-    );
+    await prepareSchema(options.migrate, {
+      migrate: () => migratePg(db, { migrationsFolder: migrationsFolder() }),
+      query: (sql) => pool.query(sql),
+      close: () => pool.end(),
+    });
     return {
       db,
       kind: "postgres",
@@ -87,13 +95,10 @@ export async function openDatabase(options: { url?: string; dataDir: string; mig
   const client = await PGlite.create(dir);
   // Both drivers expose the same query builder; the cast keeps one Database type for the domain code.
   const db = drizzlePglite(client, { schema }) as unknown as Database;
-  await prepareSchema(
-    options.migrate,
-    () => migratePglite(db as unknown as Parameters<typeof migratePglite>[0], { migrationsFolder: migrationsFolder() }),
-    (sql) => client.query(sql),
-  ).catch(async (err: unknown) => {
-    await client.close();
-    throw err;
+  await prepareSchema(options.migrate, {
+    migrate: () => migratePglite(db as unknown as Parameters<typeof migratePglite>[0], { migrationsFolder: migrationsFolder() }),
+    query: (sql) => client.query(sql),
+    close: () => client.close(),
   });
   return {
     db,
