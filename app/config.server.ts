@@ -34,6 +34,13 @@ const schema = z.object({
   NEXUS_DEMO_PASSWORD: z.string().min(8).default("nexus-demo-2026"),
   TRUST_PROXY: z.string().default("loopback"),
   PUBLIC_URL: z.string().url().optional(),
+  AUDIT_RETENTION_DAYS: z.coerce
+    .number({ message: "AUDIT_RETENTION_DAYS must be a whole number of days" })
+    .int("AUDIT_RETENTION_DAYS must be a whole number of days")
+    .min(1, "AUDIT_RETENTION_DAYS must be at least 1")
+    .max(36_500, "AUDIT_RETENTION_DAYS must be at most 36500 (100 years)")
+    .default(3650),
+  AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof schema> & {
