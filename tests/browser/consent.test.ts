@@ -3,28 +3,20 @@
  * doctor's next view of the image is refused, with the reason → the patient grants it again → the view works.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import { type Browser, type Page } from "playwright-core";
+import { type Page } from "playwright-core";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createAccount, createPatient } from "../helpers/fixtures";
 import { baseUrl, tokenFor } from "../helpers/http";
-import { ARTIFACTS, chromiumOrSkipLine, launchChromium } from "../helpers/browser";
+import { ARTIFACTS, chromiumOrSkipLine, useChromium } from "../helpers/browser";
 
 const hasChromium = chromiumOrSkipLine();
 
 describe.skipIf(!hasChromium)("consent journey (Chromium)", () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useChromium();
 
   async function login(email: string, password: string): Promise<Page> {
-    const page = await (await browser.newContext()).newPage();
+    const page = await (await browser().newContext()).newPage();
     await page.goto(`${baseUrl()}/connexion`);
     await page.getByLabel("Adresse e-mail").fill(email);
     await page.getByLabel("Mot de passe").fill(password);

@@ -3,29 +3,20 @@
  * sees only its own navigation, reaches its home page, and logs out. Skipped, with one clear line, where
  * /usr/bin/chromium is absent; .ci/run installs it, so CI runs these.
  */
-import { mkdirSync } from "node:fs";
-import { type Browser, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { baseUrl, DEMO_PASSWORD } from "../helpers/http";
 import { uniqueEmail } from "../helpers/fixtures";
-import { ARTIFACTS, chromiumOrSkipLine, launchChromium } from "../helpers/browser";
+import { ARTIFACTS, chromiumOrSkipLine, useChromium } from "../helpers/browser";
 
 const hasChromium = chromiumOrSkipLine();
 
 
 describe.skipIf(!hasChromium)("browser journeys (Chromium)", () => {
-  let browser: Browser;
-
-  beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useChromium();
 
   async function login(email: string, password = DEMO_PASSWORD): Promise<Page> {
-    const context = await browser.newContext({ locale: "fr-FR" });
+    const context = await browser().newContext({ locale: "fr-FR" });
     const page = await context.newPage();
     await page.goto(`${baseUrl()}/connexion`);
     await page.getByLabel("Adresse e-mail").fill(email);
@@ -61,7 +52,7 @@ describe.skipIf(!hasChromium)("browser journeys (Chromium)", () => {
   }
 
   it("shows the login error in French, and a 403 page when a role reaches another's page", async () => {
-    const context = await browser.newContext();
+    const context = await browser().newContext();
     const page = await context.newPage();
     await page.goto(`${baseUrl()}/connexion`);
     await page.getByLabel("Adresse e-mail").fill("doctor@demo.nexus");

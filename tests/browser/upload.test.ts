@@ -3,12 +3,11 @@
  * appear without a full reload; without JavaScript, the same form works as a plain multipart post. Skipped, with
  * one clear line, where /usr/bin/chromium is absent.
  */
-import { mkdirSync } from "node:fs";
-import { type Browser, type BrowserContext } from "playwright-core";
+import { type BrowserContext } from "playwright-core";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { baseUrl, DEMO_PASSWORD } from "../helpers/http";
-import { ARTIFACTS, chromiumOrSkipLine, launchChromium } from "../helpers/browser";
+import { ARTIFACTS, chromiumOrSkipLine, useChromium } from "../helpers/browser";
 
 const hasChromium = chromiumOrSkipLine();
 
@@ -16,18 +15,10 @@ const jpeg = (w: number, h: number) =>
   sharp({ create: { width: w, height: h, channels: 3, background: { r: 90, g: 90, b: 90 } } }).jpeg().toBuffer();
 
 describe.skipIf(!hasChromium)("mammogram upload in the browser", () => {
-  let browser: Browser;
-
-  beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useChromium();
 
   async function doctorOnPatientPage(javaScriptEnabled: boolean): Promise<BrowserContext> {
-    const context = await browser.newContext({ javaScriptEnabled });
+    const context = await browser().newContext({ javaScriptEnabled });
     const page = await context.newPage();
     await page.goto(`${baseUrl()}/connexion`);
     await page.getByLabel("Adresse e-mail").fill("doctor@demo.nexus");

@@ -6,17 +6,16 @@
  * the client address forwarded and a forged X-Forwarded-For dropped; Remix pages working under the CSP in
  * Chromium. Skipped, with one line, where /usr/bin/caddy is absent (.ci/run installs it).
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import http from "node:http";
 import { PassThrough, Readable } from "node:stream";
 import { connect } from "node:tls";
-import { type Browser } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CADDY } from "../../scripts/start-https";
 import { DEMO_PASSWORD } from "../helpers/http";
 import { MiB, multipart, request, request2, startTestFront, type Answer, type TestFront } from "./https";
-import { ARTIFACTS, hasChromium, launchChromium } from "../helpers/browser";
+import { ARTIFACTS, hasChromium, useChromium } from "../helpers/browser";
 
 const hasCaddy = existsSync(CADDY);
 if (!hasCaddy) console.log(`skipped: no caddy at ${CADDY}`);
@@ -236,17 +235,10 @@ describe.skipIf(!hasCaddy)("HTTPS front (Caddy with caddy/Caddyfile.local)", () 
   });
 
   describe.skipIf(!hasChromium)("in Chromium", () => {
-    let browser: Browser;
-    beforeAll(async () => {
-      mkdirSync(ARTIFACTS, { recursive: true });
-      browser = await launchChromium();
-    });
-    afterAll(async () => {
-      await browser?.close();
-    });
+    const browser = useChromium();
 
     it("runs Remix pages under the CSP: no violation, hydration and client-side navigation work", async () => {
-      const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: "fr-FR" });
+      const context = await browser().newContext({ ignoreHTTPSErrors: true, locale: "fr-FR" });
       await context.addInitScript(() => {
         const w = window as unknown as { nexusCsp: string[] };
         w.nexusCsp = [];
