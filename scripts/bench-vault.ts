@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { decryptStream, encryptStream, SEGMENT_SIZE } from "../app/vault/format.server";
 import { generateDataKey } from "../app/vault/keys.server";
 import { LocalStore } from "../app/vault/local-store.server";
-import { DEFAULT_PART_SIZE, S3Store, s3OptionsFromEnv } from "../app/vault/s3-store.server";
+import { DEFAULT_PART_SIZE, S3Store, s3Client, s3OptionsFromEnv } from "../app/vault/s3-store.server";
 import type { ObjectStore } from "../app/vault/store.server";
 
 const MiB = 1024 * 1024;
@@ -85,18 +85,7 @@ function newTarget(): { target: Target; dispose: () => Promise<void> } {
 async function emptyStore(store: ObjectStore): Promise<void> {
   for await (const key of store.list()) await store.delete(key);
   if (store instanceof S3Store) {
-    const { Client } = await import("minio");
-    const o = s3OptionsFromEnv(process.env)!;
-    const client = new Client({
-      endPoint: o.endPoint,
-      ...(o.port ? { port: o.port } : {}),
-      useSSL: o.useSSL,
-      accessKey: o.accessKey,
-      secretKey: o.secretKey,
-      pathStyle: true,
-      region: "us-east-1",
-    });
-    await client.removeBucket(store.bucket);
+    await s3Client(s3OptionsFromEnv(process.env)!).removeBucket(store.bucket);
   }
 }
 

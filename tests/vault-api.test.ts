@@ -8,7 +8,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
-import { Client } from "minio";
+import { s3Client, s3OptionsFromEnv } from "../app/vault/s3-store.server";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { bigJpeg, dicom, jpeg, MiB, png16, png8 } from "./helpers/images";
 import { createAccount, createPatient, uniqueEmail } from "./helpers/fixtures";
@@ -31,8 +31,8 @@ interface ServerObjects {
 }
 
 function serverObjects(): ServerObjects {
-  const host = process.env.S3_HOST;
-  if (!host) {
+  const s3 = s3OptionsFromEnv(process.env);
+  if (!s3) {
     const root = join(inject("serverDataDir"), "objects");
     const path = (key: string) => join(root, ...key.split("/"));
     return {
@@ -57,16 +57,8 @@ function serverObjects(): ServerObjects {
       },
     };
   }
-  const bucket = process.env.S3_BUCKET ?? "sante-data";
-  const client = new Client({
-    endPoint: host,
-    port: Number(process.env.S3_PORT ?? 80),
-    useSSL: false,
-    accessKey: process.env.S3_ACCESS ?? process.env.S3_ACCESS_KEY ?? "",
-    secretKey: process.env.S3_SECRET ?? process.env.S3_SECRET_KEY ?? "",
-    pathStyle: true,
-    region: "us-east-1",
-  });
+  const bucket = s3.bucket!; // the server's bucket: the same variables, the same default
+  const client = s3Client(s3);
   return {
     async read(key) {
       try {

@@ -56,6 +56,20 @@ export interface S3StoreOptions {
   partSize?: number;
 }
 
+/** A minio client for these settings (path-style requests, the fixed region): the store's, and the tools' and tests'. */
+export function s3Client(options: S3StoreOptions): Client {
+  return new Client({
+    endPoint: options.endPoint,
+    ...(options.port ? { port: options.port } : {}),
+    useSSL: options.useSSL,
+    accessKey: options.accessKey,
+    secretKey: options.secretKey,
+    pathStyle: true,
+    region: REGION,
+    ...(options.partSize ? { partSize: options.partSize } : {}),
+  });
+}
+
 export class S3Store implements ObjectStore {
   readonly kind = "s3" as const;
   readonly location: string;
@@ -68,16 +82,7 @@ export class S3Store implements ObjectStore {
     this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
     const scheme = options.useSSL ? "https" : "http";
     this.location = `${scheme}://${options.endPoint}${options.port ? `:${options.port}` : ""}/${this.bucket}`;
-    this.client = new Client({
-      endPoint: options.endPoint,
-      ...(options.port ? { port: options.port } : {}),
-      useSSL: options.useSSL,
-      accessKey: options.accessKey,
-      secretKey: options.secretKey,
-      pathStyle: true,
-      region: REGION,
-      partSize: this.partSize,
-    });
+    this.client = s3Client({ ...options, partSize: this.partSize });
   }
 
   async ensureReady(): Promise<void> {

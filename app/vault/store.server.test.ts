@@ -5,10 +5,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { Client } from "minio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalStore } from "./local-store.server";
-import { S3Store, s3OptionsFromEnv, storeFromEnv, type S3StoreOptions } from "./s3-store.server";
+import { S3Store, s3Client, s3OptionsFromEnv, storeFromEnv, type S3StoreOptions } from "./s3-store.server";
 import { InvalidKeyError, NotFoundError, StorageUnavailableError, type ObjectStore } from "./store.server";
 
 const MiB = 1024 * 1024;
@@ -196,16 +195,7 @@ describe("local store", () => {
 describe.skipIf(!s3Options)("S3 store", () => {
   const options = s3Options as S3StoreOptions; // the body is collected even when skipped: construct nothing here
   const bucket = `nexus-test-${randomBytes(4).toString("hex")}`;
-  const removeBucket = () =>
-    new Client({
-      endPoint: options.endPoint,
-      ...(options.port ? { port: options.port } : {}),
-      useSSL: options.useSSL,
-      accessKey: options.accessKey,
-      secretKey: options.secretKey,
-      pathStyle: true,
-      region: "us-east-1",
-    }).removeBucket(bucket);
+  const removeBucket = () => s3Client(options).removeBucket(bucket);
 
   it("reports a missing bucket as unavailable until ensureReady creates it", { timeout: SLOW }, async () => {
     const store = new S3Store({ ...options, bucket });

@@ -10,7 +10,6 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { and, eq, isNotNull, ne, sql } from "drizzle-orm";
-import { Client } from "minio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bigJpeg, dicom, DICOM_TRANSFER_SYNTAX, jpeg, MiB, png16, png8, withPngText } from "../../tests/helpers/images";
 import { createUser } from "../accounts/users.server";
@@ -20,7 +19,7 @@ import { HttpError } from "../http/errors.server";
 import { ciphertextLength, HEADER_LENGTH, IntegrityError, SEGMENT_SIZE, TAG_LENGTH } from "./format.server";
 import { loadKeyring } from "./keys.server";
 import { LocalStore } from "./local-store.server";
-import { S3Store, s3OptionsFromEnv, type S3StoreOptions } from "./s3-store.server";
+import { S3Store, s3Client, s3OptionsFromEnv, type S3StoreOptions } from "./s3-store.server";
 import { NotFoundError, type ObjectStore } from "./store.server";
 import { getImageRow, Vault, type ImageRow } from "./vault.server";
 
@@ -673,15 +672,7 @@ describe.skipIf(!s3Options)("vault on S3", () => {
       },
       async cleanup() {
         for await (const key of store.list()) await store.delete(key);
-        await new Client({
-          endPoint: options.endPoint,
-          ...(options.port ? { port: options.port } : {}),
-          useSSL: options.useSSL,
-          accessKey: options.accessKey,
-          secretKey: options.secretKey,
-          pathStyle: true,
-          region: "us-east-1",
-        }).removeBucket(bucket);
+        await s3Client(options).removeBucket(bucket);
       },
     };
   });
