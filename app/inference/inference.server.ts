@@ -6,7 +6,7 @@
  *   const result = await analyse(bytes, contentType);
  *
  * `analyse` = preprocess (decode, resize, normalise per the model card) + inference (ONNX Runtime, in its worker,
- * through the bounded queue) + Grad-CAM (closed form from the `features` output) + the heatmap PNG. Nothing is
+ * through the bounded queue) + Grad-CAM (from the `features` and `gradients` outputs) + the heatmap PNG. Nothing is
  * written to disk; the caller may wipe `bytes` as soon as the promise settles.
  *
  * Errors: HttpError 415 (type), 422 (unreadable image, unsupported DICOM transfer syntax), 503 + Retry-After
@@ -28,8 +28,9 @@ export interface Analysis {
   probability: number;
   /** Probability per label, in classes.json order. */
   probabilities: Record<string, number>;
-  /** Transparent Grad-CAM overlay for `heatmapLabel`, image-sized (longest side ≤ 1024 px). */
-  heatmapPng: Buffer;
+  /** Transparent Grad-CAM overlay for `heatmapLabel`, image-sized (longest side ≤ 1024 px); null for a model
+   *  without Grad-CAM (an ONNX model imported as is: its card says `heatmap: "none"`). */
+  heatmapPng: Buffer | null;
   /** The class the heatmap explains: the predicted label unless another was asked for. */
   heatmapLabel: string;
   /** Wall-clock time of preprocess + inference + Grad-CAM, in milliseconds. */
@@ -120,8 +121,10 @@ export async function analyseWith(e: InferenceEngine, bytes: Uint8Array, content
   const image = await preprocess(bytes, contentType, e.model.card);
   const prediction = await e.predict(image.tensor);
   const camIndex = heatmapIndex ?? prediction.classIndex;
-  const cam = gradCam(prediction.features, e.head, camIndex);
-  const heatmapPng = await heatmapOverlay(cam, image.width, image.height);
+  const heatmapPng =
+    e.gradCam && prediction.features && prediction.gradients
+      ? await heatmapOverlay(gradCam(prediction.features, prediction.gradients, e.gradCam, camIndex), image.width, image.height)
+      : null;
   const { name, version, sha256, clinical } = e.model;
   return {
     label: prediction.label,

@@ -281,7 +281,7 @@ describe("Keras / TF.js → ONNX equals TF.js", () => {
     expect(df).toBeLessThan(1e-5);
     // the platform's loader accepts it, Grad-CAM head included
     const loaded = await loadModelDirectory(dir);
-    expect(loaded.head).toMatchObject({ channels: 16, height: 4, width: 4 });
+    expect(loaded.gradCam).toEqual({ channels: 16, height: 4, width: 4 });
     expect(loaded.card.clinical).toBe(clinical);
   };
 
@@ -369,22 +369,25 @@ describe("heads and layouts met in transfer learning", () => {
 });
 
 describe("refusals", () => {
-  it("a head without global average pooling, an unsupported layer, unknown label order", async () => {
+  it("a branching head, an unsupported layer, unknown label order — each refusal names the layer", async () => {
     const L = tf.layers;
     const input = tf.input({ shape: [8, 8, 3] });
-    const flat = L.flatten().apply(L.conv2d({ filters: 2, kernelSize: 3 }).apply(input)) as tf.SymbolicTensor;
-    const m1 = tf.model({ inputs: input, outputs: L.dense({ units: 2, activation: "softmax" }).apply(flat) as tf.SymbolicTensor });
-    const f1 = writeTfjs(path.join(root, "src-flatten"), await save(m1));
-    await expect(importModel({ source: f1, name: "flatten", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/tête de classification non reconnue .*Grad-CAM/);
+    const pooled = L.globalAveragePooling2d({ name: "gap" }).apply(L.conv2d({ filters: 2, kernelSize: 3 }).apply(input)) as tf.SymbolicTensor;
+    const a = L.dense({ units: 3, name: "branch_a" }).apply(pooled) as tf.SymbolicTensor;
+    const b = L.dense({ units: 3, name: "branch_b" }).apply(pooled) as tf.SymbolicTensor;
+    const sum = L.add({ name: "head_sum" }).apply([a, b]) as tf.SymbolicTensor;
+    const m1 = tf.model({ inputs: input, outputs: L.dense({ units: 2, activation: "softmax", name: "out" }).apply(sum) as tf.SymbolicTensor });
+    const f1 = writeTfjs(path.join(root, "src-branch"), await save(m1));
+    await expect(importModel({ source: f1, name: "branch", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/couche head_sum \(Add\) : 2 entrées .*Grad-CAM/);
 
     const input2 = tf.input({ shape: [8, 8, 3] });
-    const dw = L.depthwiseConv2d({ kernelSize: 3 }).apply(input2) as tf.SymbolicTensor;
-    const m2 = tf.model({ inputs: input2, outputs: L.dense({ units: 2, activation: "softmax" }).apply(L.globalAveragePooling2d({}).apply(dw)) as tf.SymbolicTensor });
-    const f2 = writeTfjs(path.join(root, "src-depthwise"), await save(m2));
-    await expect(importModel({ source: f2, name: "depthwise", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/type DepthwiseConv2D non pris en charge/);
+    const sep = L.separableConv2d({ kernelSize: 3, filters: 2, name: "sep" }).apply(input2) as tf.SymbolicTensor;
+    const m2 = tf.model({ inputs: input2, outputs: L.dense({ units: 2, activation: "softmax" }).apply(L.globalAveragePooling2d({}).apply(sep)) as tf.SymbolicTensor });
+    const f2 = writeTfjs(path.join(root, "src-separable"), await save(m2));
+    await expect(importModel({ source: f2, name: "separable", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/couche sep : type SeparableConv2D non pris en charge/);
 
     await expect(importModel({ source: f2, name: "noclasses", modelsDir: root })).rejects.toThrow(ImportError);
-    await expect(importModel({ source: f2, name: "wrongcount", classes: ["a", "b", "c"], modelsDir: root })).rejects.toThrow(/DepthwiseConv2D|3 classes/);
+    await expect(importModel({ source: f2, name: "wrongcount", classes: ["a", "b", "c"], modelsDir: root })).rejects.toThrow(/SeparableConv2D|3 classes/);
     writeFileSync(path.join(root, "junk.h5"), "definitely not HDF5");
     await expect(importModel({ source: path.join(root, "junk.h5"), name: "junk", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/ni HDF5/);
     expect(() => readFileSync(path.join(root, "junk", "card.json"))).toThrow();
