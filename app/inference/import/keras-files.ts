@@ -145,6 +145,7 @@ async function readKeras2H5(bytes: Uint8Array): Promise<KerasSource> {
       const group = subgroup(root, layerName);
       if (!group) continue;
       const names = listAttribute(group.attrs, "weight_names", `${layerName}/`);
+      if (!cache.has(layerName)) cache.set(layerName, []); // a layer without weights (Activation, pooling…)
       for (const n of names) {
         const array = dataset(group, n, layerName);
         // Key by the top-level layer, plus the inner layer for weights of a nested model ("outer|inner").

@@ -525,8 +525,10 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
           outUnits = 2;
           act = "softmax";
         }
-        const inputs = [t.name, constant(`${name}/kernel`, [fin, outUnits], kernelData)];
-        if (useBias || head.sigmoid) inputs.push(constant(`${name}/bias`, [outUnits], biasData));
+        // Parameters as Keras counts them (the rewritten sigmoid head stores each weight twice, negated and halved).
+        const inputs = [t.name, g.initializer(`${name}/kernel`, [fin, outUnits], kernelData)];
+        parameterCount += kernel.data.length + (useBias ? units : 0);
+        if (useBias || head.sigmoid) inputs.push(g.initializer(`${name}/bias`, [outUnits], biasData));
         const gemmOut = g.node("Gemm", inputs, [act === "linear" ? out : `${name}/logits`], [], name);
         const result = activate(act, gemmOut, out, `${name}/${act}`, 2);
         forward.set(name, {
