@@ -13,9 +13,9 @@
  * (queue full); ModelError from getEngine() when the model directory is unusable (the server must not start).
  */
 import path from "node:path";
-import { ensureDemoModel } from "./densenet.server";
+import { ensureDemoModel, writeDemoModel } from "./densenet.server";
 import { gradCam, heatmapOverlay } from "./gradcam.server";
-import { DEFAULT_MODEL_DIR, loadModelDirectory, modelDirFromEnv } from "./model.server";
+import { DEFAULT_MODEL_DIR, loadModelDirectory, ModelError, modelDirFromEnv, type LoadedModel } from "./model.server";
 import { preprocess } from "./preprocess.server";
 import { busyError, DEFAULT_QUEUE, InferenceEngine, type ModelInfo } from "./session.server";
 
@@ -65,8 +65,17 @@ export function threadsFromEnv(env: Record<string, string | undefined> = process
 
 /** Loads a model directory into a new engine (the demo model is built first when `dir` is the default and absent). */
 export async function createEngine(dir = modelDirFromEnv(), options: CreateEngineOptions = {}): Promise<InferenceEngine> {
-  if (options.buildDemoIfMissing ?? path.resolve(dir) === path.resolve(DEFAULT_MODEL_DIR)) await ensureDemoModel(dir);
-  const model = await loadModelDirectory(dir);
+  const demo = options.buildDemoIfMissing ?? path.resolve(dir) === path.resolve(DEFAULT_MODEL_DIR);
+  if (demo) await ensureDemoModel(dir);
+  let model: LoadedModel;
+  try {
+    model = await loadModelDirectory(dir);
+  } catch (err) {
+    // A demo model built before the `gradients` output existed: rebuild it (it is deterministic and never edited).
+    if (!(demo && err instanceof ModelError && err.code === "unsupported_head")) throw err;
+    await writeDemoModel(dir);
+    model = await loadModelDirectory(dir);
+  }
   return InferenceEngine.create(model, { maxQueue: options.maxQueue ?? queueSizeFromEnv(), threads: options.threads ?? threadsFromEnv() });
 }
 
