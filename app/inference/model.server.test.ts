@@ -150,3 +150,40 @@ describe("refusals (the server must not start)", () => {
     await expectRefused(dir, "invalid_model", /ONNX|graphe|entrée/);
   });
 });
+
+describe("Grad-CAM outputs", () => {
+  /** The demo model with some graph outputs dropped (as a model built before `gradients` existed), card re-hashed. */
+  const withoutOutputs = (name: string, drop: string[], card: (c: Record<string, unknown>) => void = () => undefined) =>
+    variant(name, (d) => {
+      const model = onnx.ModelProto.decode(readFileSync(path.join(d, "model.onnx")));
+      model.graph!.output = model.graph!.output!.filter((o) => !drop.includes(o.name!));
+      const bytes = onnx.ModelProto.encode(model).finish();
+      writeFileSync(path.join(d, "model.onnx"), bytes);
+      const c = JSON.parse(readFileSync(path.join(d, "card.json"), "utf8"));
+      c.sha256 = createHash("sha256").update(bytes).digest("hex");
+      card(c);
+      writeFileSync(path.join(d, "card.json"), JSON.stringify(c));
+    });
+
+  it("a model with `features` but no `gradients` (written before 2026-11-30) is refused with a way out", async () => {
+    await expectRefused(withoutOutputs("no-gradients", ["gradients"]), "unsupported_head", /sortie « gradients » .*réimportez le modèle avec npm run model:import/);
+  });
+
+  it("no Grad-CAM outputs at all: refused unless the card says heatmap: none", async () => {
+    await expectRefused(withoutOutputs("no-cam", ["gradients", "features"]), "unsupported_head", /heatmap: "none"/);
+    const dir = withoutOutputs("no-cam-declared", ["gradients", "features"], (c) => (c.heatmap = "none"));
+    expect((await loadModelDirectory(dir)).gradCam).toBeNull();
+  });
+
+  it("a stale demo model (no `gradients`) is rebuilt when the engine starts on it", async () => {
+    const dir = withoutOutputs("stale-demo", ["gradients"]);
+    const { createEngine } = await import("./inference.server");
+    const engine = await createEngine(dir, { buildDemoIfMissing: true, threads: 1 });
+    try {
+      expect(engine.gradCam).toEqual({ channels: 1024, height: 7, width: 7 });
+      expect(engine.model.sha256).toBe(JSON.parse(readFileSync(path.join(demo, "card.json"), "utf8")).sha256);
+    } finally {
+      await engine.close();
+    }
+  });
+});
