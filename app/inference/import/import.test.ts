@@ -215,12 +215,17 @@ async function writeKeras3(file: string, model: tf.LayersModel, topology: Json) 
     },
     registered_name: "Functional",
   };
+  // Keras 3 stores each layer under layers/<snake_case(class)>[_n] (numbered per class, in model order), not its name.
+  const used = new Map<string, number>();
   const weightsH5 = await h5Bytes((f) => {
     const base = f.create_group("layers");
-    for (const { layer, weights } of layerWeights(model)) {
-      const vars = base.create_group(clean(layer)).create_group("vars");
-      weights.forEach((w, i) => vars.create_dataset({ name: String(i), data: w.data, shape: w.shape, dtype: "<f" }));
-    }
+    model.layers.forEach((layer, index) => {
+      const stem = layer.getClassName().replace(/(.)([A-Z][a-z0-9]+)/g, "$1_$2").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+      const n = used.has(stem) ? used.get(stem)! + 1 : 0;
+      used.set(stem, n);
+      const vars = base.create_group(n === 0 ? stem : `${stem}_${n}`).create_group("vars");
+      layerWeights(model)[index]!.weights.forEach((w, i) => vars.create_dataset({ name: String(i), data: w.data, shape: w.shape, dtype: "<f" }));
+    });
   });
   const text = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
   writeFileSync(file, zip({ "metadata.json": text({ keras_version: "3.6.0" }), "config.json": text(config), "model.weights.h5": weightsH5 }));

@@ -2,8 +2,10 @@
  * Readers for trained Keras models, each giving the flattened layer graph and a source of weights per layer:
  *
  * - Keras 2 `.h5` (`model.save("x.h5")`): root attribute `model_config` (the model's JSON) and
- *   `model_weights/<layer>/<weight name>` datasets listed by each layer group's `weight_names` attribute;
- * - Keras 3 `.keras`: a ZIP with `config.json` and `model.weights.h5` (`layers/<layer>/vars/<i>`);
+ *   `model_weights/<layer>/<weight name>` datasets listed by each layer group's `weight_names` attribute, with
+ *   h5py's quirks (empty list = zero-length float64 array, bytes or str, attributes split into chunks);
+ * - Keras 3 `.keras`: a ZIP with `config.json` and `model.weights.h5` (`layers/<class>[_n]/vars/<i>`, mapped by
+ *   order), and tf.keras 2.13–2.15's (`_layer_checkpoint_dependencies/<class>[_n]/vars/<i>`, also by order);
  * - TF.js layers `model.json` with its binary weight shards (`weightsManifest`), float32 or quantised.
  *
  * HDF5 is read with h5wasm in its in-memory file system: nothing is written to disk.
@@ -217,18 +219,20 @@ function weightTree(file: Group, what: string): WeightNode {
 const LAYER_SUFFIX = /^(.*?)(?:_(\d+))?$/;
 
 /**
- * tf.keras 2.13–2.15 `.keras`: weights under `_layer_checkpoint_dependencies/<snake_case(class)>[_n]/vars`, names that
- * Keras numbered while walking the model (each layer with weights is met twice, so the second Dense is `dense_2`)
- * and that do NOT match the layer names of config.json. They are mapped by order: the i-th layer of a class in the
- * configuration gets the i-th group of that class holding weights (numbered order, `dense_10` after `dense_2`).
+ * `.keras` weights are not stored under the layers' names but under `<container>/<snake_case(class)>[_n]/vars`,
+ * numbered per class while Keras walks the model (Keras 3's `saving_lib._save_container_state`: "Do NOT address the
+ * saveable via `saveable.name`"). The container is `layers` (Keras 3) or `_layer_checkpoint_dependencies`
+ * (tf.keras 2.13–2.15, where each layer with weights is met twice, so the second Dense is `dense_2`). They are mapped
+ * by order, as Keras loads them: the i-th layer of a class in config.json gets the i-th group of that class holding
+ * weights (numbered order, `dense_10` after `dense_2`). A name match would silently swap layers of the same shape.
  */
-function mapCheckpointDependencies(config: unknown, tree: WeightNode): Map<string, WeightArray[]> {
+function mapByOrder(config: unknown, tree: WeightNode, container: "layers" | "_layer_checkpoint_dependencies"): Map<string, WeightArray[]> {
   const found = new Map<string, WeightArray[]>();
   const MODEL_CLASSES = new Set(["Functional", "Model", "Sequential"]);
   const visit = (model: Record<string, unknown>, node: WeightNode | undefined, prefix: string[]) => {
     const cfg = (model.config ?? {}) as Record<string, unknown>;
     const layers = (Array.isArray(cfg.layers) ? cfg.layers : Array.isArray(model.config) ? model.config : []) as Array<Record<string, unknown>>;
-    const deps = node?.children.get("_layer_checkpoint_dependencies");
+    const deps = node?.children.get(container);
     // Groups per class stem, in Keras' numbering order.
     const byStem = new Map<string, Array<{ n: number; node: WeightNode }>>();
     for (const [name, child] of deps?.children ?? []) {
@@ -245,8 +249,14 @@ function mapCheckpointDependencies(config: unknown, tree: WeightNode): Map<strin
       const name = String(layer.name ?? cfgLayer.name);
       const nested = MODEL_CLASSES.has(className);
       const stem = nested ? (className === "Sequential" ? "sequential" : "functional") : snakeCase(className);
-      const candidates = (byStem.get(stem) ?? []).filter((c) => (nested ? c.node.children.has("_layer_checkpoint_dependencies") : c.node.vars?.length));
-      if (!candidates.length) continue; // a layer without weights (Dropout, pooling…)
+      const candidates = (byStem.get(stem) ?? []).filter((c) => (nested ? c.node.children.has(container) : c.node.vars?.length));
+      if (!candidates.length) {
+        // Files whose groups carry the layers' own names (early Keras 3 previews); otherwise a layer without weights.
+        const named = deps?.children.get(name);
+        if (named && nested && named.children.has(container)) visit(layer, named, [...prefix, name]);
+        else if (named?.vars?.length) found.set([...prefix, name].join("|"), named.vars);
+        continue;
+      }
       const index = used.get(stem) ?? 0;
       used.set(stem, index + 1);
       const match = candidates[index];
@@ -283,20 +293,10 @@ async function readKeras3(bytes: Uint8Array): Promise<KerasSource> {
     const tree = weightTree(file, "model.weights.h5");
     if (tree.children.has("_layer_checkpoint_dependencies")) {
       legacy = true;
-      return mapCheckpointDependencies(configJson, tree);
+      return mapByOrder(configJson, tree, "_layer_checkpoint_dependencies");
     }
-    const base = tree.children.get("layers");
-    if (!base) throw new ImportError("model.weights.h5 sans groupe « layers » ni « _layer_checkpoint_dependencies »");
-    const found = new Map<string, WeightArray[]>();
-    const walk = (node: WeightNode, prefix: string[]) => {
-      for (const [name, layer] of node.children) {
-        if (layer.vars) found.set([...prefix, name].join("|"), layer.vars);
-        const inner = layer.children.get("layers");
-        if (inner) walk(inner, [...prefix, name]);
-      }
-    };
-    walk(base, []);
-    return found;
+    if (!tree.children.has("layers")) throw new ImportError("model.weights.h5 sans groupe « layers » ni « _layer_checkpoint_dependencies »");
+    return mapByOrder(configJson, tree, "layers");
   });
   const weights: WeightSource = (p) => {
     const found = cache.get(p.join("|"));
