@@ -30,6 +30,8 @@ const schema = z.object({
   API_TOKEN_TTL_HOURS: positiveInt(12),
   LOGIN_MAX_FAILURES: positiveInt(5),
   LOGIN_LOCK_MINUTES: positiveInt(15),
+  LOGIN_GLOBAL_MAX_FAILURES: positiveInt(50),
+  MFA_REQUIRED: z.enum(["staff", "all", "none"], { message: "MFA_REQUIRED must be staff, all or none" }).optional(),
   NEXUS_DEMO: bool,
   NEXUS_DEMO_PASSWORD: z.string().min(8).default("nexus-demo-2026"),
   TRUST_PROXY: z.string().default("loopback"),
@@ -43,7 +45,9 @@ const schema = z.object({
   AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
 });
 
-export type Config = z.infer<typeof schema> & {
+export type Config = Omit<z.infer<typeof schema>, "MFA_REQUIRED"> & {
+  /** Who must have a second factor: `staff` by default, `none` on the demo unless set. */
+  MFA_REQUIRED: "staff" | "all" | "none";
   /** Embedded PGlite (no DATABASE_URL): the zero-configuration default. */
   embedded: boolean;
   /** Demo accounts are seeded on the embedded default or when NEXUS_DEMO=1. */
@@ -57,7 +61,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const embedded = !parsed.data.DATABASE_URL;
-  return { ...parsed.data, embedded, demo: embedded || parsed.data.NEXUS_DEMO };
+  const demo = embedded || parsed.data.NEXUS_DEMO;
+  return { ...parsed.data, embedded, demo, MFA_REQUIRED: parsed.data.MFA_REQUIRED ?? (demo ? "none" : "staff") };
 }
 
 export const config = readConfig();

@@ -45,7 +45,7 @@ beforeAll(async () => {
     doctor: { email: "doctor@demo.nexus" },
     otherDoctor,
     patient: { email: "patient@demo.nexus" },
-    otherPatient: { email: other.account!.email, password: other.account!.temporaryPassword },
+    otherPatient: { email: other.account!.email, password: other.account!.password },
     researcher: { email: "researcher@demo.nexus" },
   };
   actors.anonymous = { browser: new BrowserSession(), token: null, email: null, password: null };

@@ -119,8 +119,8 @@ beforeAll(async () => {
     consents: { care: true, ai_analysis: true, research: true },
   });
   patientId = created.id;
-  patient = await BrowserSession.login(created.account!.email, created.account!.temporaryPassword);
-  patientToken = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+  patient = await BrowserSession.login(created.account!.email, created.account!.password);
+  patientToken = await tokenFor(created.account!.email, created.account!.password);
   patientUserId = (await me(patientToken)).id;
   erasablePatientId = (await createPatient(doctorToken, { displayName: "Patiente à effacer" })).id;
   for (const key of Object.keys(images) as (keyof typeof images)[]) {

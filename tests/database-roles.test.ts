@@ -117,7 +117,12 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
     const reading = await api("POST", `/api/v1/images/${imageId}/predictions`, { base, token: doctor });
     expect(reading.status, JSON.stringify(reading.body)).toBe(201);
 
-    const patient = await token(`roles-${stamp}@test.nexus`, created.body.account.temporaryPassword);
+    const first = await api("POST", "/api/v1/tokens", {
+      base,
+      json: { email: `roles-${stamp}@test.nexus`, password: created.body.account.temporaryPassword, newPassword: "the-patient-chose-this" },
+    });
+    expect(first.status).toBe(201);
+    const patient = (first.body as { token: string }).token;
     const revoke = await api("PUT", `/api/v1/patients/${patientId}/consents/care`, { base, token: patient, json: { granted: false } });
     expect(revoke.status).toBe(200);
     expect((await fetch(`${base}/api/v1/images/${imageId}`, { headers: { Authorization: `Bearer ${doctor}` } })).status).toBe(403);

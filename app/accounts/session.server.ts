@@ -16,8 +16,18 @@ import { loadActor } from "./users.server";
 export const sessionSecret = persistentSecret(config.SESSION_SECRET, config.DATA_DIR, "session-secret");
 const ttlSeconds = config.SESSION_TTL_HOURS * 3600;
 
+/**
+ * A session in a restricted stage lets its user do one thing before anything else: choose a new password (after
+ * logging in with a temporary one) or enrol a second factor (MFA_REQUIRED). Every other page sends her there.
+ */
+export type SessionStage = "password_change" | "mfa_enrol";
+
 interface SessionData {
   userId: string;
+  stage?: SessionStage;
+  /** Only to fill the row's columns (shown on the user's list of her sessions); not kept in `data`. */
+  userAgent?: string | null;
+  ip?: string | null;
 }
 
 const hashId = (id: string) => createHash("sha256").update(id).digest("hex");
@@ -35,11 +45,14 @@ function storage(secure: boolean): SessionStorage<SessionData> {
     cookie,
     async createData(data, expires) {
       const id = randomBytes(32).toString("base64url");
+      const { userAgent, ip, ...kept } = data;
       await db.insert(sessions).values({
         idHash: hashId(id),
         userId: data.userId ?? null,
-        data: JSON.stringify(data),
+        data: JSON.stringify(kept),
         expiresAt: expires ?? new Date(Date.now() + ttlSeconds * 1000),
+        userAgent: userAgent?.slice(0, 300) ?? null,
+        ip: ip ?? null,
       });
       return id;
     },
@@ -53,9 +66,10 @@ function storage(secure: boolean): SessionStorage<SessionData> {
       return JSON.parse(row.data) as SessionData;
     },
     async updateData(id, data, expires) {
+      const { userAgent: _ua, ip: _ip, ...kept } = data;
       await db
         .update(sessions)
-        .set({ data: JSON.stringify(data), userId: data.userId ?? null, ...(expires ? { expiresAt: expires } : {}) })
+        .set({ data: JSON.stringify(kept), userId: data.userId ?? null, ...(expires ? { expiresAt: expires } : {}) })
         .where(eq(sessions.idHash, hashId(id)));
     },
     async deleteData(id) {
@@ -74,19 +88,50 @@ export function isHttps(request: Request): boolean {
 
 const storageFor = (request: Request) => (isHttps(request) ? secureStorage : plainStorage);
 
+/** The signed-in actor of a full session (a session in a restricted stage has none: see `sessionState`). */
 export async function actorFromSession(request: Request): Promise<Actor | null> {
-  const session = await storageFor(request).getSession(request.headers.get("Cookie"));
-  const userId = session.get("userId");
-  return userId ? loadActor(userId) : null;
+  const state = await sessionState(request);
+  return state && !state.stage ? state.actor : null;
 }
 
-/** Starts a fresh session (a new id: no fixation) and returns its Set-Cookie header. */
-export async function startSession(request: Request, userId: string): Promise<string> {
+export interface SessionState {
+  actor: Actor;
+  stage: SessionStage | null;
+  /** SHA-256 of the session id (the sessions table's key): marks "this session" in the user's list. */
+  idHash: string;
+}
+
+export async function sessionState(request: Request): Promise<SessionState | null> {
+  const session = await storageFor(request).getSession(request.headers.get("Cookie"));
+  const userId = session.get("userId");
+  if (!userId || !session.id) return null;
+  const actor = await loadActor(userId);
+  return actor ? { actor, stage: session.get("stage") ?? null, idHash: hashId(session.id) } : null;
+}
+
+/** The page a session in a restricted stage must finish first. */
+export const STAGE_PAGES: Record<SessionStage, string> = {
+  password_change: "/compte/nouveau-mot-de-passe",
+  mfa_enrol: "/compte/double-authentification",
+};
+
+/**
+ * Starts a fresh session (a new id: no fixation) and returns its Set-Cookie header. `stage` restricts it until the
+ * user has chosen a new password or enrolled a second factor.
+ */
+export async function startSession(
+  request: Request,
+  userId: string,
+  options: { stage?: SessionStage; ip?: string | null } = {},
+): Promise<string> {
   const store = storageFor(request);
   const old = await store.getSession(request.headers.get("Cookie"));
   if (old.id) await store.destroySession(old);
   const session = await store.getSession();
   session.set("userId", userId);
+  if (options.stage) session.set("stage", options.stage);
+  session.set("userAgent", request.headers.get("User-Agent"));
+  session.set("ip", options.ip ?? null);
   return store.commitSession(session, { expires: new Date(Date.now() + ttlSeconds * 1000) });
 }
 

@@ -1,10 +1,11 @@
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, useActionData, useNavigation, useSearchParams } from "@remix-run/react";
-import { authenticator, recordLogin } from "../accounts/auth.server";
+import { authenticator, loginClientIp, recordLogin } from "../accounts/auth.server";
 import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
 import { LOGIN_MESSAGES, retryAfterMessage } from "../accounts/login.server";
-import { actorFromSession, startSession } from "../accounts/session.server";
+import { afterSignIn } from "../accounts/login-flow.server";
+import { actorFromSession } from "../accounts/session.server";
 import { failure, requestInfo } from "../http/context.server";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
@@ -12,11 +13,6 @@ import { useT } from "../ui/shell";
 export const meta: MetaFunction = () => [{ title: "Connexion — Nexus" }];
 /** Carries the action's Retry-After (429) to the document response. */
 export const headers: HeadersFunction = ({ actionHeaders }) => actionHeaders;
-
-/** Only same-site paths are followed after login. */
-function safeRedirect(value: string | null): string {
-  return value && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : "/";
-}
 
 export async function loader({ request }: LoaderFunctionArgs) {
   if (await actorFromSession(request)) throw redirect("/");
@@ -35,12 +31,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
     }
     throw err;
   }
+  loginClientIp.set(request, info.ip);
   const attempt = await authenticator.authenticate("form", request);
   await recordLogin(attempt, info, "session");
-  if (attempt.ok) {
-    const cookie = await startSession(request, attempt.actor.id);
-    throw redirect(safeRedirect(form.get("redirectTo") as string | null), { headers: { "Set-Cookie": cookie } });
-  }
+  if (attempt.ok) throw await afterSignIn(request, attempt, form.get("redirectTo") as string | null, info.ip);
   if (attempt.reason === "invalid_input") return data({ errors: attempt.errors, message: null }, { status: 400 });
   if (attempt.reason === "locked") {
     return data(

@@ -96,9 +96,9 @@ export class BrowserSession {
     return Object.assign(res, { html: await res.text() });
   }
 
-  static async login(email: string, password = DEMO_PASSWORD): Promise<BrowserSession> {
+  static async login(email: string, password = DEMO_PASSWORD, headers: Record<string, string> = {}): Promise<BrowserSession> {
     const session = new BrowserSession();
-    const res = await session.post("/connexion", { email, password });
+    const res = await session.post("/connexion", { email, password }, { headers });
     if (res.status !== 302 && res.status !== 204) {
       throw new Error(`browser login ${email} failed: ${res.status}`);
     }
