@@ -6,7 +6,7 @@
  */
 import { generate } from "otplib";
 import { describe, expect, it } from "vitest";
-import { activateAccount, createAccount, createPatient, uniqueEmail } from "./helpers/fixtures";
+import { activateAccount, createAccount, uniqueEmail } from "./helpers/fixtures";
 import { api, BrowserSession, tokenFor } from "./helpers/http";
 
 /** The code of the step `offset` periods from now (the server accepts one step either side of its clock). */
