@@ -49,4 +49,12 @@ export const endCredentialSchema = z.discriminatedUnion("intent", [
 ]);
 
 /** An admin edits a name and a role. */
-export const editAccountSchema = newAccountSchema.pick({ name: true, role: true });
+export const editAccountSchema = newAccountSchema.pick({ name: true, role: true }).extend({
+  /** The professional identifier the identity provider sends (RPPS for Pro Santé Connect); empty: not linked. */
+  oidcSubject: z
+    .string()
+    .trim()
+    .max(200)
+    .optional()
+    .transform((v) => (v ? v : null)),
+});

@@ -34,6 +34,10 @@ export interface SignedIn {
   totpEnabled: boolean;
   /** Pro Santé Connect / OpenID Connect: the provider's authentication counts as strong (no local code asked). */
   strongAuthentication?: boolean;
+  /** The provider's ID token, kept in the session for its logout. */
+  idToken?: string;
+  /** Extra cookies of this answer (e.g. clearing the OpenID Connect flow cookie). */
+  cookies?: string[];
 }
 
 async function answer(request: Request, location: string, cookies: string[]): Promise<Response> {
@@ -54,7 +58,7 @@ export async function afterSignIn(request: Request, who: SignedIn, redirectTo: s
     };
     return answer(request, "/connexion/code", [await pendingOf(request).serialize(pending)]);
   }
-  return finish(request, who.actor, who.mustChangePassword, target, ip, Boolean(who.strongAuthentication), []);
+  return finish(request, who.actor, who.mustChangePassword, target, ip, Boolean(who.strongAuthentication), who.cookies ?? [], who.idToken);
 }
 
 async function finish(
@@ -65,6 +69,7 @@ async function finish(
   ip: string | null,
   strong: boolean,
   extraCookies: string[],
+  idToken?: string,
 ): Promise<Response> {
   if (mustChangePassword) {
     await consumeTemporaryPassword(actor.id);
@@ -76,7 +81,7 @@ async function finish(
     const cookie = await startSession(request, actor.id, { stage: "mfa_enrol", ip });
     return answer(request, STAGE_PAGES.mfa_enrol, [cookie, ...extraCookies]);
   }
-  const cookie = await startSession(request, actor.id, { ip });
+  const cookie = await startSession(request, actor.id, { ip, idToken });
   return answer(request, target, [cookie, ...extraCookies]);
 }
 

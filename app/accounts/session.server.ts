@@ -25,6 +25,8 @@ export type SessionStage = "password_change" | "mfa_enrol";
 interface SessionData {
   userId: string;
   stage?: SessionStage;
+  /** The OpenID Connect ID token of a provider sign-in, kept for the provider's logout (id_token_hint). */
+  idToken?: string;
   /** Only to fill the row's columns (shown on the user's list of her sessions); not kept in `data`. */
   userAgent?: string | null;
   ip?: string | null;
@@ -109,6 +111,17 @@ export async function sessionState(request: Request): Promise<SessionState | nul
   return actor ? { actor, stage: session.get("stage") ?? null, idHash: hashId(session.id) } : null;
 }
 
+/**
+ * Lifts a session's restriction once its stage is done (second factor enrolled). The session keeps its id, so the
+ * page that answers this very request (rendered with the same cookie) already sees a full session.
+ */
+export async function clearStage(request: Request): Promise<string> {
+  const store = storageFor(request);
+  const session = await store.getSession(request.headers.get("Cookie"));
+  session.unset("stage");
+  return store.commitSession(session, { expires: new Date(Date.now() + ttlSeconds * 1000) });
+}
+
 /** The page a session in a restricted stage must finish first. */
 export const STAGE_PAGES: Record<SessionStage, string> = {
   password_change: "/compte/nouveau-mot-de-passe",
@@ -122,7 +135,7 @@ export const STAGE_PAGES: Record<SessionStage, string> = {
 export async function startSession(
   request: Request,
   userId: string,
-  options: { stage?: SessionStage; ip?: string | null } = {},
+  options: { stage?: SessionStage; ip?: string | null; idToken?: string } = {},
 ): Promise<string> {
   const store = storageFor(request);
   const old = await store.getSession(request.headers.get("Cookie"));
@@ -130,16 +143,21 @@ export async function startSession(
   const session = await store.getSession();
   session.set("userId", userId);
   if (options.stage) session.set("stage", options.stage);
+  if (options.idToken) session.set("idToken", options.idToken);
   session.set("userAgent", request.headers.get("User-Agent"));
   session.set("ip", options.ip ?? null);
   return store.commitSession(session, { expires: new Date(Date.now() + ttlSeconds * 1000) });
 }
 
-/** Ends the session on the server and returns the Set-Cookie header that clears the cookie. */
-export async function endSession(request: Request): Promise<string> {
+/**
+ * Ends the session on the server; returns the Set-Cookie header that clears the cookie and, for a provider sign-in,
+ * the ID token to hand to the provider's logout.
+ */
+export async function endSession(request: Request): Promise<{ cookie: string; idToken: string | undefined }> {
   const store = storageFor(request);
   const session = await store.getSession(request.headers.get("Cookie"));
-  return store.destroySession(session);
+  const idToken = session.get("idToken");
+  return { cookie: await store.destroySession(session), idToken };
 }
 
 export async function pruneExpiredSessions(): Promise<void> {

@@ -10,6 +10,12 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
+export class SubjectTakenError extends Error {
+  constructor() {
+    super("Cet identifiant professionnel est déjà lié à un autre compte.");
+  }
+}
+
 export class EmailTakenError extends Error {
   constructor() {
     super("Un compte existe déjà avec cette adresse e-mail.");
@@ -65,6 +71,7 @@ export function listUsers() {
       role: users.role,
       disabledAt: users.disabledAt,
       createdAt: users.createdAt,
+      oidcSubject: users.oidcSubject,
     })
     .from(users)
     .orderBy(asc(users.role), asc(users.email));
@@ -159,11 +166,21 @@ export async function resetPassword(userId: string): Promise<string | null> {
 }
 
 /** An admin edits a user's name and role; a role change ends the user's sessions and tokens (new rights, new login). */
-export async function updateUser(userId: string, input: { name: string; role: Role }): Promise<boolean> {
+export async function updateUser(userId: string, input: { name: string; role: Role; oidcSubject?: string | null }): Promise<boolean> {
   return db.transaction(async (tx) => {
     const [before] = await tx.select({ role: users.role }).from(users).where(eq(users.id, userId));
     if (!before) return false;
-    await tx.update(users).set({ name: input.name.trim(), role: input.role, updatedAt: new Date() }).where(eq(users.id, userId));
+    if (input.oidcSubject) {
+      const [other] = await tx
+        .select({ id: users.id })
+        .from(users)
+        .where(and(eq(users.oidcSubject, input.oidcSubject), ne(users.id, userId)));
+      if (other) throw new SubjectTakenError();
+    }
+    await tx
+      .update(users)
+      .set({ name: input.name.trim(), role: input.role, oidcSubject: input.oidcSubject ?? null, updatedAt: new Date() })
+      .where(eq(users.id, userId));
     if (before.role !== input.role) {
       await tx.delete(sessions).where(eq(sessions.userId, userId));
       await tx.update(apiTokens).set({ revokedAt: new Date() }).where(and(eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt)));

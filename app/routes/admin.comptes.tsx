@@ -2,7 +2,15 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { data } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useRouteLoaderData } from "@remix-run/react";
 import { editAccountSchema, newAccountSchema } from "../accounts/account-forms";
-import { createUser, EmailTakenError, listUsers, resetPassword, setUserDisabled, updateUser } from "../accounts/users.server";
+import {
+  createUser,
+  EmailTakenError,
+  listUsers,
+  resetPassword,
+  setUserDisabled,
+  SubjectTakenError,
+  updateUser,
+} from "../accounts/users.server";
 import { HttpError, failure, pageContext, perform, readMutation } from "../http/context.server";
 import { formFields, parseWith } from "../http/validation.server";
 import type { loader as rootLoader } from "../root";
@@ -69,11 +77,16 @@ export async function action(args: ActionFunctionArgs) {
   if (intent === "update") {
     const form = await readMutation(ctx, "account.update");
     const userId = String(form.get("userId") ?? "");
-    const parsed = parseWith(editAccountSchema, formFields(form, ["name", "role"]));
+    const parsed = parseWith(editAccountSchema, formFields(form, ["name", "role", "oidcSubject"]));
     try {
       const found = await perform(ctx, "account.update", { type: "account", id: userId }, async () => {
         if (!parsed.ok) throw new HttpError(400, "invalid", "Formulaire invalide.", parsed.errors);
-        return updateUser(userId, parsed.data);
+        try {
+          return await updateUser(userId, parsed.data);
+        } catch (err) {
+          if (err instanceof SubjectTakenError) throw new HttpError(409, "conflict", err.message, { oidcSubject: err.message });
+          throw err;
+        }
       });
       if (!found) throw failure(ctx, 404, "not_found", "Compte introuvable.");
       return data<Result>({ ok: true, message: "updated", errors: {} });
@@ -155,6 +168,10 @@ export default function Accounts() {
                               <option key={r} value={r}>{t(`role.${r}`)}</option>
                             ))}
                           </select>
+                        </label>
+                        <label className="block text-sm">
+                          {t("accounts.oidcSubject")}
+                          <input name="oidcSubject" defaultValue={u.oidcSubject ?? ""} className="input mt-1" autoComplete="off" />
                         </label>
                         <button type="submit" name="intent" value="update" className="btn-secondary">{t("accounts.save")}</button>
                       </Form>

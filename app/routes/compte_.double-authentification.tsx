@@ -3,7 +3,7 @@ import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { totpIntentSchema } from "../accounts/account-forms";
 import { verifyPassword } from "../accounts/password.server";
-import { startSession } from "../accounts/session.server";
+import { clearStage } from "../accounts/session.server";
 import {
   beginEnrolment,
   confirmEnrolment,
@@ -65,8 +65,8 @@ export async function action(args: ActionFunctionArgs) {
             return data<Result>({ step: "enrol", enrolment: await beginEnrolment(me.id, me.email), message: null, errors: {} });
           case "confirm": {
             const codes = await confirmEnrolment(me.id, parsed.data.code);
-            // An enrolment required at login turns the restricted session into a full one (a new session id).
-            const headers = ctx.stage === "mfa_enrol" ? { "Set-Cookie": await startSession(args.request, me.id, { ip: ctx.info.ip }) } : undefined;
+            // An enrolment required at login turns the restricted session into a full one.
+            const headers = ctx.stage === "mfa_enrol" ? { "Set-Cookie": await clearStage(args.request) } : undefined;
             return data<Result>({ step: "codes", codes }, { headers });
           }
           case "disable": {
