@@ -187,6 +187,19 @@ describe("OpenID Connect sign-in (oidc-provider on loopback)", () => {
     const enrol = await doctor.get("/compte/double-authentification");
     expect(enrol.status).toBe(200);
     expect(enrol.html).toContain("Votre rôle exige une double authentification");
+    // By the API too: a password-only token may only enrol (and say who it is) until a second factor is on.
+    const token = (await api("POST", "/api/v1/tokens", { base, json: { email: "researcher@demo.nexus", password: "nexus-demo-2026" } })).body.token;
+    const refused = await api("GET", "/api/v1/patients", { base, token });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe("mfa_enrolment_required");
+    expect((await api("GET", "/api/v1/me", { base, token })).status).toBe(200);
+    const begun = await api<{ secret: string }>("POST", "/api/v1/me/totp", { base, token });
+    expect(begun.status).toBe(201);
+    const on = await api("POST", "/api/v1/me/totp/confirm", { base, token, json: { otp: await generate({ secret: begun.body.secret }) } });
+    expect(on.status).toBe(204);
+    // Enrolled: the same token now reaches what the role allows (researchers: not the patient list → 403 forbidden).
+    const after = await api("GET", "/api/v1/patients", { base, token });
+    expect(after.body.error.code).toBe("forbidden");
     // A patient is not staff: no enrolment asked.
     const patient = await BrowserSession.login("patient@demo.nexus", undefined, {}, base);
     expect((await patient.get("/mon-dossier")).status).toBe(200);

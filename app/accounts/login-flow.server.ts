@@ -10,7 +10,6 @@ import { createCookie, redirect } from "@remix-run/node";
 import type { Actor } from "./actor";
 import { rotateCsrf } from "./csrf.server";
 import { isHttps, sessionSecret, startSession, STAGE_PAGES } from "./session.server";
-import { mfaRequiredFor } from "./totp.server";
 import { consumeTemporaryPassword } from "./users.server";
 import { safeRedirectTarget } from "./redirects";
 
@@ -32,7 +31,7 @@ export interface SignedIn {
   actor: Actor;
   mustChangePassword: boolean;
   totpEnabled: boolean;
-  /** Pro Santé Connect / OpenID Connect: the provider's authentication counts as strong (no local code asked). */
+  /** A second factor was checked (a local code, or the provider's own strong authentication). */
   strongAuthentication?: boolean;
   /** The provider's ID token, kept in the session for its logout. */
   idToken?: string;
@@ -76,13 +75,10 @@ async function finish(
     const cookie = await startSession(request, actor.id, { stage: "password_change", ip });
     return answer(request, STAGE_PAGES.password_change, [cookie, ...extraCookies]);
   }
-  if (!strong && mfaRequiredFor(actor.role)) {
-    // Reached only without a second factor (with one, the code page came first and passes strong = true).
-    const cookie = await startSession(request, actor.id, { stage: "mfa_enrol", ip });
-    return answer(request, STAGE_PAGES.mfa_enrol, [cookie, ...extraCookies]);
-  }
-  const cookie = await startSession(request, actor.id, { ip, idToken });
-  return answer(request, target, [cookie, ...extraCookies]);
+  // Without a second factor where one is required, the session starts restricted to enrolling (derived per request).
+  const cookie = await startSession(request, actor.id, { ip, idToken, strong });
+  const enrol = !strong && actor.secondFactorMissing;
+  return answer(request, enrol ? STAGE_PAGES.mfa_enrol : target, [cookie, ...extraCookies]);
 }
 
 /** The pending sign-in waiting for a second-factor code, or null (none, tampered or expired). */

@@ -18,13 +18,17 @@ const ttlSeconds = config.SESSION_TTL_HOURS * 3600;
 
 /**
  * A session in a restricted stage lets its user do one thing before anything else: choose a new password (after
- * logging in with a temporary one) or enrol a second factor (MFA_REQUIRED). Every other page sends her there.
+ * logging in with a temporary one: stored with the session) or enrol a second factor (MFA_REQUIRED: derived, on
+ * every request, from the account — so a policy change applies to sessions already open). Every other page sends
+ * her there.
  */
 export type SessionStage = "password_change" | "mfa_enrol";
 
 interface SessionData {
   userId: string;
-  stage?: SessionStage;
+  stage?: "password_change";
+  /** Signed in through the identity provider (Pro Santé Connect): strong authentication, no local code asked. */
+  strong?: boolean;
   /** The OpenID Connect ID token of a provider sign-in, kept for the provider's logout (id_token_hint). */
   idToken?: string;
   /** Only to fill the row's columns (shown on the user's list of her sessions); not kept in `data`. */
@@ -108,18 +112,9 @@ export async function sessionState(request: Request): Promise<SessionState | nul
   const userId = session.get("userId");
   if (!userId || !session.id) return null;
   const actor = await loadActor(userId);
-  return actor ? { actor, stage: session.get("stage") ?? null, idHash: hashId(session.id) } : null;
-}
-
-/**
- * Lifts a session's restriction once its stage is done (second factor enrolled). The session keeps its id, so the
- * page that answers this very request (rendered with the same cookie) already sees a full session.
- */
-export async function clearStage(request: Request): Promise<string> {
-  const store = storageFor(request);
-  const session = await store.getSession(request.headers.get("Cookie"));
-  session.unset("stage");
-  return store.commitSession(session, { expires: new Date(Date.now() + ttlSeconds * 1000) });
+  if (!actor) return null;
+  const stage = session.get("stage") ?? (actor.secondFactorMissing && !session.get("strong") ? "mfa_enrol" : null);
+  return { actor, stage, idHash: hashId(session.id) };
 }
 
 /** The page a session in a restricted stage must finish first. */
@@ -135,7 +130,7 @@ export const STAGE_PAGES: Record<SessionStage, string> = {
 export async function startSession(
   request: Request,
   userId: string,
-  options: { stage?: SessionStage; ip?: string | null; idToken?: string } = {},
+  options: { stage?: "password_change"; ip?: string | null; idToken?: string; strong?: boolean } = {},
 ): Promise<string> {
   const store = storageFor(request);
   const old = await store.getSession(request.headers.get("Cookie"));
@@ -144,6 +139,7 @@ export async function startSession(
   session.set("userId", userId);
   if (options.stage) session.set("stage", options.stage);
   if (options.idToken) session.set("idToken", options.idToken);
+  if (options.strong) session.set("strong", true);
   session.set("userAgent", request.headers.get("User-Agent"));
   session.set("ip", options.ip ?? null);
   return store.commitSession(session, { expires: new Date(Date.now() + ttlSeconds * 1000) });

@@ -180,9 +180,4 @@ export async function totpState(userId: string): Promise<{ enabled: boolean; rec
   return { enabled: Boolean(user?.enabled), recoveryCodesLeft: codes.length };
 }
 
-/** Whether this role must have a second factor (MFA_REQUIRED). */
-export function mfaRequiredFor(role: string): boolean {
-  if (config.MFA_REQUIRED === "all") return true;
-  if (config.MFA_REQUIRED === "staff") return role !== "patient";
-  return false;
-}
+export { mfaRequiredFor } from "./mfa-policy.server";

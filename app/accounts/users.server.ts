@@ -4,6 +4,7 @@ import { and, asc, eq, isNull, ne } from "drizzle-orm";
 import { db } from "../db/db.server";
 import { type Role, patients, sessions, apiTokens, users } from "../db/schema";
 import type { Actor } from "./actor";
+import { mfaRequiredFor } from "./mfa-policy.server";
 import { hashPassword, verifyPassword } from "./password.server";
 
 export function normaliseEmail(email: string): string {
@@ -53,13 +54,16 @@ export async function loadActor(userId: string): Promise<Actor | null> {
       name: users.name,
       role: users.role,
       disabledAt: users.disabledAt,
+      totpEnabledAt: users.totpEnabledAt,
       patientId: patients.id,
     })
     .from(users)
     .leftJoin(patients, eq(patients.userId, users.id))
     .where(eq(users.id, userId));
   if (!row || row.disabledAt) return null;
-  return { id: row.id, email: row.email, name: row.name, role: row.role, patientId: row.patientId ?? null };
+  const actor: Actor = { id: row.id, email: row.email, name: row.name, role: row.role, patientId: row.patientId ?? null };
+  if (!row.totpEnabledAt && mfaRequiredFor(row.role)) actor.secondFactorMissing = true;
+  return actor;
 }
 
 export function listUsers() {

@@ -31,6 +31,9 @@ export interface Ctx {
   sessionIdHash?: string | null;
 }
 
+/** What an API token may still do while its owner must enrol a second factor (MFA_REQUIRED). */
+const ENROLMENT_ACTIONS = new Set<Action>(["account.self", "account.totp", "token.revoke"]);
+
 /** Pages a session in a restricted stage may still reach besides its stage's own page. */
 const OPEN_IN_STAGE = new Set(["/deconnexion", "/langue"]);
 
@@ -126,6 +129,11 @@ export async function perform<T>(
     await record({ ...base, outcome: "denied", reason: REASONS.anonymous });
     if (ctx.channel === "page") throw loginRedirect(ctx.request);
     throw apiError(401, "unauthenticated", "Jeton d'accès manquant, expiré ou invalide.");
+  }
+  if (ctx.channel === "api" && ctx.actor.secondFactorMissing && !ENROLMENT_ACTIONS.has(action)) {
+    const reason = "Double authentification obligatoire : activez-la d'abord (POST /api/v1/me/totp).";
+    await record({ ...base, outcome: "denied", reason: "second factor required" });
+    throw apiError(403, "mfa_enrolment_required", reason);
   }
   const decision = await authorize(ctx.actor, action, resource);
   if (!decision.allowed) {

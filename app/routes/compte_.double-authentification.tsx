@@ -3,7 +3,6 @@ import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { totpIntentSchema } from "../accounts/account-forms";
 import { verifyPassword } from "../accounts/password.server";
-import { clearStage } from "../accounts/session.server";
 import {
   beginEnrolment,
   confirmEnrolment,
@@ -65,9 +64,8 @@ export async function action(args: ActionFunctionArgs) {
             return data<Result>({ step: "enrol", enrolment: await beginEnrolment(me.id, me.email), message: null, errors: {} });
           case "confirm": {
             const codes = await confirmEnrolment(me.id, parsed.data.code);
-            // An enrolment required at login turns the restricted session into a full one.
-            const headers = ctx.stage === "mfa_enrol" ? { "Set-Cookie": await clearStage(args.request) } : undefined;
-            return data<Result>({ step: "codes", codes }, { headers });
+            // From the next request on, a session restricted to enrolling is a full one (the stage is derived).
+            return data<Result>({ step: "codes", codes });
           }
           case "disable": {
             if (mfaRequiredFor(me.role)) throw new HttpError(409, "required", "La double authentification est obligatoire pour votre rôle.");
