@@ -10,6 +10,7 @@ import path from "node:path";
 import { generate } from "otplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
+import { hasChromium, launchChromium } from "./helpers/browser";
 import { api, BrowserSession } from "./helpers/http";
 import { freePort, signInAtProvider, startTestProvider, type Fault, type TestProvider } from "./helpers/oidc-provider";
 import { startServer, type RunningServer } from "./helpers/server";
@@ -203,6 +204,34 @@ describe("OpenID Connect sign-in (oidc-provider on loopback)", () => {
     // A patient is not staff: no enrolment asked.
     const patient = await BrowserSession.login("patient@demo.nexus", undefined, {}, base);
     expect((await patient.get("/mon-dossier")).status).toBe(200);
+  });
+
+  it.skipIf(!hasChromium)("in Chromium: the button, the provider's pages, back signed in, then logged out at both", async () => {
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext();
+      // The provider's development pages import a web font: nothing leaves this machine.
+      await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+      const page = await context.newPage();
+      await page.goto(`${base}/connexion`);
+      await page.getByRole("button", { name: "Se connecter avec Pro Santé Connect" }).click();
+      await page.waitForURL((url) => url.origin === provider.issuer);
+      await page.locator('input[name="login"]').fill(subject);
+      await page.locator('input[name="password"]').fill("any");
+      await page.getByRole("button", { name: "Sign-in" }).click();
+      await page.getByRole("button", { name: "Continue" }).click();
+      await page.waitForURL((url) => url.origin === base && !url.pathname.startsWith("/connexion"));
+      await page.goto(`${base}/compte`);
+      await page.getByText("doctor@demo.nexus").waitFor();
+      await page.getByRole("button", { name: "Se déconnecter" }).first().click();
+      // The provider asks to confirm its own logout, then returns to Nexus's login page.
+      await page.waitForURL((url) => url.origin === provider.issuer);
+      await page.getByRole("button", { name: /yes/i }).click();
+      await page.waitForURL(`${base}/connexion`);
+      expect((await page.goto(`${base}/compte`))?.url()).toContain("/connexion");
+    } finally {
+      await browser.close();
+    }
   });
 
   it("answers a callback without a sign-in in progress with the login page", async () => {
