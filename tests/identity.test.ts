@@ -103,6 +103,16 @@ describe("second factor in the browser (no JavaScript)", () => {
     const reused = await again.post("/connexion/code", { code: codes[0]! }, { csrf: await again.csrf("/connexion/code") });
     expect(reused.status).toBe(401);
     expect(again.cookies.has("nexus_session")).toBe(false);
+
+    // Turning it off takes the password and a code.
+    const csrf = () => next.csrf("/compte/double-authentification");
+    const badPassword = await next.post("/compte/double-authentification", { intent: "disable", password: "wrong", code: codes[1]! }, { csrf: await csrf() });
+    expect(badPassword.status).toBe(400);
+    const off = await next.post("/compte/double-authentification", { intent: "disable", password, code: codes[1]! }, { csrf: await csrf() });
+    expect(off.status).toBe(200);
+    expect(off.html).toContain("La double authentification est désactivée.");
+    const plain = new BrowserSession();
+    expect((await plain.post("/connexion", { email, password })).headers.get("Location")).toBe("/");
   });
 
   it("sends the code page back to the login page without a pending sign-in", async () => {
