@@ -12,7 +12,8 @@ import {
 } from "@remix-run/react";
 import { csrfToken } from "./accounts/csrf.server";
 import { actorFromSession } from "./accounts/session.server";
-import { parseLang, translator } from "./i18n/strings";
+import { parseLang } from "./i18n/strings";
+import { ErrorContent, describeError, type ErrorInfo } from "./ui/error-page";
 import { AppShell } from "./ui/shell";
 import stylesheet from "./tailwind.css?url";
 
@@ -62,25 +63,17 @@ export default function App() {
 export function ErrorBoundary() {
   const error = useRouteError();
   const root = useRouteLoaderData<typeof loader>("root");
-  const t = translator(root?.lang ?? "fr");
-  let status = 500;
-  let message = t("error.title");
+  const lang = root?.lang ?? "fr";
+  const info: ErrorInfo = { status: 500 };
   if (isRouteErrorResponse(error)) {
-    status = error.status;
-    const payload = error.data as { message?: string } | string | undefined;
-    message = typeof payload === "object" && payload?.message ? payload.message : status === 404 ? t("error.notFound") : message;
+    const payload = error.data as { code?: string; message?: string } | string | undefined;
+    info.status = error.status;
+    if (typeof payload === "object" && payload) Object.assign(info, { code: payload.code, message: payload.message });
   }
-  const title = status === 403 ? t("error.forbidden") : status === 404 ? t("error.notFound") : t("error.title");
   return (
     <AppShell>
-      <div className="card mx-auto max-w-xl" role="alert">
-        <p className="text-sm font-semibold text-brand-700">{status}</p>
-        <h1 className="mt-1 text-2xl font-bold">{title}</h1>
-        <p className="mt-3 text-slate-700">{message}</p>
-        <a className="btn mt-6" href="/">
-          {t("error.back")}
-        </a>
-      </div>
+      <title>{`${describeError(info, lang).title} — Nexus`}</title>
+      <ErrorContent error={info} lang={lang} />
     </AppShell>
   );
 }

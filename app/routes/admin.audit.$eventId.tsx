@@ -1,4 +1,4 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { LoaderFunctionArgs } from "@remix-run/node";
 import { Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { getEvent } from "../audit/audit.server";
 import { ActorCell, PurposeLabel, auditDate } from "../audit/ui";
@@ -7,8 +7,9 @@ import { HttpError, failure, pageContext, perform } from "../http/context.server
 import { actionLabel } from "../i18n/actions";
 import type { loader as rootLoader } from "../root";
 import { useT } from "../ui/shell";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = ({ params }) => [{ title: `Événement ${params.eventId} — Journal d'audit — Nexus` }];
+export const meta = pageTitle("title.auditEvent", (p) => `${p.eventId}`);
 
 /** One audit event: every field, whether its hash and link hold, and its FHIR AuditEvent form (admins). */
 export async function loader(args: LoaderFunctionArgs) {
@@ -98,7 +99,7 @@ export default function AuditEventPage() {
       </section>
       <section className="card" aria-labelledby="fhir-title">
         <h2 id="fhir-title" className="text-lg font-semibold">{t("audit.detail.fhir")}</h2>
-        <pre className="mt-3 max-h-96 overflow-auto rounded bg-slate-900 p-4 text-xs text-slate-100" data-testid="fhir">{e.fhir}</pre>
+        <pre tabIndex={0} aria-label={t("audit.detail.fhir")} className="mt-3 max-h-96 overflow-auto rounded bg-slate-900 p-4 text-xs text-slate-100" data-testid="fhir">{e.fhir}</pre>
       </section>
     </div>
   );

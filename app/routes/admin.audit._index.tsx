@@ -1,4 +1,4 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
 import { chainCheckResource, searchEvents, verifyChain } from "../audit/audit.server";
@@ -7,13 +7,16 @@ import { filterSummary, filtersOf, parsePageFilters } from "../audit/filters.ser
 import { chainState, eventView } from "../audit/view.server";
 import { HttpError, failure, pageContext, perform, readMutation } from "../http/context.server";
 import { actionLabel } from "../i18n/actions";
+import { fieldMessage } from "../i18n/fields";
 import type { loader as rootLoader } from "../root";
 import { OUTCOMES } from "../vocabulary";
 import { Alert, CsrfInput } from "../ui/forms";
 import { ActorCell, PurposeLabel, auditDate, shortId } from "../audit/ui";
 import { useT } from "../ui/shell";
+import { ScrollRegion } from "../ui/table";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Journal d'audit — Nexus" }];
+export const meta = pageTitle("audit.title");
 
 const PAGE_SIZE = 50;
 
@@ -158,6 +161,7 @@ function ChainSection({ chain, lang }: { chain: NonNullable<ReturnType<typeof us
 
 function FilterField({ name, label, value, error, ...rest }: { name: string; label: string; value?: string; error?: string; type?: string; list?: string; placeholder?: string }) {
   const id = `filtre-${name}`;
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">{label}</label>
@@ -170,7 +174,7 @@ function FilterField({ name, label, value, error, ...rest }: { name: string; lab
         aria-describedby={error ? `${id}-error` : undefined}
         {...rest}
       />
-      {error ? <p id={`${id}-error`} className="mt-1 text-sm text-red-700">{error}</p> : null}
+      {error ? <p id={`${id}-error`} className="mt-1 text-sm text-red-700">{fieldMessage(error, lang)}</p> : null}
     </div>
   );
 }
@@ -218,7 +222,7 @@ export default function AuditPage() {
                 <option key={o} value={o}>{t(`outcome.${o}`)}</option>
               ))}
             </select>
-            {err.outcome ? <p id="filtre-outcome-error" className="mt-1 text-sm text-red-700">{err.outcome}</p> : null}
+            {err.outcome ? <p id="filtre-outcome-error" className="mt-1 text-sm text-red-700">{fieldMessage(err.outcome, lang)}</p> : null}
           </div>
           <FilterField name="from" type="date" label={t("audit.filters.from")} value={values.from} error={err.from} />
           <FilterField name="to" type="date" label={t("audit.filters.to")} value={values.to} error={err.to} />
@@ -248,7 +252,7 @@ export default function AuditPage() {
           {events.length === 0 ? (
             <p className="card text-slate-600">{t("audit.empty")}</p>
           ) : (
-            <div className="card overflow-x-auto p-0">
+            <ScrollRegion label={t("audit.table.caption")} className="card p-0">
               <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="audit-events">
                 <caption className="sr-only">{t("audit.table.caption")}</caption>
                 <thead className="bg-slate-50 text-left text-slate-600">
@@ -308,7 +312,7 @@ export default function AuditPage() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </ScrollRegion>
           )}
           <nav aria-label={t("audit.page.nav")} className="flex justify-between text-sm">
             {paged ? (

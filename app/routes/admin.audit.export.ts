@@ -3,12 +3,15 @@ import { describeExport, EXPORT_FORMATS, exportResponse, exportStream, type Expo
 import { filtersOf, parsePageFilters } from "../audit/filters.server";
 import { fhirSite } from "../audit/view.server";
 import { HttpError, failure, pageContext, perform } from "../http/context.server";
+import { browserResource, requestIdOf } from "../http/error-page.server";
 
 /**
  * GET /admin/audit/export?format=csv|ndjson&<the page's filters> — the filtered events as a streamed download for
  * the admin page (session cookie); the API has the same export for tokens (api.v1.audit.export.ts).
  */
-export async function loader(args: LoaderFunctionArgs) {
+export const loader = (args: LoaderFunctionArgs) => browserResource(args.request, requestIdOf(args), () => load(args));
+
+async function load(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const params = new URL(args.request.url).searchParams;
   try {

@@ -1,4 +1,4 @@
-import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, useActionData, useNavigation, useSearchParams } from "@remix-run/react";
 import { authenticator, recordLogin } from "../accounts/auth.server";
@@ -8,8 +8,9 @@ import { actorFromSession, startSession } from "../accounts/session.server";
 import { failure, requestInfo } from "../http/context.server";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Connexion — Nexus" }];
+export const meta = pageTitle("login.title");
 /** Carries the action's Retry-After (429) to the document response. */
 export const headers: HeadersFunction = ({ actionHeaders }) => actionHeaders;
 
@@ -63,7 +64,7 @@ export default function Login() {
         <h1 className="text-2xl font-bold">{t("login.title")}</h1>
         {params.get("redirectTo") && !result ? (
           <div className="mt-4">
-            <Alert kind="info">{t("login.expired")}</Alert>
+            <Alert kind="info">{params.get("expiree") ? t("login.expired") : t("login.continue")}</Alert>
           </div>
         ) : null}
         {result?.message ? (
