@@ -185,7 +185,7 @@ function checkAuditEvent(e: any, patient: string) {
 
 describe("audit exports", () => {
   it("CSV of the filtered set, from the page: every column, one line per event, a download", async () => {
-    const res = await admin.get(`/admin/audit/export?format=csv&actor=${doctorId}&patient=${patientId}&action=consent.read`);
+    const res = await admin.get(`/admin/audit/export?format=csv&actor=${doctorId}&patient=${patientId}&action=consent.read&lang=en`);
     expect(res.status).toBe(200);
     expect(res.headers.get("Content-Type")).toBe("text/csv; charset=utf-8");
     expect(res.headers.get("Content-Disposition")).toMatch(/^attachment; filename="audit-.*\.csv"$/);

@@ -43,7 +43,7 @@ function pagesFor(ids: { patientId: string; imageId: string; eventId: string }):
     "recherche.tsx": [{ role: "researcher", path: "/recherche" }],
     "statistiques.tsx": [{ role: "doctor", path: "/statistiques" }, { role: "researcher", path: "/statistiques" }],
     // Error pages.
-    "(404)": [{ role: "anonymous", path: "/nulle-part" }, { role: "doctor", path: "/nulle-part" }],
+    "$.tsx": [{ role: "anonymous", path: "/nulle-part" }, { role: "doctor", path: "/nulle-part" }],
     "(403)": [{ role: "patient", path: "/admin/comptes" }],
     "(unknown image)": [{ role: "doctor", path: "/images/00000000-0000-4000-8000-000000000000" }],
   };
@@ -106,7 +106,7 @@ describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal o
     ids.imageId = body.id ?? body.images![0]!.id;
     expect((await api("POST", `/api/v1/images/${ids.imageId}/predictions`, { token: doctor })).status).toBe(201);
     // Enough accesses to need paging in the patient's access log.
-    for (let i = 0; i < 30; i++) await api("GET", `/api/v1/patients/${patient.id}`, { token: doctor });
+    for (let i = 0; i < 30; i++) await api("GET", `/api/v1/patients/${patient.id}/consents`, { token: doctor });
     const admin = await tokenFor("admin@demo.nexus");
     const events = await api<{ events: { id: number | string }[] }>("GET", `/api/v1/audit?patient=${patient.id}&limit=1`, { token: admin });
     ids.eventId = String(events.body.events[0]!.id);
