@@ -5,6 +5,7 @@ import { newAccountSchema } from "../accounts/account-forms";
 import { createUser, EmailTakenError, listUsers, setUserDisabled } from "../accounts/users.server";
 import { HttpError, failure, pageContext, perform, readMutation } from "../http/context.server";
 import { formFields, parseWith } from "../http/validation.server";
+import { authorize } from "../policy/policy.server";
 import { fieldMessage } from "../i18n/fields";
 import type { loader as rootLoader } from "../root";
 import { ROLES } from "../vocabulary";
@@ -57,7 +58,8 @@ export async function action(args: ActionFunctionArgs) {
     const form = await readMutation(ctx, action);
     const userId = String(form.get("userId") ?? "");
     // Disabling cuts someone off: without the confirmation step's field, show that step (works without JavaScript).
-    if (intent === "disable" && form.get("confirm") !== "1") {
+    // (Only for whoever may disable it: anyone else goes on to perform(), which refuses and audits the refusal.)
+    if (intent === "disable" && form.get("confirm") !== "1" && (await authorize(ctx.actor, action, { type: "account", id: userId })).allowed) {
       return redirect(`/admin/comptes?desactiver=${encodeURIComponent(userId)}#confirmation`, 303);
     }
     const found = await perform(ctx, action, { type: "account", id: userId }, () =>

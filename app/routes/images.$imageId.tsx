@@ -72,7 +72,10 @@ export async function action(args: ActionFunctionArgs) {
   }
   const form = await readMutation(ctx, "image.erase");
   // Erasing is irreversible: without the confirmation step's field, show that step (works without JavaScript).
-  if (form.get("confirm") !== "1") return redirect(`/images/${imageId}?effacer=1#effacement`, 303);
+  // (Only for whoever may erase: anyone else goes on to perform(), which refuses and audits the refusal.)
+  if (form.get("confirm") !== "1" && (await authorize(ctx.actor, "image.erase", resource)).allowed) {
+    return redirect(`/images/${imageId}?effacer=1#effacement`, 303);
+  }
   await perform(ctx, "image.erase", resource, () => vault.eraseImage(imageId, ctx.actor!.id));
   return redirect(`/patients/${row!.patientId}?efface=1`, 303);
 }

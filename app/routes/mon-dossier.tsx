@@ -67,7 +67,7 @@ export async function action(args: ActionFunctionArgs) {
   const purpose = String(form.get("purpose")) as Purpose;
   const granted = form.get("granted") === "true";
   if (!PURPOSES.includes(purpose)) throw failure(ctx, 400, "unknown_purpose", "Finalité inconnue.");
-  if (!granted && form.get("confirm") !== "1") throw redirect(`/mon-dossier?retirer=${purpose}#consents-title`, 303);
+  if (!granted && form.get("confirm") !== "1" && patientId) throw redirect(`/mon-dossier?retirer=${purpose}#consents-title`, 303);
   await perform(
     ctx,
     "consent.update",
