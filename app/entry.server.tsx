@@ -35,7 +35,7 @@ export default function handleRequest(
       onShellError: reject,
       onError(error: unknown) {
         failed = true;
-        console.error("[render]", error instanceof Error ? error.message : error);
+        log.error({ path: logPath(new URL(request.url).pathname), err: error instanceof Error ? error.message : String(error) }, "render error");
       },
     });
     setTimeout(abort, streamTimeout + 1000);

@@ -25,6 +25,21 @@ const ENGLISH: Record<string, string> = {
   "Saisissez votre mot de passe actuel.": "Enter your current password.",
   "Saisissez votre adresse e-mail.": "Enter your e-mail address.",
   "Saisissez votre mot de passe.": "Enter your password.",
+  // The admin's audit filters.
+  "Aucun compte ne correspond (nom, adresse e-mail ou identifiant).": "No account matches (name, e-mail address or id).",
+  "Aucun patient ne correspond (nom ou identifiant).": "No patient matches (name or id).",
+  "Aucune action ne correspond à ce libellé.": "No action matches this label.",
+  "Plusieurs comptes correspondent : choisissez-en un ci-dessous.": "Several accounts match: choose one below.",
+  "Plusieurs patients correspondent : choisissez-en un ci-dessous.": "Several patients match: choose one below.",
+  "Plusieurs actions correspondent : choisissez-en une ci-dessous.": "Several actions match: choose one below.",
+  "Date inexistante.": "No such date.",
+  "Date ISO 8601 attendue (ex. 2026-11-23 ou 2026-11-23T10:00:00Z).": "An ISO 8601 date is expected (e.g. 2026-11-23).",
+  "Identifiant de compte (UUID) attendu.": "An account id (UUID) is expected.",
+  "Identifiant de patient (UUID) attendu.": "A patient id (UUID) is expected.",
+  "Allowed, denied, error attendu.": "One of allowed, denied, error is expected.",
+  "Doit être postérieur au début de la période.": "Must come after the start of the period.",
+  "Entier positif attendu.": "A positive integer is expected.",
+  "Entier de 1 à 500 attendu.": "An integer from 1 to 500 is expected.",
 };
 
 /** A field message (a code or a French sentence) in `lang`. */
