@@ -40,6 +40,28 @@ beforeAll(async () => {
   expect((await doctor.get(`/patients/${created.id}`)).status).toBe(200);
 }, 60_000);
 
+describe("11. the patient's access log", () => {
+  it("is paged by keyset links that work without JavaScript, in a named, focusable scroll region", async () => {
+    for (let i = 0; i < 25; i++) await api("GET", `/api/v1/patients/${patient.id}/consents`, { token: doctorToken });
+    const session = await BrowserSession.login(patient.email, patient.password);
+    const first = await session.get("/mon-dossier");
+    const rowsOf = (html: string) => /<table[^>]*data-testid="access-log"[\s\S]*?<\/table>/.exec(html)![0].match(/<tr>/g)!.length - 1;
+    expect(rowsOf(first.html)).toBe(20);
+    expect(first.html).toMatch(/role="region" aria-label="Qui a accédé à mes données" tabindex="0"/);
+    const next = /href="(\/mon-dossier\?journal=(\d+)#journal)"/.exec(first.html);
+    expect(next).not.toBeNull();
+    const second = await session.get(next![1]!.replace(/#.*/, ""));
+    expect(second.status).toBe(200);
+    expect(rowsOf(second.html)).toBeGreaterThan(0);
+    expect(second.html).toContain('href="/mon-dossier#journal"');
+    // Older pages hold older events only: keyset paging never repeats a row.
+    const cursor = Number(next![2]);
+    const events = await api("GET", `/api/v1/audit?patient=${patient.id}&limit=500`, { token: await tokenFor("admin@demo.nexus") });
+    const ids = events.body.events.map((e: { id: number }) => e.id);
+    expect(ids.filter((id: number) => id < cursor).length).toBeGreaterThanOrEqual(rowsOf(second.html));
+  });
+});
+
 describe("12. languages and raw values", () => {
   it("shows French field messages for a French form, never zod's English", async () => {
     const res = await doctor.post("/patients/nouveau", {});
