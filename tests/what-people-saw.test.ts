@@ -102,6 +102,15 @@ describe("12. languages and raw values", () => {
     expect(text).toContain("10 March 2026");
   });
 
+  it("says a login failure in English on an English page", async () => {
+    const visitor = new BrowserSession();
+    visitor.cookies.set("nexus_lang", "en");
+    const res = await visitor.post("/connexion", { email: uniqueEmail("nobody"), password: "not the password" }, { csrf: await visitor.csrf("/connexion") });
+    expect(res.status).toBe(401);
+    expect(textOf(res.html)).toContain("Wrong e-mail address or password.");
+    expect(res.html).toContain("<title>Log in — Nexus</title>");
+  });
+
   it("stores the refusal's code in the audit trail and shows it translated", async () => {
     const other = await createPatient(doctorToken, { displayName: "Code Motif", consents: {} });
     const res = await api("GET", `/api/v1/patients/${other.id}/consents`, { token: await tokenFor("researcher@demo.nexus") });

@@ -45,11 +45,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (attempt.reason === "invalid_input") return data({ errors: attempt.errors, message: null }, { status: 400 });
   if (attempt.reason === "locked") {
     return data(
-      { errors: {}, message: retryAfterMessage(attempt.retryAfterSeconds) },
+      { errors: {}, message: retryAfterMessage(attempt.retryAfterSeconds), code: "locked", minutes: Math.max(1, Math.ceil(attempt.retryAfterSeconds / 60)) },
       { status: 429, headers: { "Retry-After": String(attempt.retryAfterSeconds) } },
     );
   }
-  return data({ errors: {}, message: LOGIN_MESSAGES.invalid_credentials }, { status: 401 });
+  return data({ errors: {}, message: LOGIN_MESSAGES.invalid_credentials, code: "invalid_credentials", minutes: 0 }, { status: 401 });
 }
 
 export default function Login() {
@@ -69,7 +69,15 @@ export default function Login() {
         ) : null}
         {result?.message ? (
           <div className="mt-4">
-            <Alert kind="error">{result.message}</Alert>
+            <Alert kind="error">
+              {"code" in result && result.code === "locked"
+                ? result.minutes > 1
+                  ? t("login.locked").replace("{n}", String(result.minutes))
+                  : t("login.lockedOne")
+                : "code" in result && result.code === "invalid_credentials"
+                  ? t("login.invalid")
+                  : result.message}
+            </Alert>
           </div>
         ) : null}
         <Form method="post" className="mt-6 space-y-4" noValidate>

@@ -53,6 +53,7 @@ export async function loader(args: LoaderFunctionArgs) {
 /** After an erasure (`?efface=1`) or an upload without JavaScript (`?envoyes=2&refus=unsupported_type,too_large`). */
 function Flash() {
   const t = useT();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const [params] = useSearchParams();
   if (params.get("efface")) return <Alert kind="success">{t("image.erased")}</Alert>;
   const sent = params.get("envoyes");
@@ -66,7 +67,7 @@ function Flash() {
       {refused.length ? (
         <ul className="mt-1 list-disc pl-5">
           {refused.map((code, i) => (
-            <li key={i}>{vaultMessage(code)}</li>
+            <li key={i}>{vaultMessage(code, lang)}</li>
           ))}
         </ul>
       ) : null}
