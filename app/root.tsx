@@ -21,7 +21,21 @@ export const links: LinksFunction = () => [
   { rel: "stylesheet", href: stylesheet },
   { rel: "icon", href: "/favicon.svg", type: "image/svg+xml" },
 ];
-export const meta: MetaFunction = () => [{ title: "Nexus" }];
+export const meta: MetaFunction = ({ data, error }) => {
+  if (!error) return [{ title: "Nexus" }];
+  return [{ title: `${describeError(errorInfo(error), parseLang((data as { lang?: string } | undefined)?.lang)).title} — Nexus` }];
+};
+
+/** Status, code and message of what a loader or action threw (500 for anything unexpected). */
+function errorInfo(error: unknown): ErrorInfo {
+  const info: ErrorInfo = { status: 500 };
+  if (isRouteErrorResponse(error)) {
+    const payload = error.data as { code?: string; message?: string } | string | undefined;
+    info.status = error.status;
+    if (typeof payload === "object" && payload) Object.assign(info, { code: payload.code, message: payload.message });
+  }
+  return info;
+}
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const cookies = request.headers.get("Cookie") ?? "";
@@ -64,16 +78,9 @@ export function ErrorBoundary() {
   const error = useRouteError();
   const root = useRouteLoaderData<typeof loader>("root");
   const lang = root?.lang ?? "fr";
-  const info: ErrorInfo = { status: 500 };
-  if (isRouteErrorResponse(error)) {
-    const payload = error.data as { code?: string; message?: string } | string | undefined;
-    info.status = error.status;
-    if (typeof payload === "object" && payload) Object.assign(info, { code: payload.code, message: payload.message });
-  }
   return (
     <AppShell>
-      <title>{`${describeError(info, lang).title} — Nexus`}</title>
-      <ErrorContent error={info} lang={lang} />
+      <ErrorContent error={errorInfo(error)} lang={lang} />
     </AppShell>
   );
 }

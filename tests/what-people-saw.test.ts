@@ -175,6 +175,7 @@ describe("13. errors that say what happened", () => {
     expect(unknownUrl.status).toBe(404);
     expect(textOf(unknownUrl.html)).toContain("This address matches no page or resource");
     expect(unknownUrl.html).toContain("<title>Page not found — Nexus</title>");
+    expect(unknownUrl.html.match(/<title>/g)).toHaveLength(1);
   });
 });
 
