@@ -327,8 +327,9 @@ export default function AuditPage() {
                         <PurposeLabel purpose={e.purpose} />
                       </td>
                       <td className="px-3 py-2 text-right">
-                        <Link className="text-brand-700 underline" to={`/admin/audit/${e.id}`} aria-label={`${t("audit.col.detail")} n° ${e.id}`}>
+                        <Link className="text-brand-700 underline" to={`/admin/audit/${e.id}`}>
                           {t("audit.col.detail")}
+                          <span className="sr-only"> n° {e.id}</span>
                         </Link>
                       </td>
                     </tr>
