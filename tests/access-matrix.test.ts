@@ -320,8 +320,14 @@ const CASES: Case[] = [
     expected: all(403, { anonymous: 302, admin: 303, doctor: 303 }),
     call: async (a) => {
       const id = await demoImage();
-      return form(`/images/${id}`, { intent: "erase" })(a);
+      return form(`/images/${id}`, { intent: "erase", confirm: "1" })(a);
     },
+  },
+  {
+    route: "$",
+    name: "GET /nulle-part (no such page)",
+    expected: all(404),
+    call: page(() => "/nulle-part"),
   },
   {
     route: "images.$imageId.fichier",

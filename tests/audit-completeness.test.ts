@@ -49,6 +49,7 @@ const EXEMPT_ROUTES: Record<string, string> = {
   readyz: "readiness probe: pings the database and the object store, reads no row",
   langue: "sets the interface-language cookie and redirects: no data read or written",
   "api.v1.$": "unknown API path: a JSON 404 that names nothing",
+  $: "unknown page URL: the 404 page, which names nothing",
 };
 
 const probe = (res: Response): Probe => ({ status: res.status, requestId: res.headers.get("X-Request-Id") });
@@ -279,7 +280,7 @@ const CASES: AuditedCase[] = [
   {
     route: "images.$imageId",
     name: "POST /images/:id (erase)",
-    call: () => form(doctor, `/images/${images.erasePage}`, {}),
+    call: () => form(doctor, `/images/${images.erasePage}`, { intent: "erase", confirm: "1" }),
     status: 303,
     action: "image.erase",
     actor: () => doctorId,
@@ -687,6 +688,7 @@ const EXEMPT_REQUESTS: ExemptRequest[] = [
   { route: "readyz", name: "GET /readyz", call: () => page(new BrowserSession(), "/readyz"), reason: EXEMPT_ROUTES.readyz! },
   { route: "langue", name: "GET /langue", call: () => page(new BrowserSession(), "/langue?l=en&retour=/"), reason: EXEMPT_ROUTES.langue! },
   { route: "api.v1.$", name: "GET /api/v1/unknown", call: () => call("GET", "/api/v1/unknown", adminToken), reason: EXEMPT_ROUTES["api.v1.$"]! },
+  { route: "$", name: "GET /nulle-part", call: () => page(doctor, "/nulle-part"), reason: EXEMPT_ROUTES.$! },
 ];
 
 async function eventsOf(requestId: string) {

@@ -225,7 +225,7 @@ describe("the patient's access log", () => {
     expect(page.html).toContain("Qui a accédé à mes données");
     expect(page.html).toContain("Ajout d&#x27;une mammographie");
     expect((await api("GET", `/api/v1/images/${imageId}`, { token: w.doctorToken })).status).toBe(200);
-    const revoke = await session.post("/mon-dossier", { purpose: "care", granted: "false" });
+    const revoke = await session.post("/mon-dossier", { purpose: "care", granted: "false", confirm: "1" });
     expect(revoke.status).toBe(200);
     expect(revoke.html).toContain("Votre choix est enregistré");
     expect((await api("GET", `/api/v1/images/${imageId}`, { token: w.doctorToken })).status).toBe(403);

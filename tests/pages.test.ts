@@ -103,7 +103,7 @@ describe("account administration", () => {
     expect(list.html).toContain(email);
     const me = await api<{ id: string }>("GET", "/api/v1/me", { token });
 
-    const disable = await admin.post("/admin/comptes", { intent: "disable", userId: me.body.id });
+    const disable = await admin.post("/admin/comptes", { intent: "disable", userId: me.body.id, confirm: "1" });
     expect(disable.status).toBe(200);
     expect((await userSession.get("/patients")).status).toBe(302);
     expect((await api("GET", "/api/v1/me", { token })).status).toBe(401);
@@ -127,7 +127,7 @@ describe("account administration", () => {
   it("does not let an admin disable their own account", async () => {
     const admin = await BrowserSession.login("admin@demo.nexus");
     const me = await api<{ id: string }>("GET", "/api/v1/me", { token: await tokenFor("admin@demo.nexus") });
-    const res = await admin.post("/admin/comptes", { intent: "disable", userId: me.body.id });
+    const res = await admin.post("/admin/comptes", { intent: "disable", userId: me.body.id, confirm: "1" });
     expect(res.status).toBe(403);
     expect(res.html).toContain("propre compte");
   });

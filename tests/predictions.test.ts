@@ -109,7 +109,7 @@ describe("pages", () => {
     const page = (await session.get(`/images/${imageId}`)).html.replaceAll("<!-- -->", "");
     expect(page).toContain('data-testid="heatmap"');
     expect(page).toContain("modèle de démonstration — non validé cliniquement");
-    expect(page).toMatch(/data-testid="prediction-label"[^>]*>(Positive|Negative) — \d+\.\d %/);
+    expect(page).toMatch(/data-testid="prediction-label"[^>]*>(Positive|Negative) — \d+,\d\s%/);
     const record = await session.get(`/patients/${patient.id}`);
     expect(record.html).toContain('data-testid="prediction-history"');
     const stats = await session.get("/statistiques");

@@ -12,6 +12,7 @@ import { sessionState, STAGE_PAGES, type SessionStage } from "../accounts/sessio
 import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, patientOf, REASONS, type Action, type Resource } from "../policy/policy.server";
+import { reasonCode } from "../i18n/reasons";
 import { HttpError } from "./errors.server";
 
 export { HttpError };
@@ -94,7 +95,9 @@ export function failure(ctx: Pick<Ctx, "channel">, status: number, code: string,
 function loginRedirect(request: Request) {
   const url = new URL(request.url);
   const back = url.pathname + url.search;
-  return redirect(`/connexion?redirectTo=${encodeURIComponent(back)}`);
+  // A session cookie that no longer opens a session: it expired (or was ended). Otherwise a first visit.
+  const expired = /(?:^|;\s*)nexus_session=[^;]/.test(request.headers.get("Cookie") ?? "");
+  return redirect(`/connexion?redirectTo=${encodeURIComponent(back)}${expired ? "&expiree=1" : ""}`);
 }
 
 // ---- the pipeline -----------------------------------------------------------------------------------------------
@@ -126,7 +129,7 @@ export async function perform<T>(
   const base = { actor: ctx.actor, action, resource: res, patientId, info: ctx.info };
 
   if (!ctx.actor) {
-    await record({ ...base, outcome: "denied", reason: REASONS.anonymous });
+    await record({ ...base, outcome: "denied", reason: reasonCode(REASONS.anonymous) });
     if (ctx.channel === "page") throw loginRedirect(ctx.request);
     throw apiError(401, "unauthenticated", "Jeton d'accès manquant, expiré ou invalide.");
   }
@@ -137,7 +140,7 @@ export async function perform<T>(
   }
   const decision = await authorize(ctx.actor, action, resource);
   if (!decision.allowed) {
-    await record({ ...base, outcome: "denied", reason: decision.reason });
+    await record({ ...base, outcome: "denied", reason: reasonCode(decision.reason) });
     throw failure(ctx, 403, "forbidden", decision.reason);
   }
   let result: T;

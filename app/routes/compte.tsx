@@ -1,4 +1,4 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import type { loader as rootLoader } from "../root";
@@ -10,8 +10,9 @@ import { HttpError, pageContext, perform, readMutation } from "../http/context.s
 import { formFields, parseWith } from "../http/validation.server";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Mon compte — Nexus" }];
+export const meta = pageTitle("account.title");
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);

@@ -1,4 +1,4 @@
-import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
 import { authenticator, loginClientIp, recordLogin } from "../accounts/auth.server";
@@ -10,8 +10,9 @@ import { actorFromSession } from "../accounts/session.server";
 import { failure, requestInfo } from "../http/context.server";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Connexion — Nexus" }];
+export const meta = pageTitle("login.title");
 /** Carries the action's Retry-After (429) to the document response. */
 export const headers: HeadersFunction = ({ actionHeaders }) => actionHeaders;
 
@@ -41,11 +42,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (attempt.reason === "invalid_input") return data({ errors: attempt.errors, message: null }, { status: 400 });
   if (attempt.reason === "locked") {
     return data(
-      { errors: {}, message: retryAfterMessage(attempt.retryAfterSeconds) },
+      { errors: {}, message: retryAfterMessage(attempt.retryAfterSeconds), code: "locked", minutes: Math.max(1, Math.ceil(attempt.retryAfterSeconds / 60)) },
       { status: 429, headers: { "Retry-After": String(attempt.retryAfterSeconds) } },
     );
   }
-  return data({ errors: {}, message: LOGIN_MESSAGES.invalid_credentials }, { status: 401 });
+  return data({ errors: {}, message: LOGIN_MESSAGES.invalid_credentials, code: "invalid_credentials", minutes: 0 }, { status: 401 });
 }
 
 export default function Login() {
@@ -61,7 +62,7 @@ export default function Login() {
         <h1 className="text-2xl font-bold">{t("login.title")}</h1>
         {params.get("redirectTo") && !result ? (
           <div className="mt-4">
-            <Alert kind="info">{t("login.expired")}</Alert>
+            <Alert kind="info">{params.get("expiree") ? t("login.expired") : t("login.continue")}</Alert>
           </div>
         ) : null}
         {oidcError && !result ? (
@@ -73,7 +74,15 @@ export default function Login() {
         ) : null}
         {result?.message ? (
           <div className="mt-4">
-            <Alert kind="error">{result.message}</Alert>
+            <Alert kind="error">
+              {"code" in result && result.code === "locked"
+                ? result.minutes > 1
+                  ? t("login.locked").replace("{n}", String(result.minutes))
+                  : t("login.lockedOne")
+                : "code" in result && result.code === "invalid_credentials"
+                  ? t("login.invalid")
+                  : result.message}
+            </Alert>
           </div>
         ) : null}
         <Form method="post" className="mt-6 space-y-4" noValidate>

@@ -164,6 +164,8 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
     for (const purpose of ["ai_analysis", "care"]) {
       const row = page.locator(`[data-purpose="${purpose}"]`).first();
       await row.getByRole("button", { name: /^Retirer/ }).click();
+      // The confirmation step says what the withdrawal changes before it is made.
+      await page.getByTestId("withdraw-confirm").getByRole("button", { name: "Confirmer le retrait" }).click();
       await page.getByText("Votre choix est enregistré et s'applique dès maintenant.").waitFor();
       await expect.poll(() => row.textContent()).toContain("retiré");
     }
