@@ -15,6 +15,7 @@ import { existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { config } from "../config.server";
 import type { DecodeJob, ReplyOf } from "./decode-protocol";
 import { ImageError } from "./image-error";
 
@@ -25,18 +26,13 @@ export interface PoolSettings {
   timeoutMs: number;
 }
 
-const env = (name: string, fallback: number) => {
-  const n = Number(process.env[name]);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-};
-
-/** From the environment (validated with the rest in app/config.server.ts at start-up). */
+/** From the configuration (app/config.server.ts, validated at start-up; README's table). */
 export function settingsFromEnv(): PoolSettings {
   return {
-    workers: Math.floor(env("DECODE_WORKERS", Math.min(2, Math.max(1, cpus().length - 1)))),
-    queueLimit: Math.floor(env("DECODE_QUEUE_LIMIT", 16)),
-    pixelLimitMp: env("DECODE_PIXEL_LIMIT_MP", 60),
-    timeoutMs: env("DECODE_TIMEOUT_SECONDS", 30) * 1000,
+    workers: config.DECODE_WORKERS ?? Math.min(2, Math.max(1, cpus().length - 1)),
+    queueLimit: config.DECODE_QUEUE_LIMIT,
+    pixelLimitMp: config.DECODE_PIXEL_LIMIT_MP,
+    timeoutMs: config.DECODE_TIMEOUT_SECONDS * 1000,
   };
 }
 

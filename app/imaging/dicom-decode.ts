@@ -70,7 +70,7 @@ export const TRANSFER_SYNTAX_NAMES: Record<string, string> = {
 /** Transfer syntaxes whose pixels this module decodes. */
 export const SUPPORTED_TRANSFER_SYNTAXES: readonly string[] = [...Object.keys(UNCOMPRESSED), RLE, ...Object.keys(CODEC_OF)];
 
-const PHOTOMETRICS = ["MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR", "YBR_RCT", "YBR_ICT"];
+export const PHOTOMETRICS = ["MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR", "YBR_RCT", "YBR_ICT"];
 
 /** Largest inflated data set of a Deflated file: the pixel budget at 16 bits, plus 16 MiB of attributes. */
 const inflateLimit = (pixelLimit: number) => pixelLimit * 2 + 16 * 1024 * 1024;
