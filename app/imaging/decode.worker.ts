@@ -9,7 +9,7 @@
 import { createRequire } from "node:module";
 import { parentPort } from "node:worker_threads";
 import sharp from "sharp";
-import { decodeFrame, luminance16, render16, render8, renderFloat, type DecodedFrame } from "./dicom-decode";
+import { decodeFrame, luminance16, render16, render8InPlace, renderFloat, type DecodedFrame } from "./dicom-decode";
 import { ImageError, unreadable } from "./image-error";
 import type { DecodeJob, DecodeReply } from "./decode-protocol";
 
@@ -67,7 +67,7 @@ async function run(job: DecodeJob): Promise<{ reply: DecodeReply; transfer: Arra
       info = frameInfo(d);
       input =
         d.kind === "grey"
-          ? sharp(render8(d.words, d.table), { raw: { width: info.width, height: info.height, channels: 1 } }).toColourspace("b-w")
+          ? sharp(render8InPlace(d.words, d.table), { raw: { width: info.width, height: info.height, channels: 1 } }).toColourspace("b-w")
           : sharp(d.rgb, { raw: { width: info.width, height: info.height, channels: 3 } });
     } else {
       try {

@@ -8,7 +8,7 @@ import { decode, decodePoolSettings } from "./decode-pool.server";
 import { PHOTOMETRICS, SUPPORTED_TRANSFER_SYNTAXES, TRANSFER_SYNTAX_NAMES } from "./dicom-decode";
 import { tooManyPixels } from "./image-error";
 
-export { SUPPORTED_TRANSFER_SYNTAXES, TRANSFER_SYNTAX_NAMES, decodeRle } from "./dicom-decode";
+export { SUPPORTED_TRANSFER_SYNTAXES, TRANSFER_SYNTAX_NAMES } from "./dicom-decode";
 export { unreadable } from "./image-error";
 
 /** Display values at full precision of the FIRST frame: windowed, MONOCHROME1 inverted, 0 = black … 1 = white. */
