@@ -60,6 +60,9 @@ function workerScript(): { code: string; eval: true } | { file: string } {
   };
 }
 
+/** Images above this size (width × height) retire their worker once decoded (see Slot). */
+const RECYCLE_PIXELS = 20_000_000;
+
 interface Pending {
   id: number;
   job: DecodeJob;
@@ -85,6 +88,9 @@ class Slot {
         const e = msg.error;
         job.reject(new ImageError(e.status, e.code, e.message, e.messageEn, e.headers));
       } else job.resolve(msg.reply);
+      // WebAssembly memory never shrinks: after a large image, the thread is replaced to give its memory back.
+      const size = msg.reply as { width?: number; height?: number } | undefined;
+      if ((size?.width ?? 0) * (size?.height ?? 0) > RECYCLE_PIXELS) this.retire();
       this.pool.next();
     });
     this.worker.on("error", (err) => this.fail(new ImageError(422, "unreadable", `Image illisible : échec du décodeur (${err.message}).`, `Unreadable image: decoder failure (${err.message}).`)));
@@ -129,6 +135,13 @@ class Slot {
   stop() {
     this.dead = true;
     return this.worker.terminate();
+  }
+
+  /** Leaves the pool (a new thread takes its place on demand) and ends its thread. */
+  retire() {
+    this.dead = true;
+    this.pool.replace(this);
+    void this.worker.terminate();
   }
 }
 
