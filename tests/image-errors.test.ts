@@ -98,6 +98,18 @@ describe("image routes answer a refusal with its code and reason", () => {
     expect(en).toContain("Image too large to decode");
   });
 
+  it("a refusal by the policy keeps its status and reason too (403, JSON, French and English)", async () => {
+    const other = await createAccount("doctor");
+    const stranger = await BrowserSession.login(other.email, other.password);
+    for (const path of [`/images/${ids.good}/fichier?apercu=1`, `/images/${ids.good}/fichier?telecharger=1`]) {
+      const res = await stranger.get(path);
+      expect(res.status).toBe(403);
+      const body = await jsonOf(res);
+      expect(body.error.fr).toBe("Ce patient ne fait pas partie de votre équipe de soins.");
+      expect(body.error.en).toBe("This patient is not in your care team.");
+    }
+  });
+
   it("the preview of a good DICOM still renders", async () => {
     const res = await doctor.get(`/images/${ids.good}/fichier?apercu=1`);
     expect(res.status).toBe(200);

@@ -8,6 +8,7 @@
 import type { Ctx } from "../http/context.server";
 import { HttpError } from "../http/errors.server";
 import { requestLog } from "../log.server";
+import { REASONS } from "../policy/policy.server";
 import { ImageError } from "./image-error";
 
 export type ImageRoute = "preview" | "heatmap" | "rendering" | "download";
@@ -22,6 +23,28 @@ const ENGLISH: Record<string, string> = {
   unsupported_type: "Unsupported image type.",
 };
 
+/** The policy's refusal reasons (French, app/policy/policy.server.ts) in English. */
+const REASONS_EN: Record<string, string> = {
+  [REASONS.role]: "Your role does not allow this action.",
+  [REASONS.adminOnly]: "Action reserved for administrators.",
+  [REASONS.careTeam]: "This patient is not in your care team.",
+  [REASONS.otherPatient]: "You can only see your own record.",
+  [REASONS.anonymous]: "Sign-in required.",
+  [REASONS.careRevoked]: "Care consent withdrawn by the patient: images cannot be viewed.",
+  [REASONS.careNeverGiven]: "The patient has not consented to care: images cannot be viewed.",
+  [REASONS.researchRevoked]: "Consent to research withdrawn.",
+  [REASONS.researchNeverGiven]: "No consent to research.",
+  [REASONS.aiRevoked]: "Consent to AI analysis withdrawn.",
+};
+
+/** A refusal thrown by perform() for the page channel: Remix's `data({ code, message }, { status })`. */
+function pageRefusal(err: unknown): { status: number; code: string; message: string } | null {
+  if (typeof err !== "object" || err === null || (err as { type?: string }).type !== "DataWithResponseInit") return null;
+  const { data, init } = err as { data?: { code?: string; message?: string }; init?: { status?: number } | null };
+  if (!init?.status || !data?.code) return null;
+  return { status: init.status, code: data.code, message: data.message ?? "" };
+}
+
 export function readerLang(request: Request): "fr" | "en" {
   const cookie = /(?:^|;\s*)nexus_lang=(\w+)/.exec(request.headers.get("Cookie") ?? "")?.[1];
   if (cookie) return cookie === "en" ? "en" : "fr";
@@ -29,9 +52,10 @@ export function readerLang(request: Request): "fr" | "en" {
   return accept.startsWith("en") ? "en" : "fr";
 }
 
-/** A JSON error response for `err` (an HttpError or anything else), logged as one line. */
+/** A JSON error response for `err` (an HttpError, a policy refusal, anything else), logged as one line. */
 export function imageFailure(ctx: Pick<Ctx, "request" | "info">, err: unknown, route: ImageRoute): Response {
-  if (err instanceof Response) return err; // already shaped by perform() (401/403/404)
+  if (err instanceof Response) return err; // a redirect to the login page
+  const refusal = pageRefusal(err);
   const log = requestLog(ctx.info.requestId);
   const debug = log.isLevelEnabled("debug");
   let status = 500;
@@ -39,7 +63,11 @@ export function imageFailure(ctx: Pick<Ctx, "request" | "info">, err: unknown, r
   let fr = "Erreur interne lors de la préparation de l'image : réessayez ; si cela persiste, prévenez l'exploitant.";
   let en = "Internal error while preparing the image: retry; if it persists, tell the operator.";
   let headers: Record<string, string> = {};
-  if (err instanceof HttpError) {
+  if (refusal) {
+    ({ status, code } = refusal);
+    fr = refusal.message;
+    en = REASONS_EN[refusal.message] ?? ENGLISH[refusal.code] ?? refusal.message;
+  } else if (err instanceof HttpError) {
     status = err.status;
     code = err.code;
     fr = err.message;
