@@ -50,6 +50,11 @@ const schema = z.object({
     .max(36_500, "AUDIT_RETENTION_DAYS must be at most 36500 (100 years)")
     .default(3650),
   AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
+  // Image decoding (app/imaging/decode-pool.server.ts): worker threads, waiting jobs, pixel budget, time limit.
+  DECODE_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  DECODE_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10_000).default(16),
+  DECODE_PIXEL_LIMIT_MP: z.coerce.number().positive().max(1000).default(60),
+  DECODE_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(30),
 });
 
 export type Config = Omit<z.infer<typeof schema>, "MFA_REQUIRED"> & {

@@ -1,11 +1,14 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { unknownAs404 } from "../http/error-page.server";
 import { reasonText } from "../i18n/reasons";
+import { previewProblem } from "../imaging/dicom.server";
+import { ImageError } from "../imaging/image-error";
+import { readerLang } from "../imaging/image-failure.server";
 import { authorize } from "../policy/policy.server";
 import type { loader as rootLoader } from "../root";
 import { vault } from "../vault/instance.server";
@@ -46,6 +49,8 @@ export async function loader(args: LoaderFunctionArgs) {
         createdAt: row!.createdAt,
         erased: Boolean(row!.erasedAt),
       },
+      // A DICOM whose preview cannot be made, known from its header: the reason is shown instead of an image.
+      previewProblem: row!.contentType === "application/dicom" && !row!.erasedAt ? previewProblem(row!.dicom) : null,
       canErase: erase.allowed,
       backTo: ctx.actor!.role === "patient" ? "/mon-dossier" : `/patients/${row!.patientId}`,
     };
@@ -66,7 +71,10 @@ export async function action(args: ActionFunctionArgs) {
       });
       return data({ prediction, error: null }, { status: 201 });
     } catch (err) {
-      if (err instanceof HttpError && err.status < 500) return data({ prediction: null, error: err.message }, { status: err.status });
+      if (err instanceof HttpError && err.status < 500) {
+        const message = err instanceof ImageError && readerLang(args.request) === "en" ? err.messageEn : err.message;
+        return data({ prediction: null, error: message }, { status: err.status, headers: err.headers });
+      }
       throw err;
     }
   }
@@ -115,7 +123,7 @@ function EraseControl({ imageId }: { imageId: string }) {
 export default function ImagePage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { image, canErase, backTo, analyse, predictions } = useLoaderData<typeof loader>();
+  const { image, canErase, backTo, analyse, predictions, previewProblem: problem } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const analysing = useNavigation().formData?.get("intent") === "analyse";
   const latest = predictions[0] ?? null;
@@ -152,11 +160,13 @@ export default function ImagePage() {
         <div className="grid gap-6 lg:grid-cols-3">
           <figure className="card lg:col-span-2">
             <div className="relative mx-auto w-fit">
-              <img
-                src={isDicom ? `${file}?apercu=1` : file}
-                alt={isDicom ? t("image.preview") : t("image.title")}
-                className="block max-h-[70vh] w-auto bg-black"
-              />
+              {problem ? (
+                <Alert kind="error">
+                  <strong>{t("image.unavailable")}</strong> — {lang === "en" ? problem.en : problem.fr} {t("image.unavailableHint")}
+                </Alert>
+              ) : (
+                <ImageOrReason src={isDicom ? `${file}?apercu=1` : file} alt={isDicom ? t("image.preview") : t("image.title")} />
+              )}
               {latest?.heatmapUrl && showMap ? (
                 <img
                   src={`/predictions/${latest.id}/carte`}
@@ -238,4 +248,36 @@ export default function ImagePage() {
       )}
     </div>
   );
+}
+
+/**
+ * The image, or — when its URL answers an error (a corrupt stream found while decoding, a full decode pool) — the
+ * reason the server gave (JSON `{ error: { code, message } }`, in the reader's language) instead of a broken image.
+ */
+function ImageOrReason({ src, alt }: { src: string; alt: string }) {
+  const t = useT();
+  const ref = useRef<HTMLImageElement>(null);
+  const [reason, setReason] = useState<string | null>(null);
+  const explain = () => {
+    fetch(src, { credentials: "same-origin" })
+      .then(async (r) => {
+        const body = (await r.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+        setReason(`${body?.error?.message ?? r.statusText} (${r.status}${body?.error?.code ? ` ${body.error.code}` : ""})`);
+      })
+      .catch(() => setReason(t("image.unavailable")));
+  };
+  // The error may have happened before hydration attached onError.
+  useEffect(() => {
+    const img = ref.current;
+    if (img && img.complete && img.naturalWidth === 0) explain();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  if (reason) {
+    return (
+      <div role="alert" data-testid="preview-error" className="max-w-prose p-4 text-sm text-red-800">
+        <strong>{t("image.unavailable")}</strong> — {reason} {t("image.unavailableHint")}
+      </div>
+    );
+  }
+  return <img ref={ref} src={src} alt={alt} onError={explain} className="block max-h-[70vh] w-auto bg-black" />;
 }

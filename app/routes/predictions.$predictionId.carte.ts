@@ -1,10 +1,11 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
-import { HttpError, failure, pageContext } from "../http/context.server";
+import { pageContext } from "../http/context.server";
 import { idParam } from "../http/params.server";
+import { imageFailure } from "../imaging/image-failure.server";
 import { heatmapResponse } from "../predictions/serve.server";
 import { browserResource, requestIdOf } from "../http/error-page.server";
 
-/** The heatmap for the browser's image viewer (session cookie). */
+/** The heatmap for the browser's image viewer (session cookie); a refusal carries its code and reason (fr/en). */
 export const loader = (args: LoaderFunctionArgs) => browserResource(args.request, requestIdOf(args), () => load(args));
 
 async function load(args: LoaderFunctionArgs) {
@@ -12,7 +13,6 @@ async function load(args: LoaderFunctionArgs) {
   try {
     return await heatmapResponse(ctx, idParam(ctx, args.params.predictionId));
   } catch (err) {
-    if (err instanceof HttpError) throw failure(ctx, err.status, err.code, err.message);
-    throw err;
+    throw imageFailure(ctx, err, "heatmap");
   }
 }
