@@ -43,6 +43,9 @@ beforeAll(async () => {
   ids.good = await upload(token, patient.id, writeDicom({ rows: 32, columns: 32, pixels: new Array(1024).fill(100) }), "application/dicom", "bon.dcm");
 });
 
+/** What Chromium's <img> asks for: image routes answer it (and a JSON client) with JSON, a navigation with a page. */
+const AS_IMG = { Accept: "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8" };
+
 async function jsonOf(res: Response & { html: string }) {
   expect(res.headers.get("Content-Type")).toMatch(/application\/json/);
   return JSON.parse(res.html) as { error: { code: string; message: string; fr: string; en: string } };
@@ -50,20 +53,20 @@ async function jsonOf(res: Response & { html: string }) {
 
 describe("image routes answer a refusal with its code and reason", () => {
   it("preview of a corrupt DICOM stream → 422 unreadable, French by default, English with nexus_lang=en", async () => {
-    const res = await doctor.get(`/images/${ids.corruptDicom}/fichier?apercu=1`);
+    const res = await doctor.get(`/images/${ids.corruptDicom}/fichier?apercu=1`, AS_IMG);
     expect(res.status).toBe(422);
     const body = await jsonOf(res);
     expect(body.error.code).toBe("unreadable");
     expect(body.error.message).toMatch(/^Image illisible : flux JPEG-LS/);
     expect(body.error.en).toMatch(/^Unreadable image: JPEG-LS/);
     expect(res.headers.get("Cache-Control")).toContain("no-store");
-    const en = await doctor.get(`/images/${ids.corruptDicom}/fichier?apercu=1`, { Cookie: `${doctor.cookieHeader()}; nexus_lang=en` });
+    const en = await doctor.get(`/images/${ids.corruptDicom}/fichier?apercu=1`, { ...AS_IMG, Cookie: `${doctor.cookieHeader()}; nexus_lang=en` });
     expect((await jsonOf(en)).error.message).toMatch(/^Unreadable image/);
     expect(res.html).not.toContain("Unexpected Server Error");
   });
 
   it("preview of a 100-megapixel RLE declaration → 422 too_many_pixels, before decoding", async () => {
-    const res = await doctor.get(`/images/${ids.bomb}/fichier?apercu=1`);
+    const res = await doctor.get(`/images/${ids.bomb}/fichier?apercu=1`, AS_IMG);
     expect(res.status).toBe(422);
     expect((await jsonOf(res)).error.code).toBe("too_many_pixels");
     // The server stays responsive.
@@ -71,10 +74,10 @@ describe("image routes answer a refusal with its code and reason", () => {
   });
 
   it("research rendering of an undecodable PNG → 422 (was 500), of a DICOM bomb → 422", async () => {
-    const png = await researcher.get(`/recherche/images/${ids.corruptPng}`);
+    const png = await researcher.get(`/recherche/images/${ids.corruptPng}`, AS_IMG);
     expect(png.status).toBe(422);
     expect((await jsonOf(png)).error.code).toBe("unreadable");
-    const bomb = await researcher.get(`/recherche/images/${ids.bomb}`);
+    const bomb = await researcher.get(`/recherche/images/${ids.bomb}`, AS_IMG);
     expect(bomb.status).toBe(422);
     expect((await jsonOf(bomb)).error).toMatchObject({ code: "too_many_pixels" });
     const good = await researcher.get(`/recherche/images/${ids.good}`);
@@ -102,7 +105,7 @@ describe("image routes answer a refusal with its code and reason", () => {
     const other = await createAccount("doctor");
     const stranger = await BrowserSession.login(other.email, other.password);
     for (const path of [`/images/${ids.good}/fichier?apercu=1`, `/images/${ids.good}/fichier?telecharger=1`]) {
-      const res = await stranger.get(path);
+      const res = await stranger.get(path, { Accept: "application/json" });
       expect(res.status).toBe(403);
       const body = await jsonOf(res);
       expect(body.error.fr).toBe("Ce patient ne fait pas partie de votre équipe de soins.");

@@ -79,9 +79,10 @@ export function imageFailure(ctx: Pick<Ctx, "request" | "info">, err: unknown, r
   if (status >= 500) log.error(line, "image request failed");
   else log.warn(line, "image request refused");
   const lang = readerLang(ctx.request);
-  // A person who followed a link (a navigation asks for HTML) gets the app's error page; an <img>, a script or an
-  // API client gets the JSON with both languages.
-  if ((ctx.request.headers.get("Accept") ?? "").includes("text/html")) {
+  // An <img> (it asks for image/*) and a script or client that asks for JSON get the JSON with both languages;
+  // anything else — a person who followed a link — gets the app's error page.
+  const accept = ctx.request.headers.get("Accept") ?? "";
+  if (!/application\/json|^image\//.test(accept)) {
     const page = errorPageResponse(ctx.request, { status, code, message: lang === "en" ? en : fr }, ctx.info.requestId);
     for (const [k, v] of Object.entries(headers)) page.headers.set(k, v);
     return page;

@@ -259,7 +259,7 @@ function ImageOrReason({ src, alt }: { src: string; alt: string }) {
   const ref = useRef<HTMLImageElement>(null);
   const [reason, setReason] = useState<string | null>(null);
   const explain = () => {
-    fetch(src, { credentials: "same-origin" })
+    fetch(src, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(async (r) => {
         const body = (await r.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
         setReason(`${body?.error?.message ?? r.statusText} (${r.status}${body?.error?.code ? ` ${body.error.code}` : ""})`);
