@@ -46,13 +46,21 @@ export async function loadActor(userId: string): Promise<Actor | null> {
       name: users.name,
       role: users.role,
       disabledAt: users.disabledAt,
+      scopes: users.scopes,
       patientId: patients.id,
     })
     .from(users)
     .leftJoin(patients, eq(patients.userId, users.id))
     .where(eq(users.id, userId));
   if (!row || row.disabledAt) return null;
-  return { id: row.id, email: row.email, name: row.name, role: row.role, patientId: row.patientId ?? null };
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    patientId: row.patientId ?? null,
+    ...(row.role === "system" ? { scopes: row.scopes ?? [] } : {}),
+  };
 }
 
 export function listUsers() {

@@ -44,6 +44,10 @@ export const users = pgTable(
     /** argon2id PHC string. */
     passwordHash: text("password_hash").notNull(),
     disabledAt: timestamp("disabled_at", { withTimezone: true }),
+    /** Machine accounts (`system`) only: `store`, `query` (see MACHINE_SCOPES). */
+    scopes: text("scopes").array(),
+    /** Machine accounts only: the DICOM AE title the device calls with (DIMSE associations map to this account). */
+    aeTitle: text("ae_title"),
     createdAt: createdAt(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -344,6 +348,45 @@ export const predictions = pgTable(
     index("predictions_patient_idx").on(t.patientId, t.createdAt),
     index("predictions_created_idx").on(t.createdAt),
   ],
+);
+
+/**
+ * The reconciliation queue: DICOM instances that arrived (STOW-RS or C-STORE) for a patient Nexus does not know.
+ * Never filed automatically: a doctor attaches one to a patient (the upload path runs again, identity check
+ * included) or rejects it. The bytes are in the object store encrypted like an image (`inbox/<id>`, own data key);
+ * the header's identity (PatientID, name, birth date, sex), needed to decide, is sealed under the same key.
+ */
+export const dicomInbox = pgTable(
+  "dicom_inbox",
+  {
+    id: uuid("id").primaryKey(),
+    /** `pending`, `attached`, `rejected`. */
+    status: text("status").notNull().default("pending"),
+    /** `stow` or `dimse`. */
+    source: text("source").notNull(),
+    /** The DIMSE calling AE title, when it came that way. */
+    callingAe: text("calling_ae"),
+    receivedBy: uuid("received_by").references(() => users.id, { onDelete: "set null" }),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
+    studyInstanceUid: text("study_instance_uid"),
+    seriesInstanceUid: text("series_instance_uid"),
+    sopInstanceUid: text("sop_instance_uid"),
+    sopClassUid: text("sop_class_uid"),
+    modality: text("modality"),
+    studyDate: text("study_date"),
+    size: bigint("size", { mode: "number" }).notNull(),
+    sha256: text("sha256").notNull(),
+    storageKey: text("storage_key").notNull(),
+    keyId: text("key_id"),
+    wrappedKey: bytea("wrapped_key"),
+    encryptedIdentity: bytea("encrypted_identity"),
+    resolvedBy: uuid("resolved_by").references(() => users.id, { onDelete: "set null" }),
+    resolvedAt: timestamp("resolved_at", { withTimezone: true }),
+    /** Attached: the patient and the image the instance became. */
+    patientId: uuid("patient_id").references(() => patients.id, { onDelete: "set null" }),
+    imageId: uuid("image_id").references(() => images.id, { onDelete: "set null" }),
+  },
+  (t) => [index("dicom_inbox_status_idx").on(t.status, t.receivedAt)],
 );
 
 export const GENESIS_HASH = "0".repeat(64);

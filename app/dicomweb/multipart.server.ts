@@ -7,6 +7,14 @@
  * And the other direction: {@link multipartRelated} writes WADO-RS answers.
  */
 
+/** A part grew past the limit given to {@link multipartParts}: the rest of the body is not read. */
+export class PartTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`a part is larger than ${limit} bytes`);
+    this.name = "PartTooLargeError";
+  }
+}
+
 /** The body is not well-formed multipart (no boundary, truncated, headers too long…). */
 export class MultipartError extends Error {
   constructor(message: string) {
@@ -74,7 +82,12 @@ class Reader {
  * The parts of a multipart body with the given boundary, in order. Throws {@link MultipartError} on a malformed body;
  * the error surfaces either from the generator or from a part's body iterator, wherever it is met.
  */
-export async function* multipartParts(source: AsyncIterable<Uint8Array>, boundary: string): AsyncGenerator<Part> {
+export async function* multipartParts(
+  source: AsyncIterable<Uint8Array>,
+  boundary: string,
+  options: { maxPartBytes?: number } = {},
+): AsyncGenerator<Part> {
+  const maxPartBytes = options.maxPartBytes ?? Infinity;
   if (!boundary || boundary.length > 70) throw new MultipartError("boundary missing or longer than 70 characters");
   const reader = new Reader(source);
   // A leading CRLF makes the first delimiter look like every other one.
@@ -113,17 +126,23 @@ export async function* multipartParts(source: AsyncIterable<Uint8Array>, boundar
         headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
       }
       let finished = false;
+      let partBytes = 0;
+      const count = (bytes: Buffer) => {
+        partBytes += bytes.length;
+        if (partBytes > maxPartBytes) throw new PartTooLargeError(maxPartBytes);
+        return bytes;
+      };
       const body = async function* (): AsyncGenerator<Uint8Array> {
         for (;;) {
           const at = reader.buffer.indexOf(delimiter);
           if (at >= 0) {
-            if (at > 0) yield Buffer.from(reader.consume(at));
+            if (at > 0) yield count(Buffer.from(reader.consume(at)));
             reader.consume(delimiter.length);
             finished = true;
             return;
           }
           const safe = reader.buffer.length - (delimiter.length - 1);
-          if (safe > 0) yield Buffer.from(reader.consume(safe));
+          if (safe > 0) yield count(Buffer.from(reader.consume(safe)));
           if (!(await reader.fill())) throw new MultipartError("body ends inside a part (no closing boundary)");
         }
       };

@@ -18,7 +18,13 @@ export type Resource =
   | { type: "audit" }
   | { type: "patient"; id?: string }
   /** An image names its patient (looked up before authorising); an unknown image has none and is refused. */
-  | { type: "image"; id?: string; patientId?: string };
+  | { type: "image"; id?: string; patientId?: string }
+  /** A DICOM study (id: StudyInstanceUID), series or instance, named with the patient it belongs to. */
+  | { type: "study"; id?: string; patientId?: string }
+  /** An entry of the DICOM reconciliation queue (not yet any patient's). */
+  | { type: "inbox"; id?: string }
+  /** A machine account (modality, PACS). */
+  | { type: "machine"; id?: string };
 
 export type Action =
   | "app.home"
@@ -45,7 +51,15 @@ export type Action =
   | "accessLog.read"
   | "research.image"
   | "image.analyse"
-  | "stats.view";
+  | "stats.view"
+  | "dicom.store"
+  | "dicom.search"
+  | "dicom.retrieve"
+  | "inbox.list"
+  | "inbox.resolve"
+  | "machine.list"
+  | "machine.create"
+  | "machine.token";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -66,6 +80,8 @@ export const REASONS = {
   researchNeverGiven: "Pas de consentement pour la recherche.",
   aiRevoked: "Consentement retiré pour l'analyse IA.",
   aiNeverGiven: "Le patient n'a pas consenti à l'analyse IA.",
+  noStoreScope: "Ce compte machine n'a pas le droit d'envoyer des images (portée « store » absente).",
+  noQueryScope: "Ce compte machine n'a pas le droit de rechercher ou lire des examens (portée « query » absente).",
 } as const;
 
 type Rule = (actor: Actor, resource: Resource) => Decision | Promise<Decision>;
@@ -80,7 +96,7 @@ const onlyRoles =
 /** The patient a resource belongs to: the patient itself, or an image's patient. */
 export function patientOf(resource: Resource): string | undefined {
   if (resource.type === "patient") return resource.id;
-  if (resource.type === "image") return resource.patientId;
+  if (resource.type === "image" || resource.type === "study") return resource.patientId;
   return undefined;
 }
 
@@ -94,10 +110,23 @@ const careTeamDoctor: Rule = async (actor, resource) => {
 /** A doctor of the care team, or an admin (erasure requests handled by the hospital's data office). */
 const careTeamOrAdmin: Rule = (actor, resource) => (actor.role === "admin" ? ALLOW : careTeamDoctor(actor, resource));
 
-/** Viewing images: the patient themself; a doctor of the care team while the patient's `care` consent is live. */
+/** A machine account holding `scope`. */
+const hasScope = (actor: Actor, scope: string) => actor.role === "system" && (actor.scopes ?? []).includes(scope);
+
+/**
+ * Viewing images: the patient themself; a doctor of the care team while the patient's `care` consent is live; a
+ * machine account with the `query` scope (the hospital's PACS or viewer, acting for the care team) under the same
+ * live `care` consent.
+ */
 const imageViewer: Rule = async (actor, resource) => {
   const patientId = patientOf(resource);
   if (actor.role === "patient") return patientId && actor.patientId === patientId ? ALLOW : deny(REASONS.otherPatient);
+  if (actor.role === "system") {
+    if (!hasScope(actor, "query")) return deny(REASONS.noQueryScope);
+    if (!patientId) return deny(REASONS.role);
+    const care = await consentOf(patientId, "care");
+    return care.granted ? ALLOW : deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
+  }
   const team = await careTeamDoctor(actor, resource);
   if (!team.allowed) return team;
   const care = await consentOf(patientId!, "care");
@@ -140,6 +169,27 @@ const patientRecord: Rule = async (actor, resource) => {
   return deny(REASONS.role);
 };
 
+/**
+ * Storing a DICOM instance (STOW-RS, C-STORE) for a known patient: a doctor of the care team (as an upload), or a
+ * machine account with the `store` scope (a modality or PACS sends for every patient of the site).
+ */
+const dicomStore: Rule = (actor, resource) => {
+  if (actor.role === "system") return hasScope(actor, "store") ? ALLOW : deny(REASONS.noStoreScope);
+  return careTeamDoctor(actor, resource);
+};
+
+/** Holding an instance for an unknown patient in the reconciliation queue: whoever may store. */
+const dicomQueue: Rule = (actor) => {
+  if (actor.role === "system") return hasScope(actor, "store") ? ALLOW : deny(REASONS.noStoreScope);
+  return actor.role === "doctor" ? ALLOW : deny(REASONS.role);
+};
+
+/** Searching (QIDO-RS): doctors, patients, `query` machines; each study listed is then checked with image.read. */
+const dicomSearch: Rule = (actor) => {
+  if (actor.role === "system") return hasScope(actor, "query") ? ALLOW : deny(REASONS.noQueryScope);
+  return actor.role === "doctor" || actor.role === "patient" ? ALLOW : deny(REASONS.role);
+};
+
 const RULES: Record<Action, Rule> = {
   "app.home": anyone,
   "account.self": anyone,
@@ -174,6 +224,16 @@ const RULES: Record<Action, Rule> = {
   "image.analyse": aiAnalysis,
   // Doctors: their care team's readings; researchers: consenting patients', pseudonymised (the query decides).
   "stats.view": onlyRoles("doctor", "researcher"),
+  // DICOMweb and DIMSE (docs/decisions/2026-11-30-dicomweb.md): a study is read like its images.
+  "dicom.store": (actor, resource) => (resource.type === "inbox" ? dicomQueue(actor, resource) : dicomStore(actor, resource)),
+  "dicom.search": dicomSearch,
+  "dicom.retrieve": imageViewer,
+  // The reconciliation queue: doctors decide; attaching is then an upload to the chosen patient (image.upload).
+  "inbox.list": onlyRoles("doctor"),
+  "inbox.resolve": onlyRoles("doctor"),
+  "machine.list": adminOnly,
+  "machine.create": adminOnly,
+  "machine.token": adminOnly,
 };
 
 export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {

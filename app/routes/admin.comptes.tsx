@@ -6,7 +6,7 @@ import { createUser, EmailTakenError, listUsers, setUserDisabled } from "../acco
 import { HttpError, failure, pageContext, perform, readMutation } from "../http/context.server";
 import { formFields, parseWith } from "../http/validation.server";
 import type { loader as rootLoader } from "../root";
-import { ROLES } from "../vocabulary";
+import { HUMAN_ROLES } from "../vocabulary";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
@@ -126,7 +126,7 @@ export default function Accounts() {
           <div>
             <label htmlFor="field-role" className="block text-sm font-medium text-slate-800">{t("accounts.role")}</label>
             <select id="field-role" name="role" className="input mt-1" defaultValue="doctor">
-              {ROLES.map((r) => (
+              {HUMAN_ROLES.map((r) => (
                 <option key={r} value={r}>{t(`role.${r}`)}</option>
               ))}
             </select>

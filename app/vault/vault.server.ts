@@ -464,6 +464,79 @@ export class Vault {
     return keys.length;
   }
 
+  /**
+   * Encrypts a stream under a fresh data key into `key`, without an image row (the DICOM reconciliation queue keeps
+   * the wrapped key in its own row), with an optional short text sealed under the same key. Reads at most
+   * MAX_UPLOAD_BYTES (then 413, nothing left behind).
+   */
+  async putSealedStream(
+    key: string,
+    objectId: string,
+    data: AsyncIterable<Uint8Array>,
+    text?: string,
+  ): Promise<{ keyId: string; wrappedKey: Buffer; size: number; sha256: string; sealedText: Buffer | null }> {
+    const dataKey = generateDataKey();
+    try {
+      const wrapped = wrapKey(this.keyring, dataKey, objectId);
+      const encrypted = encryptStream(limitSize(data, MAX_UPLOAD_BYTES), { key: dataKey, objectId });
+      try {
+        await this.store.put(key, encrypted.stream);
+      } catch (err) {
+        await this.store.delete(key).catch(() => undefined);
+        if (err instanceof TooLargeError || (err as { cause?: unknown }).cause instanceof TooLargeError) throw tooLarge();
+        asStorageError(err);
+      }
+      const result = await encrypted.result();
+      return {
+        ...wrapped,
+        size: result.plaintextSize,
+        sha256: result.sha256,
+        sealedText: text === undefined ? null : sealName(dataKey, objectId, text),
+      };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Opens an object written by {@link putSealedStream}: its verified plaintext as a stream, and its sealed text. */
+  async openSealedStream(
+    key: string,
+    objectId: string,
+    keyId: string,
+    wrappedKey: Uint8Array,
+    sealedText?: Uint8Array | null,
+  ): Promise<{ body: AsyncIterable<Uint8Array>; text: string | null }> {
+    let dataKey: Buffer;
+    let text: string | null = null;
+    try {
+      dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
+      text = sealedText ? openName(dataKey, objectId, sealedText) : null;
+    } catch {
+      throw fail(500, "integrity_failure");
+    }
+    const source = await this.store.get(key).catch((err) => {
+      if (err instanceof NotFoundError) throw fail(500, "integrity_failure");
+      return asStorageError(err);
+    });
+    const plaintext = decryptStream(source, { key: dataKey, objectId });
+    const body = (async function* () {
+      try {
+        for await (const chunk of plaintext) yield chunk;
+      } catch (err) {
+        if (err instanceof IntegrityError) throw fail(500, "integrity_failure");
+        throw err;
+      } finally {
+        dataKey.fill(0);
+      }
+    })();
+    return { body, text };
+  }
+
+  /** Deletes an object written by {@link putSealedStream} (its row's wrapped key should be gone first). */
+  async deleteSealed(key: string): Promise<void> {
+    await this.store.delete(key).catch(() => undefined);
+  }
+
   async listImages(patientId: string) {
     return db
       .select({
