@@ -46,6 +46,9 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "research.image": { fr: "Image pseudonymisée vue (recherche)", en: "Pseudonymised image viewed (research)" },
   "image.analyse": { fr: "Analyse IA d'une mammographie", en: "AI analysis of a mammogram" },
   "patient.list": { fr: "Liste des patients", en: "Patient list" },
+  "exam.list": { fr: "Liste des examens", en: "Exam list" },
+  "exam.read": { fr: "Consultation d'un examen", en: "Exam viewed" },
+  "exam.analyse": { fr: "Analyse IA d'un examen", en: "AI analysis of an exam" },
 };
 
 export function actionLabel(action: string, lang: Lang): string {

@@ -7,6 +7,7 @@
  * refusals never reveal which patients exist (docs/decisions/2026-11-23-access-rules.md).
  */
 import type { Actor } from "../accounts/actor";
+import type { PurposeOfUse } from "../audit/purpose";
 import type { Role } from "../db/schema";
 import { consentOf } from "../consent/consent.server";
 import { isInCareTeam } from "../patients/care-team.server";
@@ -19,6 +20,8 @@ export type Resource =
   | { type: "patient"; id?: string }
   /** An image names its patient (looked up before authorising); an unknown image has none and is refused. */
   | { type: "image"; id?: string; patientId?: string }
+  /** An exam names its patient too (looked up before authorising). */
+  | { type: "exam"; id?: string; patientId?: string }
   /** A DICOM study (id: StudyInstanceUID), series or instance, named with the patient it belongs to. */
   | { type: "study"; id?: string; patientId?: string }
   /** An entry of the DICOM reconciliation queue (not yet any patient's). */
@@ -52,6 +55,9 @@ export type Action =
   | "research.image"
   | "image.analyse"
   | "stats.view"
+  | "exam.list"
+  | "exam.read"
+  | "exam.analyse"
   | "dicom.store"
   | "dicom.search"
   | "dicom.retrieve"
@@ -96,7 +102,7 @@ const onlyRoles =
 /** The patient a resource belongs to: the patient itself, or an image's patient. */
 export function patientOf(resource: Resource): string | undefined {
   if (resource.type === "patient") return resource.id;
-  if (resource.type === "image" || resource.type === "study") return resource.patientId;
+  if (resource.type === "image" || resource.type === "exam" || resource.type === "study") return resource.patientId;
   return undefined;
 }
 
@@ -234,7 +240,85 @@ const RULES: Record<Action, Rule> = {
   "machine.list": adminOnly,
   "machine.create": adminOnly,
   "machine.token": adminOnly,
+  // Exams: the patient sees her list (status, letter; never AI); the care team reads exams while care consent is
+  // live; the exam AI needs the ai_analysis consent, like one image's.
+  "exam.list": patientRecord,
+  "exam.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.role)),
+  "exam.analyse": aiAnalysis,
 };
+
+/**
+ * What an action is done for, which gives its purpose of use (HL7 v3 ActReason) in the audit trail: `care` →
+ * TREAT (a patient acting on her own record: PATRQT; an admin handling care data, e.g. an erasure: HOPERAT),
+ * `research` → HRESCH, `operations` → HOPERAT. A researcher's actions are always HRESCH.
+ */
+export type ActionPurpose = "care" | "research" | "operations";
+
+const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
+  "app.home": "operations",
+  "account.self": "operations",
+  "account.password": "operations",
+  "account.list": "operations",
+  "account.create": "operations",
+  "account.disable": "operations",
+  "account.enable": "operations",
+  "session.logout": "operations",
+  "token.revoke": "operations",
+  "audit.read": "operations",
+  "patient.list": "care",
+  "patient.create": "care",
+  "patient.read": "care",
+  "research.view": "research",
+  "patient.erase": "care",
+  "image.upload": "care",
+  "image.list": "care",
+  "image.read": "care",
+  "image.erase": "care",
+  "consent.read": "care",
+  "consent.update": "care",
+  "accessLog.read": "care",
+  "research.image": "research",
+  "image.analyse": "care",
+  "stats.view": "care",
+  "exam.list": "care",
+  "exam.read": "care",
+  "exam.analyse": "care",
+  "dicom.store": "care",
+  "dicom.search": "care",
+  "dicom.retrieve": "care",
+  "inbox.list": "care",
+  "inbox.resolve": "care",
+  "machine.list": "operations",
+  "machine.create": "operations",
+  "machine.token": "operations",
+};
+
+/** The purpose of use the audit trail records for `action` done by someone of `role`. */
+export function purposeOfUse(action: Action, role: Role | null | undefined): PurposeOfUse {
+  const purpose = PURPOSE_OF_ACTION[action];
+  if (purpose === "research" || role === "researcher") return "HRESCH";
+  if (role === "patient") return "PATRQT";
+  if (purpose === "care") return role === "admin" ? "HOPERAT" : "TREAT";
+  return "HOPERAT";
+}
+
+/**
+ * Which rows a list action may return to the actor: the policy decides, the query obeys. `careTeam`: the doctor's
+ * care team; `directory`: every patient, identity only (admins); `research`: consenting patients, pseudonymised;
+ * `none`: nothing.
+ */
+export type ListScope =
+  | { kind: "careTeam"; doctorId: string }
+  | { kind: "directory" }
+  | { kind: "research" }
+  | { kind: "none" };
+
+export function listScope(actor: Actor, action: "patient.list" | "stats.view"): ListScope {
+  if (actor.role === "doctor") return { kind: "careTeam", doctorId: actor.id };
+  if (action === "patient.list" && actor.role === "admin") return { kind: "directory" };
+  if (action === "stats.view" && actor.role === "researcher") return { kind: "research" };
+  return { kind: "none" };
+}
 
 export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {
   if (!actor) return deny(REASONS.anonymous);
