@@ -41,6 +41,16 @@ const schema = z.object({
     .max(36_500, "AUDIT_RETENTION_DAYS must be at most 36500 (100 years)")
     .default(3650),
   AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
+  /** Lifetime of a machine account's (modality, PACS) bearer token. */
+  MACHINE_TOKEN_TTL_DAYS: positiveInt(365),
+  /** DIMSE: the C-STORE/C-ECHO SCP listens on this port when set (AE title NEXUS). */
+  DICOM_PORT: z.coerce.number().int().min(0).max(65535).optional().or(z.literal("").transform(() => undefined)),
+  DICOM_HOST: z.string().default("127.0.0.1"),
+  DICOM_AE_TITLE: z.string().regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, "DICOM_AE_TITLE: 1 to 16 ASCII characters").default("NEXUS"),
+  /** Calling AE titles accepted (comma-separated); unset: any calling AE title, from a loopback address only. */
+  DICOM_ALLOWED_AETS: z.string().optional(),
+  /** Simultaneous DIMSE associations. */
+  DICOM_MAX_ASSOCIATIONS: positiveInt(8),
 });
 
 export type Config = z.infer<typeof schema> & {

@@ -68,8 +68,9 @@ export function storeInstancesResponse(input: {
         "00081150": attr("UI", f.sopClassUid),
         "00081155": attr("UI", f.sopInstanceUid),
         "00081197": attr("US", f.reason),
-        // Error Comment (0000,0902): the reason in words, so an operator reading the response knows what to fix.
-        "00000902": attr("LO", f.comment.slice(0, 64)),
+        // Error Comment (0000,0902): the reason in words, so an operator reading the response knows what to fix
+        // (longer than LO's 64 characters when the reason needs it: a JSON reader takes it whole).
+        "00000902": attr("LO", f.comment.slice(0, 512)),
       })),
     };
   if (input.stored.length)

@@ -73,9 +73,6 @@ class Reader {
     this.buf = this.buf.length === 0 ? Buffer.from(next.value) : Buffer.concat([this.buf, next.value]);
     return true;
   }
-  async close() {
-    await this.it.return?.();
-  }
 }
 
 /**
@@ -93,7 +90,9 @@ export async function* multipartParts(
   // A leading CRLF makes the first delimiter look like every other one.
   reader.unshift(Buffer.from("\r\n"));
   const delimiter = Buffer.from(`\r\n--${boundary}`);
-  try {
+  // When the consumer stops early, the source is left as it is, not cancelled: cancelling a request body resets the
+  // connection before the server can answer; the server closes it after its answer instead (Connection: close).
+  {
     // Preamble: everything before the first delimiter is ignored.
     for (;;) {
       const at = reader.buffer.indexOf(delimiter);
@@ -166,8 +165,6 @@ export async function* multipartParts(
         } else for await (const chunk of iterator) void chunk;
       }
     }
-  } finally {
-    await reader.close();
   }
 }
 

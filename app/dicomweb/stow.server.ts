@@ -80,8 +80,6 @@ export async function stow(ctx: Ctx, request: Request, base: string, studyUid?: 
       failed.push({ reason: FAILURE.notDicom, comment: `bad_multipart: corps multipart illisible (${err.message}).` });
       stopped = true;
     } else throw err;
-  } finally {
-    if (stopped) await parts.return(undefined).catch(() => undefined);
   }
   if (stored.length === 0 && failed.length === 0) {
     return refuse(ctx, 400, "invalid", "Aucune instance DICOM dans le corps multipart.");
