@@ -85,7 +85,8 @@ export async function* multipartParts(
   options: { maxPartBytes?: number } = {},
 ): AsyncGenerator<Part> {
   const maxPartBytes = options.maxPartBytes ?? Infinity;
-  if (!boundary || boundary.length > 70) throw new MultipartError("boundary missing or longer than 70 characters");
+  // RFC 2046 caps a boundary at 70 characters; Orthanc's DICOMweb client writes longer ones: be lenient, not unbounded.
+  if (!boundary || boundary.length > 256) throw new MultipartError("boundary missing or longer than 256 characters");
   const reader = new Reader(source);
   // A leading CRLF makes the first delimiter look like every other one.
   reader.unshift(Buffer.from("\r\n"));
