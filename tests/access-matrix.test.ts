@@ -417,6 +417,43 @@ const CASES: Case[] = [
     call: call("GET", () => "/api/v1/audit/export?format=ndjson&action=patient.create"),
   },
   { route: "api.v1.$", name: "GET /api/v1/unknown", expected: all(404), call: call("GET", () => "/api/v1/unknown") },
+  // DICOMweb and machine accounts (interoperability).
+  {
+    route: "dicomweb.$",
+    name: "GET /dicomweb/studies (QIDO-RS: each caller sees only what they may read)",
+    expected: all(200, { anonymous: 401, admin: 403, researcher: 403 }),
+    call: call("GET", () => "/dicomweb/studies?PatientID=none"),
+  },
+  {
+    route: "dicomweb.$",
+    name: "GET /dicomweb/studies/:unknown (WADO-RS: 403, existence is not revealed)",
+    expected: all(403, { anonymous: 401 }),
+    call: call("GET", () => `/dicomweb/studies/2.25.${BigInt("0x" + randomUUID().replace(/-/g, ""))}`),
+  },
+  {
+    route: "api.v1.machines",
+    name: "GET /api/v1/machines",
+    expected: all(403, { anonymous: 401, admin: 200 }),
+    call: call("GET", () => "/api/v1/machines"),
+  },
+  {
+    route: "api.v1.machines.$machineId.tokens",
+    name: "POST /api/v1/machines/:unknown/tokens",
+    expected: all(403, { anonymous: 401, admin: 404 }),
+    call: call("POST", () => `/api/v1/machines/${randomUUID()}/tokens`),
+  },
+  {
+    route: "api.v1.dicom-inbox",
+    name: "GET /api/v1/dicom-inbox (reconciliation queue)",
+    expected: all(403, { anonymous: 401, doctor: 200, otherDoctor: 200 }),
+    call: call("GET", () => "/api/v1/dicom-inbox"),
+  },
+  {
+    route: "api.v1.dicom-inbox.$entryId",
+    name: "POST /api/v1/dicom-inbox/:unknown (reject)",
+    expected: all(403, { anonymous: 401, doctor: 404, otherDoctor: 404 }),
+    call: call("POST", () => `/api/v1/dicom-inbox/${randomUUID()}`, { decision: "reject" }),
+  },
 ];
 
 describe("access matrix", () => {

@@ -5,6 +5,7 @@
  * agent, time). Requests that touch neither are listed with the reason and must leave none. A route module that is
  * in neither list fails the last test: a new route must be classified here before it ships.
  */
+import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -538,6 +539,48 @@ const CASES: AuditedCase[] = [
     patient: () => patientId,
   },
   { route: "api.v1.audit", name: "GET /api/v1/audit", call: () => call("GET", "/api/v1/audit?limit=5", adminToken), status: 200, action: "audit.read", actor: () => adminId },
+  {
+    route: "dicomweb.$",
+    name: "GET /dicomweb/studies (QIDO-RS)",
+    call: () => call("GET", "/dicomweb/studies?PatientID=nobody", doctorToken),
+    status: 200,
+    action: "dicom.search",
+    actor: () => doctorId,
+  },
+  {
+    route: "api.v1.machines",
+    name: "GET /api/v1/machines",
+    call: () => call("GET", "/api/v1/machines", adminToken),
+    status: 200,
+    action: "machine.list",
+    actor: () => adminId,
+  },
+  {
+    route: "api.v1.machines.$machineId.tokens",
+    name: "POST /api/v1/machines/:unknown/tokens (404, an error event)",
+    call: () => call("POST", `/api/v1/machines/${randomUUID()}/tokens`, adminToken),
+    status: 404,
+    action: "machine.token",
+    outcome: "error",
+    actor: () => adminId,
+  },
+  {
+    route: "api.v1.dicom-inbox",
+    name: "GET /api/v1/dicom-inbox",
+    call: () => call("GET", "/api/v1/dicom-inbox", doctorToken),
+    status: 200,
+    action: "inbox.list",
+    actor: () => doctorId,
+  },
+  {
+    route: "api.v1.dicom-inbox.$entryId",
+    name: "POST /api/v1/dicom-inbox/:unknown (404, an error event)",
+    call: () => call("POST", `/api/v1/dicom-inbox/${randomUUID()}`, doctorToken, { decision: "reject" }),
+    status: 404,
+    action: "inbox.resolve",
+    outcome: "error",
+    actor: () => doctorId,
+  },
   {
     route: "api.v1.audit",
     name: "GET /api/v1/audit?actor=bad (400, an error event)",

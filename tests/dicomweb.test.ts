@@ -215,6 +215,43 @@ describe("bad input gets a reason per instance, never a 500", () => {
   });
 });
 
+describe("the reconciliation queue", () => {
+  it("a doctor sees the header's identity, attaches (identity check applies) or rejects", { timeout: SLOW }, async () => {
+    const newIpp = `NEW-${randomUUID().slice(0, 8)}`;
+    const s1 = uid();
+    const s2 = uid();
+    const queued = await stow(doctor, [
+      mammogram({ patientId: newIpp, patientName: "BERNARD^LUCIE", birthDate: "19700707", sex: "F", studyInstanceUid: s1 }),
+      mammogram({ patientId: newIpp, patientName: "BERNARD^LUCIE", birthDate: "19700707", sex: "F", studyInstanceUid: s2 }),
+    ]);
+    expect(failures(queued).map((f) => value(f, "00081197"))).toEqual([0xc404, 0xc404]);
+    const list = await api("GET", "/api/v1/dicom-inbox", { token: doctor });
+    expect(list.status).toBe(200);
+    const mine = (list.body.entries as any[]).filter((e) => e.identity?.patientId === newIpp);
+    expect(mine).toHaveLength(2);
+    expect(mine[0].identity).toMatchObject({ patientName: "BERNARD^LUCIE", patientBirthDate: "19700707" });
+    const first = mine.find((e) => e.studyInstanceUid === s1)!;
+    const second = mine.find((e) => e.studyInstanceUid === s2)!;
+
+    // To the wrong woman: the identity check refuses, the entry stays queued.
+    const wrong = await api("POST", `/api/v1/dicom-inbox/${first.id}`, { token: doctor, json: { decision: "attach", patientId } });
+    expect(wrong.status).toBe(409);
+    expect(wrong.body.error.code).toBe("identity_mismatch");
+    // To her record (created without an IPP yet): filed, found by QIDO.
+    const lucie = await createPatient(doctor, { displayName: "Lucie Bernard", birthDate: "1970-07-07", sex: "F", consents: { care: true } } as never);
+    const attached = await api("POST", `/api/v1/dicom-inbox/${first.id}`, { token: doctor, json: { decision: "attach", patientId: lucie.id } });
+    expect(attached.status, JSON.stringify(attached.body)).toBe(201);
+    expect(await client(doctor).searchForStudies({ queryParams: { StudyInstanceUID: s1 } })).toHaveLength(1);
+    // Rejected: gone from the queue, and a second decision on it is a 404.
+    expect((await api("POST", `/api/v1/dicom-inbox/${second.id}`, { token: doctor, json: { decision: "reject" } })).status).toBe(204);
+    expect((await api("POST", `/api/v1/dicom-inbox/${second.id}`, { token: doctor, json: { decision: "reject" } })).status).toBe(404);
+    const after = await api("GET", "/api/v1/dicom-inbox", { token: doctor });
+    expect((after.body.entries as any[]).filter((e) => e.identity?.patientId === newIpp)).toEqual([]);
+    expect((await api("POST", `/api/v1/dicom-inbox/${second.id}`, { token: doctor, json: { decision: "maybe" } })).status).toBe(400);
+    expect((await api("GET", "/api/v1/dicom-inbox", { token: admin })).status).toBe(403);
+  });
+});
+
 describe("consent and machine accounts", () => {
   it("care consent withdrawn between QIDO and WADO → 403, and the study leaves the search", { timeout: SLOW }, async () => {
     const pid = `IPP-${randomUUID().slice(0, 8)}`;

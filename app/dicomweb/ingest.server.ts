@@ -160,25 +160,8 @@ export async function receiveInstance(ctx: Ctx, data: AsyncIterable<Uint8Array>,
       ctx,
       "dicom.store",
       { type: "study", id: studyInstanceUid, patientId: patient.id },
-      async () => {
-        const check = checkIdentity(headers.identity, patient);
-        if (check.result === "mismatch") {
-          throw new HttpError(409, "identity_mismatch", `Identité incohérente avec le dossier : ${describeFields(check.fields)}. Rien n'a été enregistré.`);
-        }
-        // A PACS re-sending an instance already filed (a retry) gets success without a second copy.
-        const [existing] = await db
-          .select({ id: images.id })
-          .from(images)
-          .where(and(eq(images.patientId, patient.id), eq(images.sopInstanceUid, sopInstanceUid), isNull(images.erasedAt)));
-        if (existing) {
-          if (!(await drain(all))) throw new HttpError(413, "too_large", "Instance trop volumineuse.");
-          return { id: existing.id };
-        }
-        const image = await vault.storeImage({ patientId: patient.id, uploadedBy: ctx.actor!.id, fileName: null, data: all });
-        await fileDicomImage(image.id, patient.id, ctx.actor!.id, headers, check.result === "missing" ? `missing:${check.fields.join(",")}` : null);
-        return image;
-      },
-      { describe: (image) => ({ resourceType: "image", resourceId: image.id }) },
+      // The event names the study (StudyInstanceUID) and the patient.
+      () => storeForPatient(ctx.actor!.id, patient, headers, all),
     );
     return { ok: true, ...ids, studyInstanceUid, seriesInstanceUid: headers.exam.seriesInstanceUid, imageId: stored.id, patientId: patient.id };
   } catch (err) {
@@ -188,6 +171,37 @@ export async function receiveInstance(ctx: Ctx, data: AsyncIterable<Uint8Array>,
     if (refused.status === 413) return tooLargeResult(ids);
     return { ok: false, ...ids, reason: reasonFor(refused.status, refused.code), code: refused.code, message: refused.message };
   }
+}
+
+type PatientRow = typeof patients.$inferSelect;
+
+/**
+ * The known-patient path shared by STOW-RS, C-STORE and attaching a queued instance: identity check (a mismatch is
+ * a 409 and nothing is stored), a re-sent instance recognised, then the vault and the exam.
+ */
+export async function storeForPatient(
+  actorId: string,
+  patient: PatientRow,
+  headers: DicomHeaders,
+  all: AsyncIterable<Uint8Array>,
+): Promise<{ id: string }> {
+  const check = checkIdentity(headers.identity, patient);
+  if (check.result === "mismatch") {
+    throw new HttpError(409, "identity_mismatch", `Identité incohérente avec le dossier : ${describeFields(check.fields)}. Rien n'a été enregistré.`);
+  }
+  const sopInstanceUid = headers.exam.sopInstanceUid!;
+  // A PACS re-sending an instance already filed (a retry) gets success without a second copy.
+  const [existing] = await db
+    .select({ id: images.id })
+    .from(images)
+    .where(and(eq(images.patientId, patient.id), eq(images.sopInstanceUid, sopInstanceUid), isNull(images.erasedAt)));
+  if (existing) {
+    if (!(await drain(all))) throw new HttpError(413, "too_large", "Instance trop volumineuse.");
+    return { id: existing.id };
+  }
+  const image = await vault.storeImage({ patientId: patient.id, uploadedBy: actorId, fileName: null, data: all });
+  await fileDicomImage(image.id, patient.id, actorId, headers, check.result === "missing" ? `missing:${check.fields.join(",")}` : null);
+  return image;
 }
 
 function tooLargeResult(ids: { sopClassUid?: string; sopInstanceUid?: string }): InstanceResult {

@@ -236,7 +236,7 @@ const RULES: Record<Action, Rule> = {
   "dicom.retrieve": imageViewer,
   // The reconciliation queue: doctors decide; attaching is then an upload to the chosen patient (image.upload).
   "inbox.list": onlyRoles("doctor"),
-  "inbox.resolve": onlyRoles("doctor"),
+  "inbox.resolve": (actor, resource) => (resource.type === "patient" ? careTeamDoctor(actor, resource) : onlyRoles("doctor")(actor, resource)),
   "machine.list": adminOnly,
   "machine.create": adminOnly,
   "machine.token": adminOnly,

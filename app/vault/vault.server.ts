@@ -532,6 +532,19 @@ export class Vault {
     return { body, text };
   }
 
+  /** Only the sealed text of an object written by {@link putSealedStream} (the object is not opened). */
+  openSealedText(objectId: string, keyId: string, wrappedKey: Uint8Array, sealedText: Uint8Array): string {
+    let dataKey: Buffer | null = null;
+    try {
+      dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
+      return openName(dataKey, objectId, sealedText);
+    } catch {
+      throw fail(500, "integrity_failure");
+    } finally {
+      dataKey?.fill(0);
+    }
+  }
+
   /** Deletes an object written by {@link putSealedStream} (its row's wrapped key should be gone first). */
   async deleteSealed(key: string): Promise<void> {
     await this.store.delete(key).catch(() => undefined);
