@@ -51,7 +51,8 @@ export type Action =
   | "stats.view"
   | "exam.list"
   | "exam.read"
-  | "exam.analyse";
+  | "exam.analyse"
+  | "prediction.read";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -72,6 +73,7 @@ export const REASONS = {
   researchNeverGiven: "Pas de consentement pour la recherche.",
   aiRevoked: "Consentement retiré pour l'analyse IA.",
   aiNeverGiven: "Le patient n'a pas consenti à l'analyse IA.",
+  noModelOutput: "Les résultats du modèle d'IA sont réservés aux médecins de l'équipe de soins.",
 } as const;
 
 type Rule = (actor: Actor, resource: Resource) => Decision | Promise<Decision>;
@@ -185,6 +187,9 @@ const RULES: Record<Action, Rule> = {
   "exam.list": patientRecord,
   "exam.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.role)),
   "exam.analyse": aiAnalysis,
+  // Model scores and heatmaps are for the care team (care consent live); never for the patient (issue 12: the
+  // portal shows her exam's status and, once final, her letter).
+  "prediction.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.noModelOutput)),
 };
 
 /**
@@ -223,6 +228,7 @@ const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
   "exam.list": "care",
   "exam.read": "care",
   "exam.analyse": "care",
+  "prediction.read": "care",
 };
 
 /** The purpose of use the audit trail records for `action` done by someone of `role`. */
