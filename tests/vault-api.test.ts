@@ -272,7 +272,8 @@ beforeAll(async () => {
     { label: "16-bit PNG", bytes: await png16(50, 20), name: "mlo-16.png", type: "image/png", contentType: "image/png" },
     {
       label: "DICOM",
-      bytes: dicom({ patientName: "DUPONT^CAMILLE", rows: 32, columns: 24 }),
+      // The header names this patient (family name first, as DICOM does): the identity check files it.
+      bytes: dicom({ patientName: "COFFRE API^PATIENTE", rows: 32, columns: 24 }),
       name: "IM0001.dcm",
       type: "application/dicom",
       contentType: "application/dicom",
@@ -287,11 +288,12 @@ describe("POST /api/v1/patients/:id/images and GET /api/v1/images/:id", () => {
     for (const sample of samples) {
       const res = await upload(doctor, patientId, sample);
       expect(res.status, sample.label).toBe(201);
-      expect(res.body, sample.label).toEqual({
+      expect(res.body, sample.label).toMatchObject({
         id: expect.stringMatching(/^[0-9a-f-]{36}$/),
         size: sample.bytes.length,
         sha256: sha256(sample.bytes),
         contentType: sample.contentType,
+        examId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       });
       const got = await download(doctor, res.body.id);
       expect(got.status, sample.label).toBe(200);

@@ -52,6 +52,8 @@ export async function loader(args: LoaderFunctionArgs) {
         erased: Boolean(row!.erasedAt),
       },
       canErase: erase.allowed,
+      // The AI section is the care team's: the patient's view of her image has none at all.
+      showAi: readPredictions.allowed,
       backTo: ctx.actor!.role === "patient" ? "/mon-dossier" : `/patients/${row!.patientId}`,
     };
   });
@@ -87,7 +89,7 @@ export async function action(args: ActionFunctionArgs) {
 export default function ImagePage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { image, canErase, backTo, analyse, predictions, patient } = useLoaderData<typeof loader>();
+  const { image, canErase, backTo, analyse, predictions, patient, showAi } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const analysing = useNavigation().formData?.get("intent") === "analyse";
   const latest = predictions[0] ?? null;
@@ -165,6 +167,7 @@ export default function ImagePage() {
               ))}
             </dl>
             <a className="btn-secondary" href={`${file}?telecharger=1`}>{t("image.download")}</a>
+            {showAi ? (
             <section aria-labelledby="ai-title" className="space-y-3 border-t border-slate-200 pt-4">
               <h2 id="ai-title" className="text-lg font-semibold">{t("ai.title")}</h2>
               <Form method="post">
@@ -203,6 +206,7 @@ export default function ImagePage() {
                 </ol>
               )}
             </section>
+            ) : null}
             {canErase ? (
               <Form
                 method="post"
