@@ -306,12 +306,6 @@ const CASES: Case[] = [
       return call("DELETE", () => `/api/v1/patients/${fresh.id}`)(a);
     },
   },
-  {
-    route: "api.v1.patients.$patientId",
-    name: "GET /api/v1/patients/:demoPatient (405: the route only erases)",
-    expected: all(405),
-    call: call("GET", () => `/api/v1/patients/${demoPatientId}`),
-  },
   // Image pages (session cookie): the demo patient granted `care`, so their doctor and themself may view.
   {
     route: "images.$imageId",
