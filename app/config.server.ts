@@ -41,6 +41,11 @@ const schema = z.object({
     .max(36_500, "AUDIT_RETENTION_DAYS must be at most 36500 (100 years)")
     .default(3650),
   AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
+  /**
+   * When readers see AI results on an exam: `after_reading` (default: each reader only after submitting her own
+   * reading) or `concurrent` (at once). Patients never see them.
+   */
+  AI_DISPLAY: z.enum(["after_reading", "concurrent"], { message: "AI_DISPLAY must be after_reading or concurrent" }).default("after_reading"),
   /** Lifetime of a machine account's (modality, PACS) bearer token. */
   MACHINE_TOKEN_TTL_DAYS: positiveInt(365),
   /** DIMSE: the C-STORE/C-ECHO SCP listens on this port when set (AE title NEXUS). */

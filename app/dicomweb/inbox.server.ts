@@ -5,6 +5,7 @@
  * is deleted first, then the object: crypto-shredding).
  */
 import { and, desc, eq, isNull } from "drizzle-orm";
+import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { dicomInbox, patients } from "../db/schema";
 import type { DicomHeaders } from "../exams/dicom-header.server";
@@ -59,7 +60,8 @@ export async function rejectEntry(id: string, doctorId: string): Promise<void> {
 }
 
 /** Attaches an entry to a patient: the same path as an upload (identity check, vault, exam). */
-export async function attachEntry(id: string, patientId: string, doctorId: string): Promise<{ imageId: string }> {
+export async function attachEntry(id: string, patientId: string, doctor: Actor): Promise<{ imageId: string }> {
+  const doctorId = doctor.id;
   const row = await pendingEntry(id);
   const [patient] = await db.select().from(patients).where(and(eq(patients.id, patientId), isNull(patients.erasedAt)));
   if (!patient) throw new HttpError(404, "not_found", "Patient inconnu.");
@@ -92,7 +94,7 @@ export async function attachEntry(id: string, patientId: string, doctorId: strin
     yield head;
     for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
   })();
-  const image = await storeForPatient(doctorId, patient, headers, all);
+  const image = await storeForPatient(doctor, patient, headers, all);
   await db
     .update(dicomInbox)
     .set({ status: "attached", patientId, imageId: image.id, wrappedKey: null, keyId: null, encryptedIdentity: null, resolvedBy: doctorId, resolvedAt: new Date() })

@@ -10,12 +10,13 @@ import { and, eq, isNull } from "drizzle-orm";
 import { db } from "../db/db.server";
 import { dicomInbox, images, patients } from "../db/schema";
 import { readDicomHeaders, type DicomHeaders } from "../exams/dicom-header.server";
-import { checkIdentity, describeFields } from "../exams/identity.server";
+import type { Actor } from "../accounts/actor";
+import { examAdmission } from "../exams/exams.server";
+import { checkIdentity } from "../exams/identity.server";
 import { HttpError, perform, type Ctx } from "../http/context.server";
 import { vault } from "../vault/instance.server";
 import { MAX_UPLOAD_BYTES } from "../vault/messages";
 import { FAILURE } from "./dicom-json.server";
-import { fileDicomImage } from "./filing.server";
 
 /** OIDs of the INS authority (INS-NIR and INS-NIA) as IssuerOfPatientID (or its universal entity id) carries them. */
 export const INS_AUTHORITY_OIDS = ["1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.10"];
@@ -161,7 +162,7 @@ export async function receiveInstance(ctx: Ctx, data: AsyncIterable<Uint8Array>,
       "dicom.store",
       { type: "study", id: studyInstanceUid, patientId: patient.id },
       // The event names the study (StudyInstanceUID) and the patient.
-      () => storeForPatient(ctx.actor!.id, patient, headers, all),
+      () => storeForPatient(ctx.actor!, patient, headers, all),
     );
     return { ok: true, ...ids, studyInstanceUid, seriesInstanceUid: headers.exam.seriesInstanceUid, imageId: stored.id, patientId: patient.id };
   } catch (err) {
@@ -180,28 +181,24 @@ type PatientRow = typeof patients.$inferSelect;
  * a 409 and nothing is stored), a re-sent instance recognised, then the vault and the exam.
  */
 export async function storeForPatient(
-  actorId: string,
+  actor: Actor,
   patient: PatientRow,
   headers: DicomHeaders,
   all: AsyncIterable<Uint8Array>,
 ): Promise<{ id: string }> {
-  const check = checkIdentity(headers.identity, patient);
-  if (check.result === "mismatch") {
-    throw new HttpError(409, "identity_mismatch", `Identité incohérente avec le dossier : ${describeFields(check.fields)}. Rien n'a été enregistré.`);
-  }
   const sopInstanceUid = headers.exam.sopInstanceUid!;
-  // A PACS re-sending an instance already filed (a retry) gets success without a second copy.
+  // A PACS re-sending an instance already filed (a retry) gets success without a second copy (same identity only).
   const [existing] = await db
     .select({ id: images.id })
     .from(images)
     .where(and(eq(images.patientId, patient.id), eq(images.sopInstanceUid, sopInstanceUid), isNull(images.erasedAt)));
-  if (existing) {
+  if (existing && checkIdentity(headers.identity, patient).result !== "mismatch") {
     if (!(await drain(all))) throw new HttpError(413, "too_large", "Instance trop volumineuse.");
     return { id: existing.id };
   }
-  const image = await vault.storeImage({ patientId: patient.id, uploadedBy: actorId, fileName: null, data: all });
-  await fileDicomImage(image.id, patient.id, actorId, headers, check.result === "missing" ? `missing:${check.fields.join(",")}` : null);
-  return image;
+  // The exam model's admission: the one identity check (409 identity_mismatch, nothing stored) and the filing.
+  const admit = examAdmission({ patientId: patient.id, actor, fields: {}, allowOverride: false });
+  return vault.storeImage({ patientId: patient.id, uploadedBy: actor.id, fileName: null, data: all, admit });
 }
 
 function tooLargeResult(ids: { sopClassUid?: string; sopInstanceUid?: string }): InstanceResult {

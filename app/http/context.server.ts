@@ -80,7 +80,7 @@ export interface PerformOptions<T> {
   /** The audited patient, when the action concerns one (defaults to a patient resource's id). */
   patientId?: string | null;
   /** Fills in audit details from the result (e.g. the id of a created resource). */
-  describe?: (result: T) => { resourceType?: string; resourceId?: string; patientId?: string | null };
+  describe?: (result: T) => { resourceType?: string; resourceId?: string; patientId?: string | null; reason?: string | null };
 }
 
 function auditResource(resource: Resource): { type: string; id: string | null } {
@@ -135,6 +135,7 @@ export async function perform<T>(
     outcome: "allowed",
     resource: { type: extra.resourceType ?? res.type, id: extra.resourceId ?? res.id },
     patientId: extra.patientId !== undefined ? extra.patientId : patientId,
+    ...(extra.reason ? { reason: extra.reason } : {}),
   });
   return result;
 }

@@ -49,6 +49,7 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "exam.list": { fr: "Liste des examens", en: "Exam list" },
   "exam.read": { fr: "Consultation d'un examen", en: "Exam viewed" },
   "exam.analyse": { fr: "Analyse IA d'un examen", en: "AI analysis of an exam" },
+  "prediction.read": { fr: "Consultation d'un résultat d'IA", en: "AI result viewed" },
 };
 
 export function actionLabel(action: string, lang: Lang): string {

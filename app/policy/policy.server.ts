@@ -58,6 +58,7 @@ export type Action =
   | "exam.list"
   | "exam.read"
   | "exam.analyse"
+  | "prediction.read"
   | "dicom.store"
   | "dicom.search"
   | "dicom.retrieve"
@@ -86,6 +87,7 @@ export const REASONS = {
   researchNeverGiven: "Pas de consentement pour la recherche.",
   aiRevoked: "Consentement retiré pour l'analyse IA.",
   aiNeverGiven: "Le patient n'a pas consenti à l'analyse IA.",
+  noModelOutput: "Les résultats du modèle d'IA sont réservés aux médecins de l'équipe de soins.",
   noStoreScope: "Ce compte machine n'a pas le droit d'envoyer des images (portée « store » absente).",
   noQueryScope: "Ce compte machine n'a pas le droit de rechercher ou lire des examens (portée « query » absente).",
 } as const;
@@ -245,6 +247,9 @@ const RULES: Record<Action, Rule> = {
   "exam.list": patientRecord,
   "exam.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.role)),
   "exam.analyse": aiAnalysis,
+  // Model scores and heatmaps are for the care team (care consent live); never for the patient (issue 12: the
+  // portal shows her exam's status and, once final, her letter).
+  "prediction.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.noModelOutput)),
 };
 
 /**
@@ -283,6 +288,7 @@ const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
   "exam.list": "care",
   "exam.read": "care",
   "exam.analyse": "care",
+  "prediction.read": "care",
   "dicom.store": "care",
   "dicom.search": "care",
   "dicom.retrieve": "care",

@@ -31,7 +31,7 @@ export async function action(args: ActionFunctionArgs) {
       await rejectEntry(entryId, ctx.actor!.id);
       return null;
     }
-    return attachEntry(entryId, decision!.patientId, ctx.actor!.id);
+    return attachEntry(entryId, decision!.patientId, ctx.actor!);
   });
   return result ? Response.json(result, { status: 201 }) : new Response(null, { status: 204 });
 }
