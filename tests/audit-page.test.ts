@@ -29,7 +29,7 @@ beforeAll(async () => {
   doctorId = (await api("GET", "/api/v1/me", { token: doctorToken })).body.id;
   const created = await createPatient(doctorToken, { displayName: MARKER, email: uniqueEmail("marker"), consents: { care: true } });
   patientId = created.id;
-  patientToken = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+  patientToken = await tokenFor(created.account!.email, created.account!.password);
   for (let i = 0; i < 5; i++) await api("GET", `/api/v1/patients/${patientId}/consents`, { token: doctorToken });
   // A refusal and the patient's own actions (the patient's name must not show on the admin side).
   await api("GET", `/api/v1/patients/${patientId}/consents`, { token: await tokenFor("researcher@demo.nexus") });

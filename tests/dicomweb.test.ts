@@ -267,7 +267,7 @@ describe("consent and machine accounts", () => {
     const sent = await stow(doctor, [mammogram({ patientId: pid, patientName: "MARTIN^JEANNE", birthDate: "19580201", sex: "F", studyInstanceUid: s })]);
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
     expect(await client(doctor).searchForStudies({ queryParams: { StudyInstanceUID: s } })).toHaveLength(1);
-    const patientToken = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+    const patientToken = await tokenFor(created.account!.email, created.account!.password);
     const revoke = await api("PUT", `/api/v1/patients/${created.id}/consents/care`, { token: patientToken, json: { granted: false } });
     expect(revoke.status).toBe(200);
     const wado = await fetch(`${baseUrl()}/dicomweb/studies/${s}`, { headers: { Authorization: `Bearer ${doctor}` } });

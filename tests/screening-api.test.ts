@@ -62,7 +62,7 @@ beforeAll(async () => {
   admin = await tokenFor("admin@demo.nexus");
   const email = uniqueEmail("screening");
   const created = await createPatient(doctor, { ...identity, email, consents: { care: true, ai_analysis: true } } as never);
-  patient = { id: created.id, email, password: created.account!.temporaryPassword, token: await tokenFor(email, created.account!.temporaryPassword) };
+  patient = { id: created.id, email, password: created.account!.password, token: await tokenFor(email, created.account!.password) };
 }, SLOW);
 
 describe("patients with an identity", () => {

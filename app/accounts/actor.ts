@@ -10,4 +10,6 @@ export interface Actor {
   patientId: string | null;
   /** For a machine account (`system`): what it may do (`store`, `query`); absent for people. */
   scopes?: readonly string[];
+  /** MFA_REQUIRED asks this role for a second factor and none is enrolled yet: only enrolment is open. */
+  secondFactorMissing?: boolean;
 }

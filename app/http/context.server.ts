@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { data, redirect, type AppLoadContext } from "@remix-run/node";
 import type { Actor } from "../accounts/actor";
 import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
-import { actorFromSession } from "../accounts/session.server";
+import { sessionState, STAGE_PAGES, type SessionStage } from "../accounts/session.server";
 import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, patientOf, purposeOfUse, REASONS, type Action, type Resource } from "../policy/policy.server";
@@ -25,7 +25,17 @@ export interface Ctx {
   actor: Actor | null;
   /** Set when the API caller authenticated with a bearer token. */
   tokenId: string | null;
+  /** A browser session in a restricted stage (new password or second-factor enrolment still to do). */
+  stage?: SessionStage | null;
+  /** The session's key (SHA-256 of its id), to tell "this session" from the user's others. */
+  sessionIdHash?: string | null;
 }
+
+/** What an API token may still do while its owner must enrol a second factor (MFA_REQUIRED). */
+const ENROLMENT_ACTIONS = new Set<Action>(["account.self", "account.totp", "token.revoke"]);
+
+/** Pages a session in a restricted stage may still reach besides its stage's own page. */
+const OPEN_IN_STAGE = new Set(["/deconnexion", "/langue"]);
 
 /** The load context given by server.mjs: the request id and the client address (forwarded only by the proxy). */
 export interface NexusLoadContext {
@@ -46,7 +56,20 @@ export function requestInfo(request: Request, context: AppLoadContext | undefine
 export async function context(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
   const info = requestInfo(request, loadContext);
   if (channel === "page") {
-    return { request, channel, info, actor: await actorFromSession(request), tokenId: null };
+    const state = await sessionState(request);
+    if (state?.stage) {
+      const path = new URL(request.url).pathname;
+      if (path !== STAGE_PAGES[state.stage] && !OPEN_IN_STAGE.has(path)) throw redirect(STAGE_PAGES[state.stage]);
+    }
+    return {
+      request,
+      channel,
+      info,
+      actor: state?.actor ?? null,
+      tokenId: null,
+      stage: state?.stage ?? null,
+      sessionIdHash: state?.idHash ?? null,
+    };
   }
   const token = bearerToken(request);
   const found = token ? await actorFromToken(token) : null;
@@ -106,6 +129,11 @@ export async function perform<T>(
     await record({ ...base, outcome: "denied", reason: REASONS.anonymous });
     if (ctx.channel === "page") throw loginRedirect(ctx.request);
     throw apiError(401, "unauthenticated", "Jeton d'accès manquant, expiré ou invalide.");
+  }
+  if (ctx.channel === "api" && ctx.actor.secondFactorMissing && !ENROLMENT_ACTIONS.has(action)) {
+    const reason = "Double authentification obligatoire : activez-la d'abord (POST /api/v1/me/totp).";
+    await record({ ...base, outcome: "denied", reason: "second factor required" });
+    throw apiError(403, "mfa_enrolment_required", reason);
   }
   const decision = await authorize(ctx.actor, action, resource);
   if (!decision.allowed) {

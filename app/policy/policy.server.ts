@@ -66,7 +66,11 @@ export type Action =
   | "inbox.resolve"
   | "machine.list"
   | "machine.create"
-  | "machine.token";
+  | "machine.token"
+  | "account.totp"
+  | "account.sessions"
+  | "account.reset"
+  | "account.update";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -250,6 +254,17 @@ const RULES: Record<Action, Rule> = {
   // Model scores and heatmaps are for the care team (care consent live); never for the patient (issue 12: the
   // portal shows her exam's status and, once final, her letter).
   "prediction.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.noModelOutput)),
+  // One's own second factor, sessions and tokens (the domain acts on the actor's own id only).
+  "account.totp": anyone,
+  "account.sessions": anyone,
+  // An admin resets a password (temporary, forced change) or edits a name and role; never their own role.
+  "account.reset": adminOnly,
+  "account.update": (actor, resource) =>
+    actor.role !== "admin"
+      ? deny(REASONS.adminOnly)
+      : resource.type === "account" && resource.id === actor.id
+        ? deny("Un administrateur ne peut pas modifier son propre compte ici.")
+        : ALLOW,
 };
 
 /**
@@ -297,6 +312,10 @@ const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
   "machine.list": "operations",
   "machine.create": "operations",
   "machine.token": "operations",
+  "account.totp": "operations",
+  "account.sessions": "operations",
+  "account.reset": "operations",
+  "account.update": "operations",
 };
 
 /** The purpose of use the audit trail records for `action` done by someone of `role`. */

@@ -1,8 +1,16 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useRouteLoaderData } from "@remix-run/react";
-import { newAccountSchema } from "../accounts/account-forms";
-import { createUser, EmailTakenError, listUsers, setUserDisabled } from "../accounts/users.server";
+import { editAccountSchema, newAccountSchema } from "../accounts/account-forms";
+import {
+  createUser,
+  EmailTakenError,
+  listUsers,
+  resetPassword,
+  setUserDisabled,
+  SubjectTakenError,
+  updateUser,
+} from "../accounts/users.server";
 import { HttpError, failure, pageContext, perform, readMutation } from "../http/context.server";
 import { formFields, parseWith } from "../http/validation.server";
 import type { loader as rootLoader } from "../root";
@@ -19,7 +27,7 @@ export async function loader(args: LoaderFunctionArgs) {
   return { users, selfId: ctx.actor!.id };
 }
 
-type Result = { ok: boolean; message: string | null; errors: Record<string, string> };
+type Result = { ok: boolean; message: string | null; errors: Record<string, string>; temporaryPassword?: string; email?: string };
 
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
@@ -59,6 +67,34 @@ export async function action(args: ActionFunctionArgs) {
     if (!found) throw failure(ctx, 404, "not_found", "Compte introuvable.");
     return data<Result>({ ok: true, message: intent, errors: {} });
   }
+  if (intent === "reset") {
+    const form = await readMutation(ctx, "account.reset");
+    const userId = String(form.get("userId") ?? "");
+    const password = await perform(ctx, "account.reset", { type: "account", id: userId }, () => resetPassword(userId));
+    if (!password) throw failure(ctx, 404, "not_found", "Compte introuvable.");
+    return data<Result>({ ok: true, message: "reset", errors: {}, temporaryPassword: password, email: String(form.get("email") ?? "") });
+  }
+  if (intent === "update") {
+    const form = await readMutation(ctx, "account.update");
+    const userId = String(form.get("userId") ?? "");
+    const parsed = parseWith(editAccountSchema, formFields(form, ["name", "role", "oidcSubject"]));
+    try {
+      const found = await perform(ctx, "account.update", { type: "account", id: userId }, async () => {
+        if (!parsed.ok) throw new HttpError(400, "invalid", "Formulaire invalide.", parsed.errors);
+        try {
+          return await updateUser(userId, parsed.data);
+        } catch (err) {
+          if (err instanceof SubjectTakenError) throw new HttpError(409, "conflict", err.message, { oidcSubject: err.message });
+          throw err;
+        }
+      });
+      if (!found) throw failure(ctx, 404, "not_found", "Compte introuvable.");
+      return data<Result>({ ok: true, message: "updated", errors: {} });
+    } catch (err) {
+      if (err instanceof HttpError) return data<Result>({ ok: false, message: null, errors: err.fields ?? {} }, { status: err.status });
+      throw err;
+    }
+  }
   throw failure(ctx, 400, "invalid", "Action inconnue.");
 }
 
@@ -72,6 +108,13 @@ export default function Accounts() {
   return (
     <div className="space-y-8">
       <h1 className="text-2xl font-bold">{t("accounts.title")}</h1>
+      {result?.message === "reset" && result.temporaryPassword ? (
+        <Alert kind="success">
+          {t("accounts.resetDone")} {result.email}:{" "}
+          <code className="rounded bg-white px-1 font-mono" data-testid="temporary-password">{result.temporaryPassword}</code>
+        </Alert>
+      ) : null}
+      {result?.message === "updated" ? <Alert kind="success">{t("accounts.updated")}</Alert> : null}
       <div className="card overflow-x-auto p-0">
         <table className="min-w-full divide-y divide-slate-200 text-sm">
           <thead className="bg-slate-50 text-left text-slate-600">
@@ -107,6 +150,38 @@ export default function Accounts() {
                         {u.disabledAt ? t("accounts.enable") : t("accounts.disable")}
                       </button>
                     </Form>
+                  )}
+                  {u.id === selfId ? null : (
+                    <details className="mt-2 text-left">
+                      <summary className="cursor-pointer text-sm text-sky-800 underline">{t("accounts.manage")}</summary>
+                      <Form method="post" className="mt-2 space-y-2">
+                        <CsrfInput />
+                        <input type="hidden" name="userId" value={u.id} />
+                        <label className="block text-sm">
+                          {t("accounts.name")}
+                          <input name="name" defaultValue={u.name} className="input mt-1" required />
+                        </label>
+                        <label className="block text-sm">
+                          {t("accounts.role")}
+                          <select name="role" defaultValue={u.role} className="input mt-1">
+                            {HUMAN_ROLES.map((r) => (
+                              <option key={r} value={r}>{t(`role.${r}`)}</option>
+                            ))}
+                          </select>
+                        </label>
+                        <label className="block text-sm">
+                          {t("accounts.oidcSubject")}
+                          <input name="oidcSubject" defaultValue={u.oidcSubject ?? ""} className="input mt-1" autoComplete="off" />
+                        </label>
+                        <button type="submit" name="intent" value="update" className="btn-secondary">{t("accounts.save")}</button>
+                      </Form>
+                      <Form method="post" className="mt-2">
+                        <CsrfInput />
+                        <input type="hidden" name="userId" value={u.id} />
+                        <input type="hidden" name="email" value={u.email} />
+                        <button type="submit" name="intent" value="reset" className="btn-secondary">{t("accounts.reset")}</button>
+                      </Form>
+                    </details>
                   )}
                 </td>
               </tr>

@@ -43,7 +43,7 @@ describe.skipIf(!hasChromium)("consent journey (Chromium)", () => {
     const view = await doctorPage.goto(`${baseUrl()}/images/${imageId}`);
     expect(view?.status()).toBe(200);
 
-    const patientPage = await login(patient.account!.email, patient.account!.temporaryPassword);
+    const patientPage = await login(patient.account!.email, patient.account!.password);
     await patientPage.getByRole("heading", { level: 1, name: /Mon dossier/ }).waitFor();
     await patientPage.getByRole("button", { name: /^Retirer — Soins/ }).click();
     await patientPage.getByText("Votre choix est enregistré").waitFor();

@@ -90,7 +90,11 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
     const email = `parcours-${Date.now().toString(36)}@test.nexus`;
     const created = await api("POST", "/api/v1/patients", doctor, { displayName: name, email, consents: { care: true, ai_analysis: true, research: false } });
     expect(created.status).toBe(201);
-    patient = { id: created.json.id, email, password: created.json.account.temporaryPassword };
+    // Her first sign-in replaces the temporary password (it works once) by her own.
+    const password = "mon-mot-de-passe-a-moi";
+    const first = await api("POST", "/api/v1/tokens", undefined, { email, password: created.json.account.temporaryPassword, newPassword: password });
+    expect(first.status).toBe(201);
+    patient = { id: created.json.id, email, password };
   });
   afterAll(async () => {
     await browser?.close();
