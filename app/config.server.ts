@@ -55,6 +55,21 @@ const schema = z.object({
   DECODE_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10_000).default(16),
   DECODE_PIXEL_LIMIT_MP: z.coerce.number().positive().max(1000).default(60),
   DECODE_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(30),
+  /**
+   * When readers see AI results on an exam: `after_reading` (default: each reader only after submitting her own
+   * reading) or `concurrent` (at once). Patients never see them.
+   */
+  AI_DISPLAY: z.enum(["after_reading", "concurrent"], { message: "AI_DISPLAY must be after_reading or concurrent" }).default("after_reading"),
+  /** Lifetime of a machine account's (modality, PACS) bearer token. */
+  MACHINE_TOKEN_TTL_DAYS: positiveInt(365),
+  /** DIMSE: the C-STORE/C-ECHO SCP listens on this port when set (AE title NEXUS). */
+  DICOM_PORT: z.coerce.number().int().min(0).max(65535).optional().or(z.literal("").transform(() => undefined)),
+  DICOM_HOST: z.string().default("127.0.0.1"),
+  DICOM_AE_TITLE: z.string().regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, "DICOM_AE_TITLE: 1 to 16 ASCII characters").default("NEXUS"),
+  /** Calling AE titles accepted (comma-separated); unset: any calling AE title, from a loopback address only. */
+  DICOM_ALLOWED_AETS: z.string().optional(),
+  /** Simultaneous DIMSE associations. */
+  DICOM_MAX_ASSOCIATIONS: positiveInt(8),
 });
 
 export type Config = Omit<z.infer<typeof schema>, "MFA_REQUIRED"> & {

@@ -5,6 +5,7 @@
  * agent, time). Requests that touch neither are listed with the reason and must leave none. A route module that is
  * in neither list fails the last test: a new route must be classified here before it ships.
  */
+import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -72,6 +73,7 @@ let erasablePatientId = "";
 const images: Record<"view" | "erasePage" | "eraseApi", string> = { view: "", erasePage: "", eraseApi: "" };
 let someEventId = 0;
 let predictionId = "";
+let examId = "";
 /** An account with the second factor on (for the code page). */
 const totpUser = { id: "", email: "", password: "correct-horse-battery" };
 let firstSignInUserId = "";
@@ -82,6 +84,8 @@ async function png(): Promise<Buffer> {
 
 async function uploadApi(token: string, pid: string): Promise<Response> {
   const form = new FormData();
+  form.append("laterality", "R");
+  form.append("view", "MLO");
   form.append("file", new Blob([new Uint8Array(await png())], { type: "image/png" }), "cliche.png");
   return fetch(`${baseUrl()}/api/v1/patients/${pid}/images`, {
     method: "POST",
@@ -131,7 +135,9 @@ beforeAll(async () => {
   for (const key of Object.keys(images) as (keyof typeof images)[]) {
     const res = await uploadApi(doctorToken, patientId);
     if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
-    images[key] = ((await res.json()) as { id: string }).id;
+    const body = (await res.json()) as { id: string; examId: string };
+    images[key] = body.id;
+    examId ||= body.examId;
   }
   const reading = await api("POST", `/api/v1/images/${images.view}/predictions`, { token: doctorToken });
   if (reading.status !== 201) throw new Error(`prediction failed: ${reading.status} ${JSON.stringify(reading.body)}`);
@@ -147,6 +153,62 @@ beforeAll(async () => {
 });
 
 const CASES: AuditedCase[] = [
+  // Patients' identity and exams (issue 12).
+  {
+    route: "api.v1.patients.$patientId",
+    name: "GET /api/v1/patients/:id",
+    call: () => call("GET", `/api/v1/patients/${patientId}`, doctorToken),
+    status: 200,
+    action: "patient.read",
+    actor: () => doctorId,
+    patient: () => patientId,
+  },
+  {
+    route: "api.v1.patients.$patientId.exams",
+    name: "GET /api/v1/patients/:id/exams (the patient)",
+    call: () => call("GET", `/api/v1/patients/${patientId}/exams`, patientToken),
+    status: 200,
+    action: "exam.list",
+    actor: () => patientUserId,
+    patient: () => patientId,
+  },
+  {
+    route: "api.v1.exams.$examId",
+    name: "GET /api/v1/exams/:id",
+    call: () => call("GET", `/api/v1/exams/${examId}`, doctorToken),
+    status: 200,
+    action: "exam.read",
+    actor: () => doctorId,
+    patient: () => patientId,
+  },
+  {
+    route: "api.v1.exams.$examId",
+    name: "GET /api/v1/exams/:id (the patient: denied)",
+    call: () => call("GET", `/api/v1/exams/${examId}`, patientToken),
+    status: 403,
+    action: "exam.read",
+    outcome: "denied",
+    actor: () => patientUserId,
+    patient: () => patientId,
+  },
+  {
+    route: "api.v1.exams.$examId.ai",
+    name: "POST /api/v1/exams/:id/ai",
+    call: () => call("POST", `/api/v1/exams/${examId}/ai`, doctorToken),
+    status: 201,
+    action: "exam.analyse",
+    actor: () => doctorId,
+    patient: () => patientId,
+  },
+  {
+    route: "examens.$examId",
+    name: "GET /examens/:id",
+    call: () => page(doctor, `/examens/${examId}`),
+    status: 200,
+    action: "exam.read",
+    actor: () => doctorId,
+    patient: () => patientId,
+  },
   { route: "_index", name: "GET / (doctor)", call: () => page(doctor, "/"), status: 302, action: "app.home", actor: () => doctorId },
   {
     route: "_index",
@@ -338,7 +400,7 @@ const CASES: AuditedCase[] = [
     name: "GET /api/v1/images/:id/predictions",
     call: () => call("GET", `/api/v1/images/${images.view}/predictions`, doctorToken),
     status: 200,
-    action: "image.read",
+    action: "prediction.read",
     actor: () => doctorId,
     patient: () => patientId,
   },
@@ -347,7 +409,7 @@ const CASES: AuditedCase[] = [
     name: "GET /api/v1/predictions/:id/heatmap",
     call: () => call("GET", `/api/v1/predictions/${predictionId}/heatmap`, doctorToken),
     status: 200,
-    action: "image.read",
+    action: "prediction.read",
     actor: () => doctorId,
     patient: () => patientId,
   },
@@ -356,7 +418,7 @@ const CASES: AuditedCase[] = [
     name: "GET /predictions/:id/carte",
     call: () => page(doctor, `/predictions/${predictionId}/carte`),
     status: 200,
-    action: "image.read",
+    action: "prediction.read",
     actor: () => doctorId,
     patient: () => patientId,
   },
@@ -549,6 +611,48 @@ const CASES: AuditedCase[] = [
     patient: () => patientId,
   },
   { route: "api.v1.audit", name: "GET /api/v1/audit", call: () => call("GET", "/api/v1/audit?limit=5", adminToken), status: 200, action: "audit.read", actor: () => adminId },
+  {
+    route: "dicomweb.$",
+    name: "GET /dicomweb/studies (QIDO-RS)",
+    call: () => call("GET", "/dicomweb/studies?PatientID=nobody", doctorToken),
+    status: 200,
+    action: "dicom.search",
+    actor: () => doctorId,
+  },
+  {
+    route: "api.v1.machines",
+    name: "GET /api/v1/machines",
+    call: () => call("GET", "/api/v1/machines", adminToken),
+    status: 200,
+    action: "machine.list",
+    actor: () => adminId,
+  },
+  {
+    route: "api.v1.machines.$machineId.tokens",
+    name: "POST /api/v1/machines/:unknown/tokens (404, an error event)",
+    call: () => call("POST", `/api/v1/machines/${randomUUID()}/tokens`, adminToken),
+    status: 404,
+    action: "machine.token",
+    outcome: "error",
+    actor: () => adminId,
+  },
+  {
+    route: "api.v1.dicom-inbox",
+    name: "GET /api/v1/dicom-inbox",
+    call: () => call("GET", "/api/v1/dicom-inbox", doctorToken),
+    status: 200,
+    action: "inbox.list",
+    actor: () => doctorId,
+  },
+  {
+    route: "api.v1.dicom-inbox.$entryId",
+    name: "POST /api/v1/dicom-inbox/:unknown (404, an error event)",
+    call: () => call("POST", `/api/v1/dicom-inbox/${randomUUID()}`, doctorToken, { decision: "reject" }),
+    status: 404,
+    action: "inbox.resolve",
+    outcome: "error",
+    actor: () => doctorId,
+  },
   {
     route: "api.v1.audit",
     name: "GET /api/v1/audit?actor=bad (400, an error event)",

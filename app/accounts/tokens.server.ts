@@ -10,9 +10,9 @@ import { loadActor } from "./users.server";
 const TOKEN_PREFIX = "nxs_";
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
-export async function issueToken(userId: string): Promise<{ id: string; token: string; expiresAt: Date }> {
+export async function issueToken(userId: string, ttlHours = config.API_TOKEN_TTL_HOURS): Promise<{ id: string; token: string; expiresAt: Date }> {
   const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
-  const expiresAt = new Date(Date.now() + config.API_TOKEN_TTL_HOURS * 3600_000);
+  const expiresAt = new Date(Date.now() + ttlHours * 3600_000);
   const [row] = await db
     .insert(apiTokens)
     .values({ userId, tokenHash: hashToken(token), expiresAt })

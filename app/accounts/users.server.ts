@@ -54,6 +54,7 @@ export async function loadActor(userId: string): Promise<Actor | null> {
       name: users.name,
       role: users.role,
       disabledAt: users.disabledAt,
+      scopes: users.scopes,
       totpEnabledAt: users.totpEnabledAt,
       patientId: patients.id,
     })
@@ -62,7 +63,9 @@ export async function loadActor(userId: string): Promise<Actor | null> {
     .where(eq(users.id, userId));
   if (!row || row.disabledAt) return null;
   const actor: Actor = { id: row.id, email: row.email, name: row.name, role: row.role, patientId: row.patientId ?? null };
-  if (!row.totpEnabledAt && mfaRequiredFor(row.role)) actor.secondFactorMissing = true;
+  if (row.role === "system") actor.scopes = row.scopes ?? [];
+  // Machine accounts sign in with tokens only (no password, no second factor).
+  if (!row.totpEnabledAt && row.role !== "system" && mfaRequiredFor(row.role)) actor.secondFactorMissing = true;
   return actor;
 }
 

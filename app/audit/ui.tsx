@@ -15,7 +15,7 @@ export function shortId(id: string): string {
   return id.length > 13 ? `${id.slice(0, 8)}…` : id;
 }
 
-const ROLES = new Set<string>(["admin", "doctor", "patient", "researcher"]);
+const ROLES = new Set<string>(["admin", "doctor", "patient", "researcher", "system"]);
 
 /** The acting account: name and role (a patient is not named), its id as a link that filters on it. */
 export function ActorCell({

@@ -35,6 +35,14 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "image.list": { fr: "Liste des mammographies", en: "Mammogram list" },
   "image.read": { fr: "Consultation d'une mammographie", en: "Mammogram viewed" },
   "image.upload": { fr: "Ajout d'une mammographie", en: "Mammogram added" },
+  "dicom.store": { fr: "Réception DICOM (STOW-RS, C-STORE)", en: "DICOM received (STOW-RS, C-STORE)" },
+  "dicom.search": { fr: "Recherche d'examens (QIDO-RS)", en: "Study search (QIDO-RS)" },
+  "dicom.retrieve": { fr: "Lecture d'un examen DICOM (WADO-RS)", en: "DICOM study retrieved (WADO-RS)" },
+  "inbox.list": { fr: "File de rapprochement DICOM", en: "DICOM reconciliation queue" },
+  "inbox.resolve": { fr: "Rapprochement d'une image DICOM", en: "DICOM instance reconciled" },
+  "machine.list": { fr: "Liste des comptes machines", en: "Machine account list" },
+  "machine.create": { fr: "Création d'un compte machine", en: "Machine account created" },
+  "machine.token": { fr: "Jeton de compte machine délivré", en: "Machine account token issued" },
   "image.erase": { fr: "Effacement d'une mammographie", en: "Mammogram erased" },
   "image.integrity": { fr: "Alerte d'intégrité sur une image", en: "Image integrity alert" },
   "consent.read": { fr: "Lecture des consentements", en: "Consents read" },
@@ -43,6 +51,10 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "research.image": { fr: "Image pseudonymisée vue (recherche)", en: "Pseudonymised image viewed (research)" },
   "image.analyse": { fr: "Analyse IA d'une mammographie", en: "AI analysis of a mammogram" },
   "patient.list": { fr: "Liste des patients", en: "Patient list" },
+  "exam.list": { fr: "Liste des examens", en: "Exam list" },
+  "exam.read": { fr: "Consultation d'un examen", en: "Exam viewed" },
+  "exam.analyse": { fr: "Analyse IA d'un examen", en: "AI analysis of an exam" },
+  "prediction.read": { fr: "Consultation d'un résultat d'IA", en: "AI result viewed" },
 };
 
 export function actionLabel(action: string, lang: Lang): string {

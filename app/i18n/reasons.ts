@@ -28,6 +28,18 @@ export const REASON_TEXT: Record<ReasonKey, Record<Lang, string>> = {
   researchNeverGiven: { fr: "Pas de consentement pour la recherche.", en: "No consent to research." },
   aiRevoked: { fr: "Consentement retiré pour l'analyse IA.", en: "Consent to AI analysis withdrawn." },
   aiNeverGiven: { fr: "Le patient n'a pas consenti à l'analyse IA.", en: "The patient has not consented to AI analysis." },
+  noModelOutput: {
+    fr: "Les résultats du modèle d'IA sont réservés aux médecins de l'équipe de soins.",
+    en: "AI model results are for the doctors of the care team only.",
+  },
+  noStoreScope: {
+    fr: "Ce compte machine n'a pas le droit d'envoyer des images (portée « store » absente).",
+    en: "This machine account may not send images (no “store” scope).",
+  },
+  noQueryScope: {
+    fr: "Ce compte machine n'a pas le droit de rechercher ou lire des examens (portée « query » absente).",
+    en: "This machine account may not search or read exams (no “query” scope).",
+  },
 };
 
 const PREFIX = "policy.";

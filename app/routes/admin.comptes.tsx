@@ -16,7 +16,7 @@ import { formFields, parseWith } from "../http/validation.server";
 import { authorize } from "../policy/policy.server";
 import { fieldMessage } from "../i18n/fields";
 import type { loader as rootLoader } from "../root";
-import { ROLES } from "../vocabulary";
+import { HUMAN_ROLES } from "../vocabulary";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
@@ -201,7 +201,7 @@ export default function Accounts() {
                         <label className="block text-sm">
                           {t("accounts.role")}
                           <select name="role" defaultValue={u.role} className="input mt-1">
-                            {ROLES.map((r) => (
+                            {HUMAN_ROLES.map((r) => (
                               <option key={r} value={r}>{t(`role.${r}`)}</option>
                             ))}
                           </select>
@@ -238,7 +238,7 @@ export default function Accounts() {
           <div>
             <label htmlFor="field-role" className="block text-sm font-medium text-slate-800">{t("accounts.role")}</label>
             <select id="field-role" name="role" className="input mt-1" defaultValue="doctor">
-              {ROLES.map((r) => (
+              {HUMAN_ROLES.map((r) => (
                 <option key={r} value={r}>{t(`role.${r}`)}</option>
               ))}
             </select>

@@ -7,14 +7,14 @@ import { failure, pageContext, perform, readMutation, type Ctx } from "../http/c
 import { actionLabel } from "../i18n/actions";
 import { getPatient } from "../patients/patients.server";
 import type { loader as rootLoader } from "../root";
-import { predictionsOfPatient } from "../predictions/predictions.server";
 import { vault } from "../vault/instance.server";
 import { PURPOSES, type Outcome, type Purpose, type Role } from "../vocabulary";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
 import { ImageList } from "../ui/images";
-import { PredictionHistory } from "../ui/predictions";
+import { ExamList, PatientHeader } from "../ui/exams";
+import { forPatient, listExams } from "../exams/exams.server";
 import { useT } from "../ui/shell";
 import { ScrollRegion } from "../ui/table";
 import { pageTitle } from "../ui/meta";
@@ -29,29 +29,32 @@ function ownPatientId(ctx: Ctx): string | undefined {
   return ctx.actor?.patientId ?? undefined;
 }
 
-/** The patient portal: consents with grant/revoke, their history, images, and who accessed the data. */
+/**
+ * The patient portal: her identity, her exams (status, and the result once final — never a model score or
+ * heatmap), consents with grant/revoke, their history, images, and who accessed the data.
+ */
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const patientId = ownPatientId(ctx);
   const before = accessLogCursor(new URL(args.request.url).searchParams.get("journal"));
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
-    const [patient, consents, history, images, accessLog, predictions] = await Promise.all([
+    const [patient, consents, history, images, accessLog, exams] = await Promise.all([
       getPatient(patientId!),
       consentState(patientId!),
       consentHistoryOf(patientId!),
       vault.listImages(patientId!),
       accessLogPage(patientId!, before),
-      predictionsOfPatient(patientId!),
+      listExams(patientId!),
     ]);
     return {
-      patient: patient!,
+      patient: { id: patient!.id, displayName: patient!.displayName, ipp: patient!.ipp, birthDate: patient!.birthDate },
       consents,
       history,
       images: images.filter((i) => !i.erasedAt),
       accessLog: accessLog.events,
       olderLog: accessLog.older,
       pagedLog: before !== undefined,
-      predictions,
+      exams: exams.map(forPatient),
     };
   });
 }
@@ -105,16 +108,14 @@ function WithdrawConfirm({ purpose }: { purpose: Purpose }) {
 export default function MyRecord() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, accessLog, olderLog, pagedLog, predictions } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, accessLog, olderLog, pagedLog, exams } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const [params] = useSearchParams();
   const asked = params.get("retirer") as Purpose | null;
   const confirming = !result && asked && PURPOSES.includes(asked) && consents[asked].granted ? asked : null;
   return (
     <div className="space-y-6">
-      <h1 className="text-2xl font-bold break-words">
-        {t("me.title")} — {patient.displayName}
-      </h1>
+      <PatientHeader patient={patient} heading={t("me.title")} />
       {result?.saved ? <Alert kind="success">{t("portal.saved")}</Alert> : null}
       <div className="grid gap-6 md:grid-cols-2">
         <section className="card min-w-0" aria-labelledby="consents-title">
@@ -151,7 +152,10 @@ export default function MyRecord() {
           <ImageList images={images} />
         </section>
       </div>
-      <PredictionHistory predictions={predictions} />
+      <section className="card" aria-labelledby="exams-title">
+        <h2 id="exams-title" className="text-lg font-semibold">{t("exams.title")}</h2>
+        <ExamList exams={exams} linkToExam={false} />
+      </section>
       <ConsentHistory history={history} />
       <section className="card" aria-labelledby="log-title" id="journal">
         <h2 id="log-title" className="text-lg font-semibold">{t("portal.accessLog")}</h2>

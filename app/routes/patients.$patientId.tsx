@@ -18,6 +18,9 @@ import { PredictionHistory } from "../ui/predictions";
 import { useT } from "../ui/shell";
 import { UploadForm } from "../ui/upload";
 import { pageTitle } from "../ui/meta";
+import { ExamList, PatientHeader } from "../ui/exams";
+import { forCareTeam, listExams } from "../exams/exams.server";
+import { describeFields, IDENTITY_FIELDS, type IdentityField } from "../exams/identity.server";
 
 export const meta = pageTitle("title.patient");
 
@@ -26,7 +29,7 @@ export async function loader(args: LoaderFunctionArgs) {
   const patientId = idParam(ctx, args.params.patientId);
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
     const resource = { type: "patient", id: patientId } as const;
-    const [patient, consents, history, images, view, upload, predictions] = await Promise.all([
+    const [patient, consents, history, images, view, upload, readAi, exams] = await Promise.all([
       getPatient(patientId),
       consentState(patientId),
       consentHistoryOf(patientId),
@@ -34,8 +37,12 @@ export async function loader(args: LoaderFunctionArgs) {
       // What the actor may do is shown (with the reason when not); the policy still decides on every request.
       authorize(ctx.actor, "image.read", { type: "image", patientId }),
       authorize(ctx.actor, "image.upload", resource),
-      predictionsOfPatient(patientId),
+      authorize(ctx.actor, "prediction.read", { type: "image", patientId }),
+      listExams(patientId),
     ]);
+    const predictions = readAi.allowed ? await predictionsOfPatient(patientId) : [];
+    const url = new URL(args.request.url);
+    const mismatch = (url.searchParams.get("champs") ?? "").split(",").filter((f): f is IdentityField => (IDENTITY_FIELDS as readonly string[]).includes(f));
     return {
       patient: patient!,
       consents,
@@ -46,6 +53,8 @@ export async function loader(args: LoaderFunctionArgs) {
       canUpload: upload.allowed && !(consents.care.updatedAt !== null && !consents.care.granted),
       careWithdrawn: !consents.care.granted && consents.care.updatedAt !== null,
       predictions,
+      exams: exams.map(forCareTeam).map((e) => ({ ...e, views: e.views.filter((v) => v.laterality && v.view).map((v) => `${v.laterality}-${v.view}`) })),
+      mismatch: mismatch.length ? { fr: describeFields(mismatch, "fr"), en: describeFields(mismatch, "en") } : null,
     };
   });
 }
@@ -66,9 +75,9 @@ function Flash() {
       </p>
       {refused.length ? (
         <ul className="mt-1 list-disc pl-5">
-          {refused.map((code, i) => (
-            <li key={i}>{vaultMessage(code, lang)}</li>
-          ))}
+          {refused.map((code, i) =>
+            code === "identity_mismatch" ? null : <li key={i}>{params.get("detail") ?? vaultMessage(code, lang)}</li>,
+          )}
         </ul>
       ) : null}
     </Alert>
@@ -78,18 +87,27 @@ function Flash() {
 export default function PatientPage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, viewRefusal: refusal, canUpload, careWithdrawn, predictions } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, viewRefusal: refusal, canUpload, careWithdrawn, predictions, exams, mismatch } =
+    useLoaderData<typeof loader>();
   const viewRefusal = reasonText(refusal, lang);
   return (
     <div className="space-y-6">
-      <div>
-        <h1 className="text-2xl font-bold break-words">{patient.displayName}</h1>
+      <PatientHeader patient={patient}>
         <p className="text-sm text-slate-500">
           {t("patients.created")} {formatDate(patient.createdAt, lang)}
         </p>
-      </div>
+      </PatientHeader>
       <Flash />
       {careWithdrawn ? <Alert kind="info">{t("patient.careWithdrawn")}</Alert> : null}
+      {mismatch ? (
+        <Alert kind="error">
+          <span data-testid="identity-mismatch">{t("upload.identityMismatch")} {mismatch[lang]}</span>
+        </Alert>
+      ) : null}
+      <section className="card" aria-labelledby="exams-title">
+        <h2 id="exams-title" className="text-lg font-semibold">{t("exams.title")}</h2>
+        <ExamList exams={exams} linkToExam={!viewRefusal} />
+      </section>
       <div className="grid gap-6 md:grid-cols-2">
         <section className="card" aria-labelledby="consents-title">
           <h2 id="consents-title" className="text-lg font-semibold">{t("patient.consents")}</h2>
@@ -99,7 +117,7 @@ export default function PatientPage() {
           <section className="card" aria-labelledby="upload-title">
             <h2 id="upload-title" className="text-lg font-semibold">{t("upload.title")}</h2>
             <div className="mt-3">
-              <UploadForm patientId={patient.id} />
+              <UploadForm patientId={patient.id} exams={exams.map((e) => ({ id: e.id, date: e.date }))} />
             </div>
           </section>
         ) : null}

@@ -28,6 +28,7 @@ const NAV: Record<Role, { to: string; label: StringKey }[]> = {
     { to: "/recherche", label: "nav.research" },
     { to: "/statistiques", label: "nav.stats" },
   ],
+  system: [],
 };
 
 export function AppShell({ children }: { children: ReactNode }) {

@@ -27,7 +27,35 @@ export interface StoredImage {
   size: number;
   sha256: string;
   contentType: string;
+  /** Where the image was filed, when an admission hook placed it (exam, laterality, view). */
+  placement?: Placement;
 }
+
+/** Columns an admission hook adds to the image row (the exam model, app/exams/). */
+export type Placement = Partial<
+  Pick<
+    ImageRow,
+    | "examId"
+    | "laterality"
+    | "view"
+    | "studyInstanceUid"
+    | "seriesInstanceUid"
+    | "sopInstanceUid"
+    | "sopClassUid"
+    | "modality"
+    | "presentationIntent"
+    | "identityNotice"
+  >
+>;
+
+export type Tx = Parameters<Parameters<typeof db.transaction>[0]>[0];
+
+/**
+ * Decides, from what the upload is (sniffed) and its first bytes, whether and where it is filed — before any byte
+ * is stored. It may throw an HttpError to refuse (e.g. 409 `identity_mismatch`); it returns the step that runs in
+ * the row's transaction (e.g. finding or creating the exam) and gives the row's placement columns.
+ */
+export type Admission = (kind: SniffResult, head: Buffer) => Promise<(tx: Tx) => Promise<Placement>>;
 
 export { MAX_UPLOAD_BYTES };
 const fail = (status: number, code: VaultErrorCode, headers?: Record<string, string>) =>
@@ -123,6 +151,8 @@ export class Vault {
     uploadedBy: string;
     fileName: string | null;
     data: AsyncIterable<Uint8Array>;
+    /** Checks and places the upload before it is stored (see {@link Admission}). */
+    admit?: Admission;
   }): Promise<StoredImage> {
     const { head, all } = await peek(limitSize(input.data, MAX_UPLOAD_BYTES), HEAD_BYTES).catch((err) => {
       if (err instanceof TooLargeError) throw tooLarge();
@@ -140,6 +170,7 @@ export class Vault {
     const { width, height } = dimensionsOf(kind);
     if (width === undefined || height === undefined) throw fail(422, "no_dimensions");
     if (!withinPixelLimit(width, height)) throw fail(422, "too_many_pixels");
+    const place = input.admit ? await input.admit(kind, head) : null;
 
     const id = randomUUID();
     const key = storageKey(id);
@@ -157,31 +188,37 @@ export class Vault {
         asStorageError(err);
       }
       const result = await encrypted.result();
+      let placement: Placement = {};
       try {
-        await db.insert(images).values({
-          id,
-          patientId: input.patientId,
-          uploadedBy: input.uploadedBy,
-          contentType: kind.contentType,
-          size: result.plaintextSize,
-          sha256: result.sha256,
-          width,
-          height,
-          bitDepth: kind.contentType === "image/png" ? kind.bitDepth : kind.contentType === "application/dicom" ? (kind.metadata?.bitsStored ?? null) : 8,
-          dicom: kind.contentType === "application/dicom" ? kind.metadata : null,
-          storageKey: key,
-          ciphertextSize: result.ciphertextSize,
-          formatVersion: FORMAT_VERSION,
-          keyId: wrapped.keyId,
-          wrappedKey: wrapped.wrappedKey,
-          encryptedName: input.fileName ? sealName(dataKey, id, input.fileName.slice(0, 255)) : null,
+        // The placement (e.g. the exam found or created) and the row commit together, or neither does.
+        await db.transaction(async (tx) => {
+          placement = place ? await place(tx) : {};
+          await tx.insert(images).values({
+            id,
+            patientId: input.patientId,
+            uploadedBy: input.uploadedBy,
+            contentType: kind.contentType,
+            size: result.plaintextSize,
+            sha256: result.sha256,
+            width,
+            height,
+            bitDepth: kind.contentType === "image/png" ? kind.bitDepth : kind.contentType === "application/dicom" ? (kind.metadata?.bitsStored ?? null) : 8,
+            dicom: kind.contentType === "application/dicom" ? kind.metadata : null,
+            storageKey: key,
+            ciphertextSize: result.ciphertextSize,
+            formatVersion: FORMAT_VERSION,
+            keyId: wrapped.keyId,
+            wrappedKey: wrapped.wrappedKey,
+            encryptedName: input.fileName ? sealName(dataKey, id, input.fileName.slice(0, 255)) : null,
+            ...placement,
+          });
         });
       } catch (err) {
         // The object without its row would be an orphan: remove it (the sweep catches it if this fails too).
         await this.store.delete(key).catch(() => undefined);
         throw err;
       }
-      return { id, size: result.plaintextSize, sha256: result.sha256, contentType: kind.contentType };
+      return { id, size: result.plaintextSize, sha256: result.sha256, contentType: kind.contentType, ...(place ? { placement } : {}) };
     } finally {
       dataKey.fill(0);
     }
@@ -464,6 +501,92 @@ export class Vault {
     return keys.length;
   }
 
+  /**
+   * Encrypts a stream under a fresh data key into `key`, without an image row (the DICOM reconciliation queue keeps
+   * the wrapped key in its own row), with an optional short text sealed under the same key. Reads at most
+   * MAX_UPLOAD_BYTES (then 413, nothing left behind).
+   */
+  async putSealedStream(
+    key: string,
+    objectId: string,
+    data: AsyncIterable<Uint8Array>,
+    text?: string,
+  ): Promise<{ keyId: string; wrappedKey: Buffer; size: number; sha256: string; sealedText: Buffer | null }> {
+    const dataKey = generateDataKey();
+    try {
+      const wrapped = wrapKey(this.keyring, dataKey, objectId);
+      const encrypted = encryptStream(limitSize(data, MAX_UPLOAD_BYTES), { key: dataKey, objectId });
+      try {
+        await this.store.put(key, encrypted.stream);
+      } catch (err) {
+        await this.store.delete(key).catch(() => undefined);
+        if (err instanceof TooLargeError || (err as { cause?: unknown }).cause instanceof TooLargeError) throw tooLarge();
+        asStorageError(err);
+      }
+      const result = await encrypted.result();
+      return {
+        ...wrapped,
+        size: result.plaintextSize,
+        sha256: result.sha256,
+        sealedText: text === undefined ? null : sealName(dataKey, objectId, text),
+      };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Opens an object written by {@link putSealedStream}: its verified plaintext as a stream, and its sealed text. */
+  async openSealedStream(
+    key: string,
+    objectId: string,
+    keyId: string,
+    wrappedKey: Uint8Array,
+    sealedText?: Uint8Array | null,
+  ): Promise<{ body: AsyncIterable<Uint8Array>; text: string | null }> {
+    let dataKey: Buffer;
+    let text: string | null = null;
+    try {
+      dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
+      text = sealedText ? openName(dataKey, objectId, sealedText) : null;
+    } catch {
+      throw fail(500, "integrity_failure");
+    }
+    const source = await this.store.get(key).catch((err) => {
+      if (err instanceof NotFoundError) throw fail(500, "integrity_failure");
+      return asStorageError(err);
+    });
+    const plaintext = decryptStream(source, { key: dataKey, objectId });
+    const body = (async function* () {
+      try {
+        for await (const chunk of plaintext) yield chunk;
+      } catch (err) {
+        if (err instanceof IntegrityError) throw fail(500, "integrity_failure");
+        throw err;
+      } finally {
+        dataKey.fill(0);
+      }
+    })();
+    return { body, text };
+  }
+
+  /** Only the sealed text of an object written by {@link putSealedStream} (the object is not opened). */
+  openSealedText(objectId: string, keyId: string, wrappedKey: Uint8Array, sealedText: Uint8Array): string {
+    let dataKey: Buffer | null = null;
+    try {
+      dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
+      return openName(dataKey, objectId, sealedText);
+    } catch {
+      throw fail(500, "integrity_failure");
+    } finally {
+      dataKey?.fill(0);
+    }
+  }
+
+  /** Deletes an object written by {@link putSealedStream} (its row's wrapped key should be gone first). */
+  async deleteSealed(key: string): Promise<void> {
+    await this.store.delete(key).catch(() => undefined);
+  }
+
   async listImages(patientId: string) {
     return db
       .select({
@@ -475,6 +598,9 @@ export class Vault {
         dicom: images.dicom,
         createdAt: images.createdAt,
         erasedAt: images.erasedAt,
+        examId: images.examId,
+        laterality: images.laterality,
+        view: images.view,
       })
       .from(images)
       .where(eq(images.patientId, patientId))
