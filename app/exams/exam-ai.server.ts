@@ -110,8 +110,8 @@ export interface ViewAnalysis {
   probabilities: Record<string, number>;
   /** The probability of the suspicious class ({@link scoreLabel}). */
   score: number;
-  /** Grad-CAM overlay for the suspicious class. */
-  heatmapPng: Buffer;
+  /** Grad-CAM overlay for the suspicious class (null for a model without Grad-CAM outputs). */
+  heatmapPng: Buffer | null;
 }
 
 /**
@@ -138,19 +138,31 @@ export async function analyseViews(
   const out = await e.run(batch, prepared.length);
   const classes = e.model.classes;
   const scoreIndex = classes.indexOf(scoreLabel(classes));
-  const featureSize = out.features.length / prepared.length;
+  const features = e.gradCam ? out.features : null;
+  const gradients = e.gradCam ? out.gradients : null;
+  const featureSize = features ? features.length / prepared.length : 0;
+  const gradientSize = gradients ? gradients.length / prepared.length : 0;
   return Promise.all(
     prepared.map(async (p, i) => {
       const probs = out.probabilities.subarray(i * classes.length, (i + 1) * classes.length);
       let best = 0;
       for (let k = 1; k < classes.length; k++) if (probs[k]! > probs[best]!) best = k;
-      const cam = gradCam(out.features.subarray(i * featureSize, (i + 1) * featureSize), e.head, scoreIndex);
+      // A model imported without Grad-CAM outputs reads without heatmap.
+      const cam =
+        features && gradients && e.gradCam
+          ? gradCam(
+              features.subarray(i * featureSize, (i + 1) * featureSize),
+              gradients.subarray(i * gradientSize, (i + 1) * gradientSize),
+              e.gradCam,
+              scoreIndex,
+            )
+          : null;
       return {
         label: classes[best]!,
         probability: probs[best]!,
         probabilities: Object.fromEntries(classes.map((c, k) => [c, probs[k]!])),
         score: probs[scoreIndex]!,
-        heatmapPng: await heatmapOverlay(cam, p.width, p.height),
+        heatmapPng: cam ? await heatmapOverlay(cam, p.width, p.height) : null,
       };
     }),
   );
@@ -186,6 +198,7 @@ export async function runExamAi(
   const results = await Promise.all(
     analysed.map(async (a) => {
       const id = randomUUID();
+      if (!a.heatmapPng) return { ...a, id, heatmapKey: null, sealed: null };
       const heatmapKey = `heatmaps/${id}`;
       const sealed = await vault.putSealed(heatmapKey, id, a.heatmapPng);
       return { ...a, id, heatmapKey, sealed };
@@ -212,14 +225,14 @@ export async function runExamAi(
           modelClinical: clinical,
           durationMs,
           heatmapKey: r.heatmapKey,
-          heatmapKeyId: r.sealed.keyId,
-          heatmapWrappedKey: r.sealed.wrappedKey,
+          heatmapKeyId: r.sealed?.keyId ?? null,
+          heatmapWrappedKey: r.sealed?.wrappedKey ?? null,
         })),
       )
       .returning();
     stored = inserted.map(toView);
   } catch (err) {
-    for (const r of results) await vault.store.delete(r.heatmapKey).catch(() => undefined);
+    for (const r of results) if (r.heatmapKey) await vault.store.delete(r.heatmapKey).catch(() => undefined);
     throw err;
   }
   return summarise(exam, stored, skipped);
