@@ -13,6 +13,7 @@ import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, patientOf, REASONS, type Action, type Resource } from "../policy/policy.server";
 import { HttpError } from "./errors.server";
+import { safeRedirectPath } from "./redirect.server";
 
 export { HttpError };
 
@@ -70,8 +71,8 @@ export function failure(ctx: Pick<Ctx, "channel">, status: number, code: string,
 
 function loginRedirect(request: Request) {
   const url = new URL(request.url);
-  const back = url.pathname + url.search;
-  return redirect(`/connexion?redirectTo=${encodeURIComponent(back)}`);
+  const back = safeRedirectPath(url.pathname + url.search);
+  return redirect(back === "/" ? "/connexion" : `/connexion?redirectTo=${encodeURIComponent(back)}`);
 }
 
 // ---- the pipeline -----------------------------------------------------------------------------------------------

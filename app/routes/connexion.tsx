@@ -6,17 +6,13 @@ import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
 import { LOGIN_MESSAGES, retryAfterMessage } from "../accounts/login.server";
 import { actorFromSession, startSession } from "../accounts/session.server";
 import { failure, requestInfo } from "../http/context.server";
+import { safeRedirect } from "../http/redirect.server";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Connexion — Nexus" }];
 /** Carries the action's Retry-After (429) to the document response. */
 export const headers: HeadersFunction = ({ actionHeaders }) => actionHeaders;
-
-/** Only same-site paths are followed after login. */
-function safeRedirect(value: string | null): string {
-  return value && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : "/";
-}
 
 export async function loader({ request }: LoaderFunctionArgs) {
   if (await actorFromSession(request)) throw redirect("/");
@@ -39,7 +35,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   await recordLogin(attempt, info, "session");
   if (attempt.ok) {
     const cookie = await startSession(request, attempt.actor.id);
-    throw redirect(safeRedirect(form.get("redirectTo") as string | null), { headers: { "Set-Cookie": cookie } });
+    throw safeRedirect(form.get("redirectTo"), { headers: { "Set-Cookie": cookie } });
   }
   if (attempt.reason === "invalid_input") return data({ errors: attempt.errors, message: null }, { status: 400 });
   if (attempt.reason === "locked") {
