@@ -58,7 +58,7 @@ RUN groupadd --system --gid 10001 nexus \
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/build ./build
 COPY --from=build /app/models ./models
-COPY package.json server.mjs ./
+COPY package.json server.mjs http-edge.mjs ./
 COPY drizzle ./drizzle
 USER nexus
 EXPOSE 3000

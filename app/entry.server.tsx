@@ -4,6 +4,7 @@ import { createReadableStreamFromReadable } from "@remix-run/node";
 import { RemixServer } from "@remix-run/react";
 import { renderToPipeableStream } from "react-dom/server";
 import { boot as bootApp } from "./boot.server";
+import { markUnavailable } from "./db/unavailable.server";
 
 export const streamTimeout = 5_000;
 
@@ -42,7 +43,12 @@ export default function handleRequest(
 }
 
 /** Server errors are logged (message only, no request data); users see the error page, never a stack trace. */
-export function handleError(error: unknown, { request }: { request: Request }) {
+export function handleError(error: unknown, { request, context }: { request: Request; context?: unknown }) {
   if (request.signal.aborted) return;
+  // The database refuses connections: server.mjs answers 503 with Retry-After; one line, no stack.
+  if (markUnavailable(context, error)) {
+    console.error("[unavailable]", new URL(request.url).pathname, "database unreachable:", error instanceof Error ? error.message : String(error));
+    return;
+  }
   console.error("[error]", new URL(request.url).pathname, error instanceof Error ? (error.stack ?? error.message) : error);
 }

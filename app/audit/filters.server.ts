@@ -4,7 +4,7 @@
  * (`auditQuerySchema`: ids and ISO 8601 instants).
  */
 import { findUserByEmail } from "../accounts/users.server";
-import { parseWith } from "../http/validation.server";
+import { hasControlCharacter, parseWith } from "../http/validation.server";
 import { auditQuerySchema, type AuditFilters, type AuditQuery } from "./audit.server";
 import { FILTER_FIELDS, type FilterField, type FilterValues } from "./fields";
 
@@ -62,8 +62,12 @@ export async function parsePageFilters(params: URLSearchParams, defaults: { limi
     if (v) values[field] = v;
   }
   const errors: Partial<Record<FilterField, string>> = {};
+  for (const field of FILTER_FIELDS) {
+    const v = values[field];
+    if (v !== undefined && hasControlCharacter(v)) errors[field] = "Caractère de contrôle interdit (NUL…).";
+  }
   let actor = values.actor;
-  if (actor?.includes("@")) {
+  if (actor?.includes("@") && !errors.actor) {
     const user = await findUserByEmail(actor);
     if (user) actor = user.id;
     else errors.actor = "Aucun compte n'a cette adresse e-mail.";

@@ -8,9 +8,15 @@ import { recordConsentChange } from "../consent/consent.server";
 import { db } from "../db/db.server";
 import { careTeam, patients, PURPOSES, type Purpose } from "../db/schema";
 import { HttpError } from "../http/context.server";
+import { hasControlCharacter } from "../http/validation.server";
 
 export const newPatientSchema = z.object({
-  displayName: z.string().trim().min(2, "Le nom doit comporter au moins 2 caractères.").max(200),
+  displayName: z
+    .string()
+    .trim()
+    .min(2, "Le nom doit comporter au moins 2 caractères.")
+    .max(200)
+    .refine((v) => !hasControlCharacter(v), "Le nom contient un caractère de contrôle interdit."),
   email: z.email("Adresse e-mail invalide.").max(320).optional(),
   consents: z
     .object({ care: z.boolean().optional(), ai_analysis: z.boolean().optional(), research: z.boolean().optional() })
