@@ -5,7 +5,7 @@
 //  - a request that failed because the database refuses connections is answered 503 with Retry-After (JSON on the
 //    API, a short page in the browser) instead of Remix's "Unexpected Server Error".
 import { Transform } from "node:stream";
-import { createReadableStreamFromReadable, createRequestHandler, writeReadableStreamToWritable } from "@remix-run/node";
+import { createReadableStreamFromReadable, createRequestHandler } from "@remix-run/node";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -110,6 +110,53 @@ function requestHeaders(raw) {
   return headers;
 }
 
+/**
+ * Writes a response body with backpressure, and cancels it when the client goes away: the cancel reaches the
+ * body's source (an image's decrypting stream, then the object store's file or S3 stream), which closes it.
+ * (@remix-run/node's writer ignores both, so an aborted download kept reading its file and a file handle could be
+ * left to the garbage collector.)
+ */
+async function writeBody(body, res) {
+  const reader = body.getReader();
+  let gone = false;
+  const onClose = () => {
+    if (res.writableFinished) return;
+    gone = true;
+    reader.cancel(new Error("client went away")).catch(() => {});
+  };
+  res.on("close", onClose);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        if (!gone) res.end();
+        return;
+      }
+      if (gone || res.destroyed) {
+        await reader.cancel().catch(() => {});
+        return;
+      }
+      if (!res.write(value)) {
+        await new Promise((resolve) => {
+          const resume = () => {
+            res.off("drain", resume);
+            res.off("close", resume);
+            resolve();
+          };
+          res.on("drain", resume);
+          res.on("close", resume);
+        });
+      }
+    }
+  } catch (error) {
+    await reader.cancel(error).catch(() => {});
+    res.destroy(error);
+  } finally {
+    res.off("close", onClose);
+    reader.releaseLock?.();
+  }
+}
+
 /** The URL as @remix-run/express builds it: the host as Express resolves it ("trust proxy"), the port forwarded. */
 function requestUrl(req) {
   const portOf = (value) => Number.parseInt(value?.split(":")[1] ?? "", 10);
@@ -144,7 +191,7 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
       const request = new Request(url.href, init);
       const loadContext = await getLoadContext(req, res);
       const response = await handleRequest(request, loadContext);
-      if (overflowed || res.headersSent) {
+      if (overflowed || res.headersSent || res.destroyed) {
         await response.body?.cancel().catch(() => {});
         return;
       }
@@ -156,7 +203,7 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
       res.status(response.status);
       if (!response.headers.has("Cache-Control")) res.setHeader("Cache-Control", "private, no-store");
       for (const [key, value] of response.headers.entries()) res.append(key, value);
-      if (response.body) await writeReadableStreamToWritable(response.body, res);
+      if (response.body) await writeBody(response.body, res);
       else res.end();
     } catch (error) {
       if (overflowed || res.headersSent) return;

@@ -320,7 +320,7 @@ const CASES: Case[] = [
     expected: all(403, { anonymous: 302, admin: 303, doctor: 303 }),
     call: async (a) => {
       const id = await demoImage();
-      return form(`/images/${id}`, { intent: "erase" })(a);
+      return form(`/images/${id}`, { intent: "erase", confirm: "oui" })(a);
     },
   },
   {

@@ -269,7 +269,7 @@ const CASES: AuditedCase[] = [
   {
     route: "images.$imageId",
     name: "POST /images/:id (erase)",
-    call: () => form(doctor, `/images/${images.erasePage}`, {}),
+    call: () => form(doctor, `/images/${images.erasePage}`, { intent: "erase", confirm: "oui" }),
     status: 303,
     action: "image.erase",
     actor: () => doctorId,

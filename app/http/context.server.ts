@@ -84,6 +84,13 @@ export interface PerformOptions<T> {
   describe?: (result: T) => { resourceType?: string; resourceId?: string; patientId?: string | null };
 }
 
+const NOT_FOUND_MESSAGE = "Ressource introuvable.";
+
+/** A resource named by an id that the route looked up and did not find (an image without a patient). */
+function unknownResource(resource: Resource): boolean {
+  return resource.type === "image" && resource.id !== undefined && resource.patientId === undefined;
+}
+
 function auditResource(resource: Resource): { type: string; id: string | null } {
   return { type: resource.type, id: "id" in resource ? (resource.id ?? null) : null };
 }
@@ -107,6 +114,12 @@ export async function perform<T>(
     await record({ ...base, outcome: "denied", reason: REASONS.anonymous });
     if (ctx.channel === "page") throw loginRedirect(ctx.request);
     throw apiError(401, "unauthenticated", "Jeton d'accès manquant, expiré ou invalide.");
+  }
+  // Erase by default is refused by default: an id that names nothing is a 404 before the policy can say "allowed"
+  // (an image is looked up with its patient first; an unknown one has none).
+  if (unknownResource(resource)) {
+    await record({ ...base, outcome: "denied", reason: `404 ${NOT_FOUND_MESSAGE}` });
+    throw failure(ctx, 404, "not_found", NOT_FOUND_MESSAGE);
   }
   const decision = await authorize(ctx.actor, action, resource);
   if (!decision.allowed) {

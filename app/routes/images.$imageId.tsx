@@ -2,7 +2,9 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation, useRouteLoaderData } from "@remix-run/react";
 import { useState } from "react";
+import { z } from "zod";
 import { HttpError, pageContext, perform, readMutation } from "../http/context.server";
+import { readIntent } from "../http/intent.server";
 import { idParam } from "../http/params.server";
 import { authorize } from "../policy/policy.server";
 import type { loader as rootLoader } from "../root";
@@ -50,10 +52,16 @@ export async function loader(args: LoaderFunctionArgs) {
   });
 }
 
+/** The page's two intents: an AI reading, or an erasure — which needs its explicit confirmation field. */
+const imageIntent = z.discriminatedUnion("intent", [
+  z.object({ intent: z.literal("analyse") }),
+  z.object({ intent: z.literal("erase"), confirm: z.literal("oui") }),
+]);
+
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
   const imageId = idParam(ctx, args.params.imageId);
-  const intent = (await args.request.clone().formData()).get("intent");
+  const { intent } = await readIntent(ctx, imageIntent);
   const row = await loadImage(imageId);
   const resource = { type: "image", id: imageId, patientId: row?.patientId } as const;
   if (intent === "analyse") {
@@ -199,7 +207,12 @@ export default function ImagePage() {
                 }}
               >
                 <CsrfInput />
-                <button type="submit" className="btn bg-red-700 hover:bg-red-800">{t("image.erase")}</button>
+                <input type="hidden" name="intent" value="erase" />
+                <label className="flex items-start gap-2 text-sm">
+                  <input type="checkbox" name="confirm" value="oui" required className="mt-1" />
+                  <span>{t("image.eraseConfirmField")}</span>
+                </label>
+                <button type="submit" className="btn mt-2 bg-red-700 hover:bg-red-800">{t("image.erase")}</button>
               </Form>
             ) : null}
           </aside>

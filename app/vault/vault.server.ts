@@ -195,6 +195,8 @@ export class Vault {
   async openImage(
     row: ImageRow,
     onIntegrityFailure: (err: IntegrityError) => void,
+    /** The request's signal: an aborted request closes the object (file handle, S3 connection) even when nobody reads or cancels the body. */
+    signal?: AbortSignal,
   ): Promise<{ body: ReadableStream<Uint8Array>; fileName: string | null }> {
     if (row.erasedAt || !row.wrappedKey || !row.keyId) throw fail(410, "erased");
     const integrity = () => fail(500, "integrity_failure");
@@ -237,6 +239,18 @@ export class Vault {
       }
       asStorageError(err);
     }
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      signal?.removeEventListener("abort", onAbort);
+      // return() waits for a read in progress, so the key is wiped only once nothing decrypts with it any more.
+      await plaintext.return(undefined).catch(() => {});
+      dataKey.fill(0);
+    };
+    const onAbort = () => void release();
+    if (signal?.aborted) await release();
+    else signal?.addEventListener("abort", onAbort, { once: true });
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         if (first!.done) controller.close();
@@ -246,18 +260,18 @@ export class Vault {
         try {
           const next = await plaintext.next();
           if (next.done) {
-            dataKey.fill(0);
+            await release();
             controller.close();
           } else controller.enqueue(next.value);
         } catch (err) {
-          dataKey.fill(0);
-          if (err instanceof IntegrityError) onIntegrityFailure(err);
+          const abandoned = released;
+          await release();
+          if (err instanceof IntegrityError && !abandoned) onIntegrityFailure(err);
           controller.error(err);
         }
       },
       async cancel() {
-        dataKey.fill(0);
-        await plaintext.return(undefined);
+        await release();
       },
     });
     return { body, fileName };

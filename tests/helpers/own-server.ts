@@ -36,7 +36,7 @@ export async function adminQuery(adminUrl: string, sql: string): Promise<pg.Quer
   }
 }
 
-export async function startOwnServer(extraEnv: Record<string, string> = {}): Promise<OwnServer> {
+export async function startOwnServer(extraEnv: Record<string, string> = {}, options: { localStore?: boolean } = {}): Promise<OwnServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-own-"));
   const adminUrl = postgresAdminUrl();
   let databaseName: string | null = null;
@@ -51,6 +51,7 @@ export async function startOwnServer(extraEnv: Record<string, string> = {}): Pro
     ...extraEnv,
   };
   env.NODE_ENV = "production";
+  if (options.localStore) for (const name of ["S3_HOST", "S3_PORT", "S3_ENDPOINT", "S3_ACCESS", "S3_SECRET"]) delete env[name];
   if (adminUrl) {
     databaseName = `nexus_own_${Date.now().toString(36)}_${process.pid}`;
     await adminQuery(adminUrl, `create database "${databaseName}"`);
