@@ -199,6 +199,16 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
         await response.body?.cancel().catch(() => {});
         return refuse(req, res, "unavailable", { "Retry-After": RETRY_AFTER_SECONDS });
       }
+      // An answer given before the body was read whole (a refusal): a body still arriving closes the connection
+      // after the answer; bytes already received are drained, so the next request on this connection parses.
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        if (!req.complete) res.setHeader("Connection", "close");
+        res.once("finish", () => {
+          if (req.readableEnded) return;
+          req.unpipe();
+          req.resume();
+        });
+      }
       res.statusMessage = response.statusText;
       res.status(response.status);
       if (!response.headers.has("Cache-Control")) res.setHeader("Cache-Control", "private, no-store");

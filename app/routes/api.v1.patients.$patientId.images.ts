@@ -49,6 +49,7 @@ export async function action(args: ActionFunctionArgs) {
     async () => {
       const outcomes = await receiveUploads(args.request, {
         store: (file) => vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file }),
+        discard: (ids) => vault.discardImages(ids),
       });
       if (outcomes.length === 0) throw missingFile();
       // Nothing stored: the request fails with the (first) reason.

@@ -326,6 +326,17 @@ export class Vault {
    * Erases one image (GDPR art. 17): the wrapped data key is deleted first, so the ciphertext is unreadable
    * everywhere (backups included) from that commit on; then the object; then the row is marked.
    */
+  /**
+   * Takes back images stored by a request that then failed as a whole (an all-or-nothing upload): their rows, then
+   * their objects. They were never shown to anyone; an object left behind by a storage failure is an orphan that
+   * `vault:sweep` removes.
+   */
+  async discardImages(imageIds: string[]): Promise<void> {
+    if (imageIds.length === 0) return;
+    const rows = await db.delete(images).where(inArray(images.id, imageIds)).returning({ key: images.storageKey });
+    for (const { key } of rows) await this.store.delete(key).catch(() => undefined);
+  }
+
   async eraseImage(imageId: string, erasedBy: string): Promise<boolean> {
     const [row] = await db
       .update(images)
