@@ -38,6 +38,8 @@ const MESSAGES = {
   },
 };
 const RETRY_AFTER_SECONDS = "5";
+/** What is read and thrown away of a body the app answered without reading (beyond it, the connection closes). */
+const DRAIN_LIMIT = MiB;
 
 function escapeHtml(s) {
   return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -199,13 +201,17 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
         await response.body?.cancel().catch(() => {});
         return refuse(req, res, "unavailable", { "Retry-After": RETRY_AFTER_SECONDS });
       }
-      // An answer given before the body was read whole (a refusal): a body still arriving closes the connection
-      // after the answer; bytes already received are drained, so the next request on this connection parses.
+      // An answer given before the body was read whole (a refusal): the rest is drained so the next request on
+      // this keep-alive connection parses — up to DRAIN_LIMIT bytes, after which the connection is closed.
       if (req.method !== "GET" && req.method !== "HEAD") {
-        if (!req.complete) res.setHeader("Connection", "close");
         res.once("finish", () => {
-          if (req.readableEnded) return;
+          if (req.readableEnded || req.destroyed) return;
           req.unpipe();
+          let drained = 0;
+          req.on("data", (chunk) => {
+            drained += chunk.length;
+            if (drained > DRAIN_LIMIT) req.destroy();
+          });
           req.resume();
         });
       }

@@ -112,20 +112,19 @@ export async function receiveUploads(request: Request, options: ReceiveOptions):
   // Parts are handled one at a time, in order: busboy holds the body back while a file stream is not read.
   let queue: Promise<void> = Promise.resolve();
   let failure: unknown = null;
-  // File streams not read yet: once the request has failed they are drained, so the parser can reach the end.
-  const waiting = new Set<Readable>();
+  let stopParsing = () => {};
+  // File streams not ended yet: once the request has failed, they are destroyed and the rest of the body is not
+  // read (the answer closes the connection).
+  const open = new Set<Readable>();
   const fail = (err: unknown) => {
-    failure ??= err;
-    for (const stream of waiting) stream.resume();
+    if (failure) return;
+    failure = err;
+    for (const stream of open) stream.destroy(new Error("upload refused"));
+    stopParsing();
   };
-  const enqueue = (work: () => Promise<void>, stream?: Readable) => {
-    if (stream) waiting.add(stream);
+  const enqueue = (work: () => Promise<void>) => {
     queue = queue.then(async () => {
-      if (stream) waiting.delete(stream);
-      if (failure) {
-        stream?.resume();
-        return;
-      }
+      if (failure) return;
       try {
         await work();
       } catch (err) {
@@ -139,6 +138,7 @@ export async function receiveUploads(request: Request, options: ReceiveOptions):
   let partsSeen = 0;
   const body = Readable.fromWeb(request.body as import("node:stream/web").ReadableStream<Uint8Array>);
   const finished = new Promise<void>((resolve) => {
+    stopParsing = resolve;
     parser.on("field", (name, value, info) => {
       partsSeen++;
       if (info.nameTruncated || info.valueTruncated) {
@@ -154,11 +154,14 @@ export async function receiveUploads(request: Request, options: ReceiveOptions):
       // A body cut short errors the part's stream; whoever reads it sees the error, the parser's own handler answers.
       stream.on("error", () => {});
       if (failure) {
-        stream.resume();
+        stream.destroy();
         return;
       }
+      open.add(stream);
+      stream.once("close", () => open.delete(stream));
+      stream.once("end", () => open.delete(stream));
       if (name !== "file") {
-        enqueue(() => drain(stream), stream);
+        enqueue(() => drain(stream));
         return;
       }
       const fileName = fileNameOf(info.filename);
@@ -176,7 +179,7 @@ export async function receiveUploads(request: Request, options: ReceiveOptions):
           outcomes.push({ ok: false, fileName, error: err });
           await drain(stream);
         }
-      }, stream);
+      });
     });
     parser.on("filesLimit", () => fail(invalid(`Au plus ${MAX_FILES_PER_REQUEST} fichiers par envoi. Rien n'a été enregistré.`)));
     parser.on("partsLimit", () => fail(invalid("Trop de parties dans le corps multipart. Rien n'a été enregistré.")));
@@ -201,6 +204,7 @@ export async function receiveUploads(request: Request, options: ReceiveOptions):
   }
   if (failure) {
     body.unpipe(parser);
+    parser.destroy();
     body.destroy();
     await options.discard(stored()).catch((err) => console.error("[upload] stored images not taken back:", (err as Error).message));
     throw failure;
