@@ -80,6 +80,8 @@ function loginRedirect(request: Request) {
 export interface PerformOptions<T> {
   /** The audited patient, when the action concerns one (defaults to a patient resource's id). */
   patientId?: string | null;
+  /** False when the route looked the resource up and found nothing: a 404 before the policy is asked. */
+  exists?: boolean;
   /** Fills in audit details from the result (e.g. the id of a created resource). */
   describe?: (result: T) => { resourceType?: string; resourceId?: string; patientId?: string | null };
 }
@@ -117,7 +119,7 @@ export async function perform<T>(
   }
   // Erase by default is refused by default: an id that names nothing is a 404 before the policy can say "allowed"
   // (an image is looked up with its patient first; an unknown one has none).
-  if (unknownResource(resource)) {
+  if (options.exists === false || unknownResource(resource)) {
     await record({ ...base, outcome: "denied", reason: `404 ${NOT_FOUND_MESSAGE}` });
     throw failure(ctx, 404, "not_found", NOT_FOUND_MESSAGE);
   }

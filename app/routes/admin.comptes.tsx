@@ -2,8 +2,10 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { data } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useRouteLoaderData } from "@remix-run/react";
 import { newAccountSchema } from "../accounts/account-forms";
-import { createUser, EmailTakenError, listUsers, setUserDisabled } from "../accounts/users.server";
+import { z } from "zod";
+import { createUser, EmailTakenError, getUser, listUsers, setUserDisabled } from "../accounts/users.server";
 import { HttpError, failure, pageContext, perform, readMutation } from "../http/context.server";
+import { readIntent } from "../http/intent.server";
 import { formFields, parseWith } from "../http/validation.server";
 import type { loader as rootLoader } from "../root";
 import { ROLES } from "../vocabulary";
@@ -23,7 +25,7 @@ type Result = { ok: boolean; message: string | null; errors: Record<string, stri
 
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
-  const intent = (await args.request.clone().formData()).get("intent");
+  const { intent } = await readIntent(ctx, accountIntent);
   if (intent === "create") {
     const form = await readMutation(ctx, "account.create");
     const parsed = parseWith(newAccountSchema, formFields(form, ["name", "email", "role", "password"]));
@@ -53,14 +55,23 @@ export async function action(args: ActionFunctionArgs) {
     const action = intent === "disable" ? "account.disable" : "account.enable";
     const form = await readMutation(ctx, action);
     const userId = String(form.get("userId") ?? "");
-    const found = await perform(ctx, action, { type: "account", id: userId }, () =>
-      setUserDisabled(userId, intent === "disable"),
-    );
+    // An unknown account is a 404 before the policy is asked (never an "allowed" event for nothing).
+    const exists = Boolean(await getUser(userId));
+    const found = await perform(ctx, action, { type: "account", id: userId }, () => setUserDisabled(userId, intent === "disable"), {
+      exists,
+    });
     if (!found) throw failure(ctx, 404, "not_found", "Compte introuvable.");
     return data<Result>({ ok: true, message: intent, errors: {} });
   }
   throw failure(ctx, 400, "invalid", "Action inconnue.");
 }
+
+/** The page's intents (see app/http/intent.server.ts). */
+const accountIntent = z.discriminatedUnion("intent", [
+  z.object({ intent: z.literal("create") }),
+  z.object({ intent: z.literal("disable"), userId: z.uuid() }),
+  z.object({ intent: z.literal("enable"), userId: z.uuid() }),
+]);
 
 export default function Accounts() {
   const t = useT();
