@@ -4,7 +4,7 @@ import { createReadableStreamFromReadable } from "@remix-run/node";
 import { RemixServer } from "@remix-run/react";
 import { renderToPipeableStream } from "react-dom/server";
 import { boot as bootApp } from "./boot.server";
-import { markUnavailable } from "./db/unavailable.server";
+import { markUnavailable, unavailableReason } from "./db/unavailable.server";
 
 export const streamTimeout = 5_000;
 
@@ -47,7 +47,7 @@ export function handleError(error: unknown, { request, context }: { request: Req
   if (request.signal.aborted) return;
   // The database refuses connections: server.mjs answers 503 with Retry-After; one line, no stack.
   if (markUnavailable(context, error)) {
-    console.error("[unavailable]", new URL(request.url).pathname, "database unreachable:", error instanceof Error ? error.message : String(error));
+    console.error("[unavailable] database unreachable:", unavailableReason(error));
     return;
   }
   console.error("[error]", new URL(request.url).pathname, error instanceof Error ? (error.stack ?? error.message) : error);

@@ -31,3 +31,15 @@ export function markUnavailable(context: unknown, error: unknown): boolean {
   (context as Record<string, unknown>)[UNAVAILABLE_FLAG] = true;
   return true;
 }
+
+/** The driver's own words (the deepest cause), never drizzle's wrapper, which quotes the query and its parameters. */
+export function unavailableReason(error: unknown): string {
+  let current: unknown = error;
+  let reason = "unknown";
+  for (let depth = 0; depth < 6 && current && typeof current === "object"; depth++) {
+    const e = current as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof e.message === "string" && !e.message.startsWith("Failed query")) reason = `${typeof e.code === "string" ? `${e.code} ` : ""}${e.message}`;
+    current = e.cause;
+  }
+  return reason.slice(0, 200);
+}
