@@ -35,7 +35,7 @@ describe.skipIf(!hasChromium)("open redirects (Chromium)", () => {
     }
     await page.close();
     expect(left).toEqual([]);
-  });
+  }, 120_000);
 
   it("stays on the origin after logging in with a hostile redirectTo", async () => {
     const left: string[] = [];
@@ -53,5 +53,5 @@ describe.skipIf(!hasChromium)("open redirects (Chromium)", () => {
       await context.close();
     }
     expect(left).toEqual([]);
-  });
+  }, 120_000);
 });
