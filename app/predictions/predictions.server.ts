@@ -50,8 +50,9 @@ export async function predict(image: ImageRow, by: Actor, onIntegrityFailure: (e
   const result = await analyse(bytes, image.contentType);
   bytes.fill(0);
   const id = randomUUID();
-  const heatmapKey = `heatmaps/${id}`;
-  const sealed = await vault.putSealed(heatmapKey, id, result.heatmapPng);
+  // A model without Grad-CAM (imported as ONNX, card `heatmap: "none"`) gives a reading without heatmap.
+  const heatmapKey = result.heatmapPng ? `heatmaps/${id}` : null;
+  const sealed = heatmapKey && result.heatmapPng ? await vault.putSealed(heatmapKey, id, result.heatmapPng) : null;
   try {
     const row = await db.transaction(async (tx) => {
       // The policy allowed the reading when it started; the patient may have withdrawn `ai_analysis` since (a
@@ -79,15 +80,15 @@ export async function predict(image: ImageRow, by: Actor, onIntegrityFailure: (e
           modelClinical: result.model.clinical,
           durationMs: result.durationMs,
           heatmapKey,
-          heatmapKeyId: sealed.keyId,
-          heatmapWrappedKey: sealed.wrappedKey,
+          heatmapKeyId: sealed?.keyId ?? null,
+          heatmapWrappedKey: sealed?.wrappedKey ?? null,
         })
         .returning();
       return inserted!;
     });
     return toView(row);
   } catch (err) {
-    await vault.store.delete(heatmapKey).catch(() => undefined);
+    if (heatmapKey) await vault.store.delete(heatmapKey).catch(() => undefined);
     throw err;
   }
 }

@@ -30,7 +30,7 @@ beforeAll(async () => {
     email: `race-${randomUUID().slice(0, 6)}@test.nexus`,
     consents: { care: true, ai_analysis: true },
   });
-  patient = { id: created.id, token: await tokenFor(created.account!.email, created.account!.temporaryPassword) };
+  patient = { id: created.id, token: await tokenFor(created.account!.email, created.account!.password) };
   imageId = await uploadImage(baseUrl(), doctorToken, patient.id, await mammogram());
 });
 

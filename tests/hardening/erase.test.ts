@@ -29,7 +29,7 @@ beforeAll(async () => {
 describe("unknown images are a 404, never an allowed erase", () => {
   it("POST /images/<unknown> as admin (page) → 404, nothing audited as allowed", async () => {
     const admin = await BrowserSession.login("admin@demo.nexus");
-    const res = await admin.post(`/images/${randomUUID()}`, { intent: "erase", confirm: "oui" });
+    const res = await admin.post(`/images/${randomUUID()}`, { intent: "erase", confirm: "1" });
     expect(res.status).toBe(404);
     const events = await eventsOf(res.headers.get("X-Request-Id"));
     expect(events.map((e) => `${e.action}:${e.outcome}`)).toEqual(["image.erase:denied"]);
@@ -54,14 +54,17 @@ describe("the image page's intents", () => {
   it("a bare CSRF-only POST, or an erase without confirmation, erases nothing", async () => {
     const imageId = await uploadImage(baseUrl(), doctorToken, patientId, await jpeg());
     const doctor = await BrowserSession.login("doctor@demo.nexus");
-    const cases: Record<string, string>[] = [{}, { intent: "erase" }, { intent: "effacer", confirm: "oui" }, { intent: "erase", confirm: "non" }];
+    const cases: Record<string, string>[] = [{}, { intent: "effacer", confirm: "1" }, { intent: "erase", confirm: "non" }];
     for (const fields of cases) {
       const res = await doctor.post(`/images/${imageId}`, fields);
       expect(res.status, JSON.stringify(fields)).toBe(400);
     }
+    // The intent alone only opens the confirmation step.
+    const step = await doctor.post(`/images/${imageId}`, { intent: "erase" });
+    expect(step.status).toBe(303);
     expect((await fetch(`${baseUrl()}/api/v1/images/${imageId}`, { headers: { Authorization: `Bearer ${doctorToken}` } })).status).toBe(200);
     // With the explicit intent and its confirmation, the erase happens.
-    const erased = await doctor.post(`/images/${imageId}`, { intent: "erase", confirm: "oui" });
+    const erased = await doctor.post(`/images/${imageId}`, { intent: "erase", confirm: "1" });
     expect(erased.status).toBe(303);
     expect((await fetch(`${baseUrl()}/api/v1/images/${imageId}`, { headers: { Authorization: `Bearer ${doctorToken}` } })).status).toBe(410);
   });
