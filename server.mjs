@@ -2,9 +2,9 @@
 //   node server.mjs         production build from build/ (npm start builds it first)
 //   node server.mjs --dev   Vite dev server with hot reload
 import { randomUUID } from "node:crypto";
-import { createRequestHandler } from "@remix-run/express";
 import express from "express";
 import pino from "pino";
+import { declaredBodyLimit, remixHandler } from "./http-edge.mjs";
 
 const dev = process.argv.includes("--dev");
 const port = Number(process.env.PORT ?? 3000);
@@ -75,6 +75,9 @@ app.use((req, _res, next) => {
   next();
 });
 
+// Bodies over the route's limit are refused (413) before anything reads them (see http-edge.mjs).
+app.use(declaredBodyLimit);
+
 if (vite) {
   app.use(vite.middlewares);
 } else {
@@ -95,10 +98,11 @@ const { build, info } = await (async () => {
 
 app.all(
   "*",
-  createRequestHandler({
+  remixHandler({
     build: vite ? loadBuild : build,
     mode: dev ? "development" : "production",
     getLoadContext: (req, res) => ({ requestId: res.locals.requestId, clientIp: req.ip ?? null }),
+    unavailableFlag: "databaseUnavailable",
   }),
 );
 

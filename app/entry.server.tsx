@@ -5,6 +5,7 @@ import { RemixServer, isRouteErrorResponse } from "@remix-run/react";
 import { log, logPath } from "./log.server";
 import { renderToPipeableStream } from "react-dom/server";
 import { boot as bootApp } from "./boot.server";
+import { markUnavailable, unavailableReason } from "./db/unavailable.server";
 
 export const streamTimeout = 5_000;
 
@@ -45,6 +46,11 @@ export default function handleRequest(
 /** Server errors are logged (message only, no request data); users see the error page, never a stack trace. */
 export function handleError(error: unknown, { request, context }: { request: Request; context?: unknown }) {
   if (request.signal.aborted) return;
+  // The database refuses connections: server.mjs answers 503 with Retry-After; one line, no stack.
+  if (markUnavailable(context, error)) {
+    console.error("[unavailable] database unreachable:", unavailableReason(error));
+    return;
+  }
   // An answer the app chose (404 for an unknown URL, 403, …) is not a server error: the access log's one line says it.
   if (isRouteErrorResponse(error)) return;
   const requestId = (context as { requestId?: string } | undefined)?.requestId;

@@ -148,7 +148,7 @@ async function step(title: string, run: () => Promise<string>): Promise<void> {
     flushDetails();
   } catch (error) {
     report(label, "FAILED");
-    detail(error instanceof StepFailed ? error.message : `unexpected error: ${(error as Error).stack ?? error}`);
+    detail(error instanceof StepFailed ? error.message : `unexpected error: ${(error as Error).message ?? error}`);
     flushDetails();
     finish(false);
   }
@@ -212,7 +212,19 @@ async function readAll(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
 
 // ---- the scenario -------------------------------------------------------------------------------------------------
 
+const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ETIMEDOUT"]);
+
 async function main() {
+  // No server there: one line that says what to do, not a stack.
+  try {
+    await call("GET", "/healthz");
+  } catch (error) {
+    if (CONNECTION_ERRORS.has((error as NodeJS.ErrnoException).code ?? "")) {
+      console.error(`demo: no Nexus server at ${base.origin} — start the server first (npm start)`);
+      process.exit(1);
+    }
+    throw error;
+  }
   line(`NEXUS scenario against ${base.origin}, through the HTTP API only`);
   if (base.protocol === "https:") {
     line(

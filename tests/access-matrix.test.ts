@@ -282,8 +282,8 @@ const CASES: Case[] = [
   },
   {
     route: "api.v1.images.$imageId",
-    name: "GET /api/v1/images/:unknown (403, not 404: existence is not revealed)",
-    expected: all(403, { anonymous: 401 }),
+    name: "GET /api/v1/images/:unknown (404 before the policy is asked; issue 11 item 8)",
+    expected: all(404, { anonymous: 401 }),
     call: call("GET", () => `/api/v1/images/${randomUUID()}`),
   },
   // Erasures: each actor gets an image / a patient of its own, so every expectation is about a live resource.

@@ -10,6 +10,7 @@
 import { and, asc, desc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { db } from "../db/db.server";
+import { CONTROL_MESSAGE, hasControlCharacter } from "../http/validation.server";
 import { auditEvents, OUTCOMES, type Outcome } from "../db/schema";
 import type { Actor } from "../accounts/actor";
 import { auditArchives } from "./archive-table.server";
@@ -236,9 +237,9 @@ export const auditQuerySchema = z
   .object({
     actor: z.uuid({ message: "identifiant de compte (UUID) attendu." }).optional(),
     patient: z.uuid({ message: "identifiant de patient (UUID) attendu." }).optional(),
-    action: z.string().trim().min(1).max(100, "100 caractères au plus.").optional(),
+    action: z.string().trim().min(1).max(100, "100 caractères au plus.").refine((v) => !hasControlCharacter(v), CONTROL_MESSAGE).optional(),
     outcome: z.enum(OUTCOMES, { message: `${OUTCOMES.join(", ")} attendu.` }).optional(),
-    requestId: z.string().trim().min(1).max(100, "100 caractères au plus.").optional(),
+    requestId: z.string().trim().min(1).max(100, "100 caractères au plus.").refine((v) => !hasControlCharacter(v), CONTROL_MESSAGE).optional(),
     from: dateParam().optional(),
     to: dateParam().optional(),
     /** The id of the last event of the previous page (pages go from newest to oldest). */

@@ -14,6 +14,7 @@ import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, patientOf, purposeOfUse, REASONS, type Action, type Resource } from "../policy/policy.server";
 import { reasonCode } from "../i18n/reasons";
 import { HttpError } from "./errors.server";
+import { safeRedirectPath } from "./redirect.server";
 
 export { HttpError };
 
@@ -94,7 +95,7 @@ export function failure(ctx: Pick<Ctx, "channel">, status: number, code: string,
 
 function loginRedirect(request: Request) {
   const url = new URL(request.url);
-  const back = url.pathname + url.search;
+  const back = safeRedirectPath(url.pathname + url.search);
   // A session cookie that no longer opens a session: it expired (or was ended). Otherwise a first visit.
   const expired = /(?:^|;\s*)nexus_session=[^;]/.test(request.headers.get("Cookie") ?? "");
   return redirect(`/connexion?redirectTo=${encodeURIComponent(back)}${expired ? "&expiree=1" : ""}`);
@@ -105,8 +106,17 @@ function loginRedirect(request: Request) {
 export interface PerformOptions<T> {
   /** The audited patient, when the action concerns one (defaults to a patient resource's id). */
   patientId?: string | null;
+  /** False when the route looked the resource up and found nothing: a 404 before the policy is asked. */
+  exists?: boolean;
   /** Fills in audit details from the result (e.g. the id of a created resource). */
   describe?: (result: T) => { resourceType?: string; resourceId?: string; patientId?: string | null; reason?: string | null };
+}
+
+const NOT_FOUND_MESSAGE = "Ressource introuvable.";
+
+/** A resource named by an id that the route looked up and did not find (an image without a patient). */
+function unknownResource(resource: Resource): boolean {
+  return resource.type === "image" && resource.id !== undefined && resource.patientId === undefined;
 }
 
 function auditResource(resource: Resource): { type: string; id: string | null } {
@@ -132,6 +142,12 @@ export async function perform<T>(
     await record({ ...base, outcome: "denied", reason: reasonCode(REASONS.anonymous) });
     if (ctx.channel === "page") throw loginRedirect(ctx.request);
     throw apiError(401, "unauthenticated", "Jeton d'accès manquant, expiré ou invalide.");
+  }
+  // Erase by default is refused by default: an id that names nothing is a 404 before the policy can say "allowed"
+  // (an image is looked up with its patient first; an unknown one has none).
+  if (options.exists === false || unknownResource(resource)) {
+    await record({ ...base, outcome: "denied", reason: `404 ${NOT_FOUND_MESSAGE}` });
+    throw failure(ctx, 404, "not_found", NOT_FOUND_MESSAGE);
   }
   if (ctx.channel === "api" && ctx.actor.secondFactorMissing && !ENROLMENT_ACTIONS.has(action)) {
     const reason = "Double authentification obligatoire : activez-la d'abord (POST /api/v1/me/totp).";

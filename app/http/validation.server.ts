@@ -25,3 +25,13 @@ export function formFields(form: FormData, names: string[]): Record<string, stri
     }),
   );
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/**
+ * True when `value` holds a control character PostgreSQL or a person cannot use (NUL above all: PostgreSQL's
+ * `text` refuses it, which surfaced as a 500). Tabs and newlines stay allowed.
+ */
+export const hasControlCharacter = (value: string) => CONTROL.test(value);
+export const CONTROL_MESSAGE = "caractère de contrôle interdit (NUL…).";

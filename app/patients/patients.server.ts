@@ -9,9 +9,15 @@ import { careTeam, patients, PURPOSES, type Purpose } from "../db/schema";
 import { normaliseDate, validateIns } from "../exams/identity.server";
 import { HttpError } from "../http/context.server";
 import type { ListScope } from "../policy/policy.server";
+import { hasControlCharacter } from "../http/validation.server";
 
 export const newPatientSchema = z.object({
-  displayName: z.string().trim().min(2, "Le nom doit comporter au moins 2 caractères.").max(200),
+  displayName: z
+    .string()
+    .trim()
+    .min(2, "Le nom doit comporter au moins 2 caractères.")
+    .max(200)
+    .refine((v) => !hasControlCharacter(v), "Le nom contient un caractère de contrôle interdit."),
   email: z.email("Adresse e-mail invalide.").max(320).optional(),
   consents: z
     .object({ care: z.boolean().optional(), ai_analysis: z.boolean().optional(), research: z.boolean().optional() })

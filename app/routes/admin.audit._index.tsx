@@ -1,5 +1,5 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
-import { data, redirect } from "@remix-run/node";
+import { data } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
 import { chainCheckResource, searchEvents, verifyChain } from "../audit/audit.server";
 import { FILTER_FIELDS, KNOWN_ACTIONS, type FilterValues } from "../audit/fields";
@@ -7,6 +7,7 @@ import { filterSummary, filtersOf, parsePageFilters, type ResolvedField } from "
 import { patientNames, type Match } from "../audit/resolve.server";
 import { chainState, eventView } from "../audit/view.server";
 import { HttpError, failure, pageContext, perform, readMutation } from "../http/context.server";
+import { safeRedirect } from "../http/redirect.server";
 import { actionLabel } from "../i18n/actions";
 import { fieldMessage } from "../i18n/fields";
 import type { loader as rootLoader } from "../root";
@@ -87,7 +88,7 @@ export async function action(args: ActionFunctionArgs) {
   const back = new URL(args.request.url);
   back.searchParams.delete("index");
   back.searchParams.set("verification", "1");
-  return redirect(`${back.pathname}${back.search}#chaine`, 303);
+  return safeRedirect(`${back.pathname}${back.search}#chaine`, 303, "/admin/audit#chaine");
 }
 
 /** A query string with these values (empty ones left out). */

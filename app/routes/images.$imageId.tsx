@@ -2,7 +2,8 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
 import { useEffect, useRef, useState } from "react";
-import { failure, HttpError, pageContext, perform, readMutation } from "../http/context.server";
+import { HttpError, pageContext, perform, readMutation } from "../http/context.server";
+import { readIntent } from "../http/intent.server";
 import { idParam } from "../http/params.server";
 import { unknownAs404 } from "../http/error-page.server";
 import { reasonText } from "../i18n/reasons";
@@ -66,17 +67,20 @@ export async function loader(args: LoaderFunctionArgs) {
   }));
 }
 
-const imageIntent = z.discriminatedUnion("intent", [z.object({ intent: z.literal("analyse") }), z.object({ intent: z.literal("erase") })]);
+/** The page's two intents: an AI reading, or an erasure (without its confirmation field it only shows the confirmation step). */
+const imageIntent = z.discriminatedUnion("intent", [
+  z.object({ intent: z.literal("analyse") }),
+  z.object({ intent: z.literal("erase"), confirm: z.literal("1").optional() }),
+]);
 
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
   const imageId = idParam(ctx, args.params.imageId);
   // One zod discriminated union of the page's intents: an unknown or missing intent is a 400, never an erasure.
-  const parsed = imageIntent.safeParse({ intent: (await args.request.clone().formData()).get("intent") });
-  if (!parsed.success) throw failure(ctx, 400, "invalid", "Action inconnue.");
+  const { intent } = await readIntent(ctx, imageIntent);
   const row = await loadImage(imageId);
   const resource = { type: "image", id: imageId, patientId: row?.patientId } as const;
-  if (parsed.data.intent === "analyse") {
+  if (intent === "analyse") {
     await readMutation(ctx, "image.analyse");
     try {
       const prediction = await perform(ctx, "image.analyse", resource, () => predict(row!, ctx.actor!, integrityRecorder(ctx, row!)), {

@@ -63,7 +63,7 @@ export class LocalStore implements ObjectStore {
     const path = this.pathOf(key);
     try {
       const handle = await open(path, "r");
-      return handle.createReadStream({ highWaterMark: READ_CHUNK });
+      return readAndClose(handle);
     } catch (error) {
       if (MISSING.has((error as NodeJS.ErrnoException).code ?? "")) throw new NotFoundError(key);
       throw error;
@@ -107,6 +107,20 @@ export class LocalStore implements ObjectStore {
 }
 
 /** Writes the body with one write in flight, so producing the next chunk (e.g. encrypting it) overlaps the I/O. */
+/**
+ * The object's bytes; the handle is closed on every path — the end, a read error, and a consumer that stops early
+ * (an aborted download: `return()` on this iterator, which `for await` and stream cancellation call).
+ */
+async function* readAndClose(handle: FileHandle): AsyncGenerator<Uint8Array, void, undefined> {
+  const stream = handle.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false });
+  try {
+    for await (const chunk of stream) yield chunk as Buffer;
+  } finally {
+    stream.destroy();
+    await handle.close().catch(() => {});
+  }
+}
+
 async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>): Promise<number> {
   let size = 0;
   let inFlight: Promise<void> = Promise.resolve();

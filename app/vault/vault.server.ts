@@ -232,6 +232,8 @@ export class Vault {
   async openImage(
     row: ImageRow,
     onIntegrityFailure: (err: IntegrityError) => void,
+    /** The request's signal: an aborted request closes the object (file handle, S3 connection) even when nobody reads or cancels the body. */
+    signal?: AbortSignal,
   ): Promise<{ body: ReadableStream<Uint8Array>; fileName: string | null }> {
     if (row.erasedAt || !row.wrappedKey || !row.keyId) throw fail(410, "erased");
     const integrity = () => fail(500, "integrity_failure");
@@ -274,6 +276,18 @@ export class Vault {
       }
       asStorageError(err);
     }
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      signal?.removeEventListener("abort", onAbort);
+      // return() waits for a read in progress, so the key is wiped only once nothing decrypts with it any more.
+      await plaintext.return(undefined).catch(() => {});
+      dataKey.fill(0);
+    };
+    const onAbort = () => void release();
+    if (signal?.aborted) await release();
+    else signal?.addEventListener("abort", onAbort, { once: true });
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         if (first!.done) controller.close();
@@ -283,18 +297,18 @@ export class Vault {
         try {
           const next = await plaintext.next();
           if (next.done) {
-            dataKey.fill(0);
+            await release();
             controller.close();
           } else controller.enqueue(next.value);
         } catch (err) {
-          dataKey.fill(0);
-          if (err instanceof IntegrityError) onIntegrityFailure(err);
+          const abandoned = released;
+          await release();
+          if (err instanceof IntegrityError && !abandoned) onIntegrityFailure(err);
           controller.error(err);
         }
       },
       async cancel() {
-        dataKey.fill(0);
-        await plaintext.return(undefined);
+        await release();
       },
     });
     return { body, fileName };
@@ -349,6 +363,17 @@ export class Vault {
    * Erases one image (GDPR art. 17): the wrapped data key is deleted first, so the ciphertext is unreadable
    * everywhere (backups included) from that commit on; then the object; then the row is marked.
    */
+  /**
+   * Takes back images stored by a request that then failed as a whole (an all-or-nothing upload): their rows, then
+   * their objects. They were never shown to anyone; an object left behind by a storage failure is an orphan that
+   * `vault:sweep` removes.
+   */
+  async discardImages(imageIds: string[]): Promise<void> {
+    if (imageIds.length === 0) return;
+    const rows = await db.delete(images).where(inArray(images.id, imageIds)).returning({ key: images.storageKey });
+    for (const { key } of rows) await this.store.delete(key).catch(() => undefined);
+  }
+
   async eraseImage(imageId: string, erasedBy: string): Promise<boolean> {
     const [row] = await db
       .update(images)

@@ -56,3 +56,19 @@ describe.skipIf(!hasCaddy)("npm run demo (the NEXUS scenario over the HTTP API)"
     expect(output).toContain("expected 201, got 401");
   }, 60_000);
 });
+
+describe("npm run demo without a server", () => {
+  it("prints one line, 'start the server first (npm start)', and exits 1 (no stack)", async () => {
+    // A port nothing listens on: bind one, note it, close it.
+    const net = await import("node:net");
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const { code, output } = await run(["--base", `http://127.0.0.1:${port}`]);
+    expect(code).toBe(1);
+    expect(output.trim().split("\n")).toEqual([`demo: no Nexus server at http://127.0.0.1:${port} — start the server first (npm start)`]);
+  }, 60_000);
+});

@@ -144,3 +144,13 @@ export function dicom(options: DicomOptions = {}): Buffer {
     dataSet,
   ]);
 }
+
+/** POST /api/v1/patients/:id/images with one file part; the new image id (insists on a 201). */
+export async function uploadImage(baseUrl: string, token: string, patientId: string, bytes: Uint8Array, name = "cliche.jpg"): Promise<string> {
+  const form = new FormData();
+  form.append("file", new Blob([new Uint8Array(bytes)]), name);
+  const res = await fetch(`${baseUrl}/api/v1/patients/${patientId}/images`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: form });
+  const body = await res.text();
+  if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${body}`);
+  return JSON.parse(body).id;
+}
