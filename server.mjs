@@ -1,12 +1,18 @@
 // The Nexus HTTP server: Express in front of the Remix request handler.
 //   node server.mjs         production build from build/ (npm start builds it first)
 //   node server.mjs --dev   Vite dev server with hot reload
-import { randomUUID } from "node:crypto";
-import { createRequestHandler } from "@remix-run/express";
-import express from "express";
-import pino from "pino";
-
+// React, Remix and Express pick their production builds from NODE_ENV, read when they are first loaded: it must be
+// set before any of them is imported (hence the dynamic imports below). Production unless --dev; an explicit
+// NODE_ENV=production with --dev stays as given.
 const dev = process.argv.includes("--dev");
+if (!dev) process.env.NODE_ENV = "production";
+else process.env.NODE_ENV ??= "development";
+
+const { randomUUID } = await import("node:crypto");
+const { createRequestHandler } = await import("@remix-run/express");
+const { default: express } = await import("express");
+const { default: pino } = await import("pino");
+
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? "127.0.0.1";
 
