@@ -36,7 +36,8 @@ describe("server.mjs without NODE_ENV", () => {
       NEXUS_MASTER_KEYS: inject("masterKeys"),
       NODE_OPTIONS: `--require ${preload}`,
     };
-    delete env.NODE_ENV;
+    // No NODE_ENV at all (the ProcessEnv type declares it always present), and an embedded database.
+    Reflect.deleteProperty(env, "NODE_ENV");
     delete env.DATABASE_URL;
     const server = await startServer(env);
     try {

@@ -12,6 +12,7 @@ import { actorFromSession } from "../accounts/session.server";
 import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, patientOf, REASONS, type Action, type Resource } from "../policy/policy.server";
+import { busyError, isDatabaseBusy } from "./busy.server";
 import { HttpError } from "./errors.server";
 
 export { HttpError };
@@ -44,6 +45,21 @@ export function requestInfo(request: Request, context: AppLoadContext | undefine
 
 /** Builds the context of a browser page request (session cookie) or an API request (bearer token only). */
 export async function context(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
+  try {
+    return await authenticate(request, loadContext, channel);
+  } catch (err) {
+    if (isDatabaseBusy(err)) throw busy({ channel });
+    throw err;
+  }
+}
+
+/** A 503 with Retry-After in the channel's shape (a database lock or statement timeout). */
+function busy(ctx: Pick<Ctx, "channel">) {
+  const e = busyError();
+  return failure(ctx, e.status, e.code, e.message, e.headers);
+}
+
+async function authenticate(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
   const info = requestInfo(request, loadContext);
   if (channel === "page") {
     return { request, channel, info, actor: await actorFromSession(request), tokenId: null };
@@ -97,6 +113,23 @@ export async function perform<T>(
   resource: Resource,
   run: () => Promise<T>,
   options: PerformOptions<T> = {},
+): Promise<T> {
+  try {
+    return await performAudited(ctx, action, resource, run, options);
+  } catch (err) {
+    // The audit chain's lock held too long, or any statement timed out: 503 with Retry-After. Its own audit event
+    // was attempted (and may have timed out as well: then nothing was done that needed one).
+    if (isDatabaseBusy(err)) throw busy(ctx);
+    throw err;
+  }
+}
+
+async function performAudited<T>(
+  ctx: Ctx,
+  action: Action,
+  resource: Resource,
+  run: () => Promise<T>,
+  options: PerformOptions<T>,
 ): Promise<T> {
   const res = auditResource(resource);
   const patientId = options.patientId !== undefined ? options.patientId : (patientOf(resource) ?? null);
