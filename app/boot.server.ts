@@ -1,6 +1,7 @@
 /** Start-up work after the database is open and migrated: demo data, housekeeping, what to print. */
 import { pruneExpiredSessions } from "./accounts/session.server";
 import { seedDemo, type DemoAccount } from "./accounts/demo.server";
+import { startCheckpoints } from "./audit/checkpoint.server";
 import { config } from "./config.server";
 import { connection } from "./db/db.server";
 import { getEngine } from "./inference/inference.server";
@@ -23,6 +24,8 @@ export async function boot(): Promise<BootInfo> {
   // inconsistent classes.json or a tampered model file stops the start with its reason (ModelError).
   const engine = await getEngine();
   const demoAccounts = config.demo ? await seedDemo(config.NEXUS_DEMO_PASSWORD) : [];
+  // Signed checkpoints of the audit chain's head, outside the database (store and log), every AUDIT_CHECKPOINT_SECONDS.
+  startCheckpoints();
   return {
     database: connection.kind,
     dataDir: config.DATA_DIR,
