@@ -12,6 +12,11 @@ const { randomUUID } = await import("node:crypto");
 const { createRequestHandler } = await import("@remix-run/express");
 const { default: express } = await import("express");
 const { default: pino } = await import("pino");
+const { AsyncLocalStorage } = await import("node:async_hooks");
+
+// NEXUS_TIMING=1 (benchmarks): stage timings per request in the access log (app/http/timing.server.ts).
+const timings = process.env.NEXUS_TIMING === "1" ? new AsyncLocalStorage() : undefined;
+if (timings) globalThis[Symbol.for("nexus.timing")] = timings;
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? "127.0.0.1";
@@ -49,13 +54,16 @@ app.use((req, res, next) => {
   res.setHeader("Referrer-Policy", "same-origin");
   res.setHeader("X-Frame-Options", "DENY");
   const started = process.hrtime.bigint();
+  const stages = timings ? {} : undefined;
   res.on("finish", () => {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const line = { requestId, method: req.method, path: logPath(req.path), status: res.statusCode, ms: Math.round(ms * 10) / 10 };
+    if (stages) line.timing = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v * 100) / 100]));
     if (res.statusCode >= 500) accessLog.error(line, "request");
     else accessLog.info(line, "request");
   });
-  next();
+  if (timings) timings.run(stages, next);
+  else next();
 });
 
 // Remix aborts an action whose Origin differs from its Host with a bare 500. We flag such requests instead and let

@@ -14,6 +14,7 @@ import { auditEvents, OUTCOMES, type Outcome } from "../db/schema";
 import type { Actor } from "../accounts/actor";
 import { auditArchives } from "./archive-table.server";
 import { GENESIS_HASH, chainHash, type ChainedFields } from "./chain.server";
+import { addTiming, timingEnabled } from "../http/timing.server";
 import { purposeOf } from "./purpose";
 
 /** Where a request came from; filled in by app/http/context.server.ts. */
@@ -178,10 +179,13 @@ export function record(event: AuditInput): Promise<number> {
   } catch (error) {
     return Promise.reject(error);
   }
-  return new Promise<number>((resolve, reject) => {
+  const appended = new Promise<number>((resolve, reject) => {
     queue.push({ row, resolve, reject });
     if (!flushing) void flush();
   });
+  if (!timingEnabled) return appended;
+  const t0 = performance.now();
+  return appended.finally(() => addTiming("audit", performance.now() - t0));
 }
 
 // ---- verification ------------------------------------------------------------------------------------------------

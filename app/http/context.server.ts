@@ -14,6 +14,7 @@ import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, patientOf, REASONS, type Action, type Resource } from "../policy/policy.server";
 import { busyError, isDatabaseBusy } from "./busy.server";
 import { HttpError } from "./errors.server";
+import { timed } from "./timing.server";
 
 export { HttpError };
 
@@ -46,7 +47,7 @@ export function requestInfo(request: Request, context: AppLoadContext | undefine
 /** Builds the context of a browser page request (session cookie) or an API request (bearer token only). */
 export async function context(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
   try {
-    return await authenticate(request, loadContext, channel);
+    return await timed("auth", () => authenticate(request, loadContext, channel));
   } catch (err) {
     if (isDatabaseBusy(err)) throw busy({ channel });
     throw err;
@@ -140,14 +141,14 @@ async function performAudited<T>(
     if (ctx.channel === "page") throw loginRedirect(ctx.request);
     throw apiError(401, "unauthenticated", "Jeton d'accès manquant, expiré ou invalide.");
   }
-  const decision = await authorize(ctx.actor, action, resource);
+  const decision = await timed("policy", () => authorize(ctx.actor, action, resource));
   if (!decision.allowed) {
     await record({ ...base, outcome: "denied", reason: decision.reason });
     throw failure(ctx, 403, "forbidden", decision.reason);
   }
   let result: T;
   try {
-    result = await run();
+    result = await timed("domain", run);
   } catch (err) {
     const reason =
       err instanceof HttpError
