@@ -218,6 +218,8 @@ async function wrk(server: Server, pathName: string, headers: Record<string, str
 interface BatchResult {
   seconds: number;
   errors: number;
+  /** Why the failed ones failed (status and code), counted. */
+  failures: Record<string, number>;
   load: number;
   rss: { before: number; peak: number };
   ids: string[];
@@ -226,17 +228,21 @@ interface BatchResult {
 async function batch(server: Server, items: (() => Promise<string | null>)[], concurrent: boolean): Promise<BatchResult> {
   const ids: string[] = [];
   let errors = 0;
+  const failures: Record<string, number> = {};
   const t0 = performance.now();
   const { before, peak } = await withRss(server.pid, async () => {
     const one = async (f: () => Promise<string | null>) => {
-      const id = await f().catch(() => null);
+      const id = await f().catch((err: Error) => {
+        failures[err.message] = (failures[err.message] ?? 0) + 1;
+        return null;
+      });
       if (id === null) errors++;
       else ids.push(id);
     };
     if (concurrent) await Promise.all(items.map(one));
     else for (const f of items) await one(f);
   });
-  return { seconds: (performance.now() - t0) / 1000, errors, load: loadavg()[0]!, rss: { before, peak }, ids };
+  return { seconds: (performance.now() - t0) / 1000, errors, failures, load: loadavg()[0]!, rss: { before, peak }, ids };
 }
 
 // ---- files ---------------------------------------------------------------------------------------------------
@@ -318,18 +324,21 @@ async function main() {
     const form = new FormData();
     form.append("file", new Blob([new Uint8Array(bytes)], { type: "application/dicom" }), name);
     const res = await fetch(`${nexus.base}/api/v1/patients/${patientId}/images`, { method: "POST", headers: auth, body: form });
-    const body = (await res.json()) as { id?: string };
-    return res.status === 201 && body.id ? body.id : null;
+    const body = (await res.json().catch(() => ({}))) as { id?: string; error?: { code?: string } };
+    if (res.status !== 201 || !body.id) throw new Error(`${res.status} ${body.error?.code ?? ""}`.trim());
+    return body.id;
   };
   const orthancUpload = (bytes: Buffer) => async () => {
     const res = await fetch(`${orthanc!.base}/instances`, { method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/dicom" } });
-    const body = (await res.json()) as { ID?: string };
-    return res.ok && body.ID ? body.ID : null;
+    const body = (await res.json().catch(() => ({}))) as { ID?: string };
+    if (!res.ok || !body.ID) throw new Error(String(res.status));
+    return body.ID;
   };
   const readBack = (url: string, headers: Record<string, string>) => async () => {
     const res = await fetch(url, { headers });
     const bytes = await res.arrayBuffer();
-    return res.ok && bytes.byteLength > 0 ? url : null;
+    if (!res.ok || bytes.byteLength === 0) throw new Error(String(res.status));
+    return url;
   };
 
   // Browser session for /patients.
@@ -347,7 +356,7 @@ async function main() {
   // The 2 MiB image, on both.
   const image = benchDicom(1024, 1024);
   const imageId = await nexusUpload(image, "image-2mib.dcm")();
-  const orthancImage = orthanc ? await orthancUpload(image)() : null;
+  const orthancImage = orthanc ? await orthancUpload(image)().catch(() => null) : null;
   if (!imageId) throw new Error("Nexus refused the 2 MiB DICOM image");
 
   const rows: { work: string; nexus: string; orthanc: string; ratio: string }[] = [];
@@ -355,7 +364,7 @@ async function main() {
   const loadLine = (r: LoadResult) =>
     `${Math.round(r.rps).toLocaleString("en")} req/s; p50/p95/p99 ${r.p50.toFixed(1)}/${r.p95.toFixed(1)}/${r.p99.toFixed(1)} ms; ${r.errors} err; peak RSS ${mb(r.rss.peak)}; load ${r.load.toFixed(2)}`;
   const batchLine = (r: BatchResult, n: number) =>
-    `${r.seconds.toFixed(2)} s; ${n - r.errors}/${n} ok; RSS ${mb(r.rss.before)} → peak ${mb(r.rss.peak)} (+${mb(r.rss.peak - r.rss.before)}); load ${r.load.toFixed(2)}`;
+    `${r.seconds.toFixed(2)} s; ${n - r.errors}/${n} ok${r.errors ? ` (${Object.entries(r.failures).map(([k, v]) => `${v}× ${k}`).join(", ")})` : ""}; RSS ${mb(r.rss.before)} → peak ${mb(r.rss.peak)} (+${mb(r.rss.peak - r.rss.before)}); load ${r.load.toFixed(2)}`;
   const phases: { name: string; from: number; to: number }[] = [];
   const mark = (name: string, fn: () => Promise<void>) => async () => {
     const from = timingLines().length;
@@ -381,7 +390,7 @@ async function main() {
   for (const file of corpus) {
     if (accepted.length >= 45) break;
     const bytes = readFileSync(file);
-    if (await nexusUpload(bytes, path.basename(file))()) accepted.push(bytes);
+    if (await nexusUpload(bytes, path.basename(file))().catch(() => null)) accepted.push(bytes);
   }
   const totalBytes = accepted.reduce((s, b) => s + b.length, 0);
   let nexusIds: string[] = [];
