@@ -233,7 +233,10 @@ async function batch(server: Server, items: (() => Promise<string | null>)[], co
   const { before, peak } = await withRss(server.pid, async () => {
     const one = async (f: () => Promise<string | null>) => {
       const id = await f().catch((err: Error) => {
-        failures[err.message] = (failures[err.message] ?? 0) + 1;
+        // fetch's own failures carry the reason (ECONNRESET, EPIPE, …) in `cause`.
+        const cause = (err.cause as { code?: string } | undefined)?.code;
+        const why = cause ? `${err.message}: ${cause}` : err.message;
+        failures[why] = (failures[why] ?? 0) + 1;
         return null;
       });
       if (id === null) errors++;
