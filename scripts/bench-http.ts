@@ -356,6 +356,12 @@ async function main() {
   });
   const session = [...cookies, ...login.headers.getSetCookie().map((c) => c.split(";")[0])].join("; ");
 
+  // The large files are made first: generating them takes seconds, longer than the servers keep an idle connection
+  // open, and fetch would then write a 49 MiB body into a connection the server had closed (EPIPE).
+  const big = benchDicom(4096, 6300); // 49.2 MiB, under the 50 MiB upload limit
+  const uid = uidOf(big);
+  const bigs = Array.from({ length: 8 }, (_, i) => variant(big, uid, i));
+
   // The 2 MiB image, on both.
   const image = benchDicom(1024, 1024);
   const imageId = await nexusUpload(image, "image-2mib.dcm")();
@@ -422,9 +428,6 @@ async function main() {
     });
   })();
 
-  const big = benchDicom(4096, 6300); // 49.2 MiB, under the 50 MiB upload limit
-  const uid = uidOf(big);
-  const bigs = Array.from({ length: 8 }, (_, i) => variant(big, uid, i));
   await mark("8 × 49 MiB uploads", async () => {
     const n = await batch(nexus, bigs.map((b, i) => nexusUpload(b, `big-${i}.dcm`)), true);
     const o = orthanc ? await batch(orthanc, bigs.map((b) => orthancUpload(b)), true) : null;
