@@ -18,6 +18,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -248,6 +249,25 @@ async function batch(server: Server, items: (() => Promise<string | null>)[], co
   return { seconds: (performance.now() - t0) / 1000, errors, failures, load: loadavg()[0]!, rss: { before, peak }, ids };
 }
 
+/**
+ * POSTs `parts` on a connection of its own (no keep-alive pool: a pooled connection left idle between phases may
+ * have been closed by the server, and a large body written into it fails with EPIPE — an artefact of the client).
+ */
+function post(url: string, headers: Record<string, string>, parts: Uint8Array[]): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    const req = request(url, { method: "POST", agent: false, headers: { ...headers, "Content-Length": String(length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    for (const p of parts) req.write(p);
+    req.end();
+  });
+}
+
 // ---- files ---------------------------------------------------------------------------------------------------
 
 /** Real DICOM files written by other tools: pydicom's test corpus (python3-pydicom). */
@@ -324,17 +344,35 @@ async function main() {
   if (patientRes.status !== 201) throw new Error(`patient: ${patientRes.status} ${await patientRes.text()}`);
   const patientId = ((await patientRes.json()) as { id: string }).id;
   const nexusUpload = (bytes: Buffer, name: string) => async () => {
-    const form = new FormData();
-    form.append("file", new Blob([new Uint8Array(bytes)], { type: "application/dicom" }), name);
-    const res = await fetch(`${nexus.base}/api/v1/patients/${patientId}/images`, { method: "POST", headers: auth, body: form });
-    const body = (await res.json().catch(() => ({}))) as { id?: string; error?: { code?: string } };
+    const boundary = `----nexus-bench-${randomBytes(8).toString("hex")}`;
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/dicom\r\n\r\n`,
+    );
+    const res = await post(`${nexus.base}/api/v1/patients/${patientId}/images`, { ...auth, "Content-Type": `multipart/form-data; boundary=${boundary}` }, [
+      head,
+      bytes,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const body = (() => {
+      try {
+        return JSON.parse(res.text) as { id?: string; error?: { code?: string } };
+      } catch {
+        return {} as { id?: string; error?: { code?: string } };
+      }
+    })();
     if (res.status !== 201 || !body.id) throw new Error(`${res.status} ${body.error?.code ?? ""}`.trim());
     return body.id;
   };
   const orthancUpload = (bytes: Buffer) => async () => {
-    const res = await fetch(`${orthanc!.base}/instances`, { method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/dicom" } });
-    const body = (await res.json().catch(() => ({}))) as { ID?: string };
-    if (!res.ok || !body.ID) throw new Error(String(res.status));
+    const res = await post(`${orthanc!.base}/instances`, { "Content-Type": "application/dicom" }, [bytes]);
+    const body = (() => {
+      try {
+        return JSON.parse(res.text) as { ID?: string };
+      } catch {
+        return {} as { ID?: string };
+      }
+    })();
+    if (res.status !== 200 || !body.ID) throw new Error(String(res.status));
     return body.ID;
   };
   const readBack = (url: string, headers: Record<string, string>) => async () => {
