@@ -9,7 +9,7 @@
  *   GET one 2 MiB DICOM image ×16 connections · JSON patient list ×16 · upload 45 real DICOM files (pydicom's
  *   corpus, python3-pydicom) sequentially · 8 × ~49 MiB DICOM uploads at once · read the 45 files back ·
  *   the HTML page /patients ×16 (Nexus only).
- * Prints req/s, p50/p95/p99, errors, peak RSS (sampled from /proc every 50 ms), ratios Nexus/Orthanc and the
+ * Every wrk run follows an unmeasured warm-up of BENCH_WARM_UP seconds (3). Prints req/s, p50/p95/p99, errors, peak RSS (sampled from /proc every 50 ms), ratios Nexus/Orthanc and the
  * 1-minute load average beside each figure, then the per-stage breakdown of Nexus requests from its timing log
  * (NEXUS_TIMING=1: auth, policy, domain (database…), audit, decrypt, and the rest: render/stream).
  *
@@ -197,19 +197,26 @@ end
 `,
 );
 
+const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 3);
+
+function runWrk(args: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(WRK, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk failed:\n${out}`))));
+  });
+}
+
+/** A warm-up of BENCH_WARM_UP seconds (JIT, connection pools, caches; not counted), then the measured run. */
 async function wrk(server: Server, pathName: string, headers: Record<string, string>): Promise<LoadResult> {
-  const args = ["-t2", `-c${CONNECTIONS}`, `-d${DURATION}s`, "-s", WRK_SCRIPT];
-  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
-  args.push(server.base + pathName);
-  const { value, before, peak } = await withRss(server.pid, () =>
-    new Promise<string>((resolve, reject) => {
-      const child = spawn(WRK, args, { stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-      child.stderr.on("data", (c: Buffer) => (out += c.toString()));
-      child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk failed:\n${out}`))));
-    }),
-  );
+  const target: string[] = [];
+  for (const [k, v] of Object.entries(headers)) target.push("-H", `${k}: ${v}`);
+  target.push(server.base + pathName);
+  if (WARM_UP > 0) await runWrk(["-t2", `-c${CONNECTIONS}`, `-d${WARM_UP}s`, ...target]);
+  const args = ["-t2", `-c${CONNECTIONS}`, `-d${DURATION}s`, "-s", WRK_SCRIPT, ...target];
+  const { value, before, peak } = await withRss(server.pid, () => runWrk(args));
   const m = /BENCH (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(value);
   if (!m) throw new Error(`no wrk report:\n${value}`);
   const [, requests, seconds, p50, p95, p99, errors] = m.map(Number) as number[];
