@@ -14,7 +14,8 @@ describe("server.mjs without NODE_ENV", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "nexus-prodmode-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("renders pages with React's production build and reports NODE_ENV=production", async () => {
+  // Starting a server of its own (PGlite, migrations, the model) takes a while on a busy machine.
+  it("renders pages with React's production build and reports NODE_ENV=production", { timeout: 120_000 }, async () => {
     const report = path.join(dir, "loaded.json");
     const preload = path.join(dir, "preload.cjs");
     writeFileSync(
