@@ -30,6 +30,15 @@ const schema = z.object({
   API_TOKEN_TTL_HOURS: positiveInt(12),
   LOGIN_MAX_FAILURES: positiveInt(5),
   LOGIN_LOCK_MINUTES: positiveInt(15),
+  LOGIN_GLOBAL_MAX_FAILURES: positiveInt(50),
+  MFA_REQUIRED: z.enum(["staff", "all", "none"], { message: "MFA_REQUIRED must be staff, all or none" }).optional(),
+  OIDC_ISSUER: z.string().url("OIDC_ISSUER must be the identity provider's issuer URL").optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  OIDC_SCOPES: z.string().default("openid"),
+  OIDC_ID_CLAIM: z.string().min(1).default("sub"),
+  OIDC_LABEL: z.string().min(1).default("Pro Santé Connect"),
+  OIDC_ALLOW_HTTP: bool,
   NEXUS_DEMO: bool,
   NEXUS_DEMO_PASSWORD: z.string().min(8).default("nexus-demo-2026"),
   TRUST_PROXY: z.string().default("loopback"),
@@ -50,7 +59,9 @@ const schema = z.object({
   AUDIT_CHECKPOINT_SECONDS: positiveInt(60),
 });
 
-export type Config = z.infer<typeof schema> & {
+export type Config = Omit<z.infer<typeof schema>, "MFA_REQUIRED"> & {
+  /** Who must have a second factor: `staff` by default, `none` on the demo unless set. */
+  MFA_REQUIRED: "staff" | "all" | "none";
   /** Embedded PGlite (no DATABASE_URL): the zero-configuration default. */
   embedded: boolean;
   /** Demo accounts are seeded on the embedded default or when NEXUS_DEMO=1. */
@@ -64,7 +75,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const embedded = !parsed.data.DATABASE_URL;
-  return { ...parsed.data, embedded, demo: embedded || parsed.data.NEXUS_DEMO };
+  const demo = embedded || parsed.data.NEXUS_DEMO;
+  if (Boolean(parsed.data.OIDC_ISSUER) !== Boolean(parsed.data.OIDC_CLIENT_ID)) {
+    throw new Error("Invalid configuration:\n  - OIDC_ISSUER and OIDC_CLIENT_ID go together (OpenID Connect sign-in)");
+  }
+  return { ...parsed.data, embedded, demo, MFA_REQUIRED: parsed.data.MFA_REQUIRED ?? (demo ? "none" : "staff") };
 }
 
 export const config = readConfig();

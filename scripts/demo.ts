@@ -338,9 +338,9 @@ async function main() {
     return status;
   });
 
-  await step("Patient logs in with the account the doctor created (POST /api/v1/tokens)", async () => {
+  await step("Patient logs in with the temporary password and chooses her own (POST /api/v1/tokens)", async () => {
     const res = await call("POST", "/api/v1/tokens", {
-      json: { email: patientAccount!.email, password: patientAccount!.temporaryPassword },
+      json: { email: patientAccount!.email, password: patientAccount!.temporaryPassword, newPassword: `demo-patient-${Date.now()}` },
     });
     const status = expectStatus(res, 201, "patient logs in");
     patientToken = res.json.token;

@@ -45,7 +45,7 @@ beforeAll(async () => {
     doctor: { email: "doctor@demo.nexus" },
     otherDoctor,
     patient: { email: "patient@demo.nexus" },
-    otherPatient: { email: other.account!.email, password: other.account!.temporaryPassword },
+    otherPatient: { email: other.account!.email, password: other.account!.password },
     researcher: { email: "researcher@demo.nexus" },
   };
   actors.anonymous = { browser: new BrowserSession(), token: null, email: null, password: null };
@@ -320,8 +320,14 @@ const CASES: Case[] = [
     expected: all(403, { anonymous: 302, admin: 303, doctor: 303 }),
     call: async (a) => {
       const id = await demoImage();
-      return form(`/images/${id}`, { intent: "erase" })(a);
+      return form(`/images/${id}`, { intent: "erase", confirm: "1" })(a);
     },
+  },
+  {
+    route: "$",
+    name: "GET /nulle-part (no such page)",
+    expected: all(404),
+    call: page(() => "/nulle-part"),
   },
   {
     route: "images.$imageId.fichier",
@@ -416,6 +422,42 @@ const CASES: Case[] = [
     expected: all(403, { anonymous: 401, admin: 200 }),
     call: call("GET", () => "/api/v1/audit/export?format=ndjson&action=patient.create"),
   },
+  // Identity (second factor, forced password change, OpenID Connect).
+  { route: "connexion_.code", name: "GET /connexion/code (no sign-in pending)", expected: all(302), call: page(() => "/connexion/code") },
+  { route: "connexion_.code", name: "POST /connexion/code (no sign-in pending)", expected: all(302), call: form("/connexion/code", { code: "123456" }) },
+  {
+    route: "compte_.nouveau-mot-de-passe",
+    name: "GET /compte/nouveau-mot-de-passe (no temporary password in use)",
+    expected: all(302),
+    call: page(() => "/compte/nouveau-mot-de-passe"),
+  },
+  {
+    route: "compte_.double-authentification",
+    name: "GET /compte/double-authentification",
+    expected: all(200, { anonymous: 302 }),
+    call: page(() => "/compte/double-authentification"),
+  },
+  {
+    route: "compte_.double-authentification",
+    name: "POST /compte/double-authentification (invalid code)",
+    expected: all(400, { anonymous: 302 }),
+    call: form("/compte/double-authentification", { intent: "confirm", code: "abc" }),
+  },
+  {
+    route: "api.v1.me.totp",
+    name: "POST /api/v1/me/totp",
+    expected: all(201, { anonymous: 401 }),
+    call: call("POST", () => "/api/v1/me/totp"),
+  },
+  {
+    route: "api.v1.me.totp.confirm",
+    name: "POST /api/v1/me/totp/confirm (malformed code)",
+    expected: all(400, { anonymous: 401 }),
+    call: call("POST", () => "/api/v1/me/totp/confirm", { otp: "abc" }),
+  },
+  // Without a configured provider the button is absent and both answer with the login page (tests/oidc.test.ts has one).
+  { route: "connexion_.oidc", name: "POST /connexion/oidc (no provider configured)", expected: all(302), call: form("/connexion/oidc", {}) },
+  { route: "connexion_.oidc.retour", name: "GET /connexion/oidc/retour (no sign-in in progress)", expected: all(302), call: page(() => "/connexion/oidc/retour?code=x&state=y") },
   { route: "api.v1.$", name: "GET /api/v1/unknown", expected: all(404), call: call("GET", () => "/api/v1/unknown") },
 ];
 

@@ -265,7 +265,7 @@ beforeAll(async () => {
     consents: { care: true },
   });
   patientId = created.id;
-  patient = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+  patient = await tokenFor(created.account!.email, created.account!.password);
   samples = [
     { label: "JPEG", bytes: await jpeg(64, 48), name: "cc-droit.jpg", type: "image/jpeg", contentType: "image/jpeg" },
     { label: "8-bit PNG", bytes: await png8(40, 30), name: "mlo.png", type: "image/png", contentType: "image/png" },
@@ -444,7 +444,7 @@ describe("who may upload, list, read and erase", () => {
       email: uniqueEmail("vault-revoke"),
       consents: { care: true },
     });
-    const own = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+    const own = await tokenFor(created.account!.email, created.account!.password);
     const id = await uploaded(doctor, created.id, samples[0]!.bytes, "revocation.jpg");
     const setCare = (granted: boolean) =>
       api("PUT", `/api/v1/patients/${created.id}/consents/care`, { token: own, json: { granted } });

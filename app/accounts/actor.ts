@@ -8,4 +8,6 @@ export interface Actor {
   role: Role;
   /** For a patient account: the patient record it is linked to. */
   patientId: string | null;
+  /** MFA_REQUIRED asks this role for a second factor and none is enrolled yet: only enrolment is open. */
+  secondFactorMissing?: boolean;
 }

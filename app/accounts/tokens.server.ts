@@ -5,6 +5,7 @@ import { config } from "../config.server";
 import { db } from "../db/db.server";
 import { apiTokens, patients, users } from "../db/schema";
 import type { Actor } from "./actor";
+import { mfaRequiredFor } from "./mfa-policy.server";
 
 const TOKEN_PREFIX = "nxs_";
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
@@ -37,6 +38,7 @@ export async function actorFromToken(token: string): Promise<{ actor: Actor; tok
       email: users.email,
       name: users.name,
       role: users.role,
+      totpEnabledAt: users.totpEnabledAt,
       patientId: patients.id,
     })
     .from(apiTokens)
@@ -51,10 +53,10 @@ export async function actorFromToken(token: string): Promise<{ actor: Actor; tok
       ),
     );
   if (!row) return null;
-  return {
-    actor: { id: row.id, email: row.email, name: row.name, role: row.role, patientId: row.patientId ?? null },
-    tokenId: row.tokenId,
-  };
+  // The same actor as loadActor() (users.server.ts) builds.
+  const actor: Actor = { id: row.id, email: row.email, name: row.name, role: row.role, patientId: row.patientId ?? null };
+  if (!row.totpEnabledAt && mfaRequiredFor(row.role)) actor.secondFactorMissing = true;
+  return { actor, tokenId: row.tokenId };
 }
 
 export async function revokeToken(tokenId: string): Promise<void> {

@@ -161,7 +161,7 @@ async function flush(): Promise<void> {
 }
 
 /**
- * Appends one event. `nexus_audit_append_many()` (drizzle/0008_audit_group_commit.sql) takes the chain lock, reads
+ * Appends one event. `nexus_audit_append_many()` (drizzle/0009_audit_group_commit.sql) takes the chain lock, reads
  * the head of the chain (the last row, or the last archive's seal once every row was archived), takes the next ids
  * and inserts the rows hashed exactly as chain.server.ts defines it, so ids, links and times follow one order. The
  * time comes from the database clock and never goes back: a clock stepping back cannot make the trail go back in

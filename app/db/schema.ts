@@ -43,16 +43,42 @@ export const users = pgTable(
     role: roleEnum("role").notNull(),
     /** argon2id PHC string. */
     passwordHash: text("password_hash").notNull(),
+    /** A temporary password (handed out by a doctor or an admin): it works once and forces a new one at that login. */
+    mustChangePassword: boolean("must_change_password").notNull().default(false),
+    /** TOTP secret (RFC 6238), AES-256-GCM-sealed with a key derived from the session secret; null: none. */
+    totpSecret: text("totp_secret"),
+    /** Set once the user confirmed the secret with a valid code: from then on every login asks for a code. */
+    totpEnabledAt: timestamp("totp_enabled_at", { withTimezone: true }),
+    /** The last accepted time step: a code is accepted once (replay refused). */
+    totpLastStep: bigint("totp_last_step", { mode: "number" }),
+    /** OpenID Connect link: `issuer|subject` of the identity provider (Pro Santé Connect), never the e-mail alone. */
+    oidcSubject: text("oidc_subject"),
     disabledAt: timestamp("disabled_at", { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex("users_email_key").on(t.email)],
+  (t) => [uniqueIndex("users_email_key").on(t.email), uniqueIndex("users_oidc_subject_key").on(t.oidcSubject)],
+);
+
+/** Single-use recovery codes of the second factor, stored as SHA-256 (they are random, 50 bits and more). */
+export const recoveryCodes = pgTable(
+  "recovery_codes",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    codeHash: text("code_hash").notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("recovery_codes_user_idx").on(t.userId)],
 );
 
 /**
- * Failed-login counters and lock-outs, keyed by the normalised e-mail that was typed, whether or not an account
- * has it: unknown addresses are throttled exactly like real ones so the answers reveal nothing.
+ * Failed-attempt counters and lock-outs. The key (column `email`, kept for compatibility) is one of:
+ * `<email>|<client address>` (a stranger's guesses lock only their own address), `<email>` (a slower global limit
+ * per e-mail), `otp:<user id>` (second-factor codes). Unknown addresses are throttled exactly like real ones.
  */
 export const loginThrottle = pgTable("login_throttle", {
   email: text("email").primaryKey(),
@@ -70,6 +96,9 @@ export const sessions = pgTable(
     data: text("data").notNull().default("{}"),
     expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
     createdAt: createdAt(),
+    /** Shown on the user's own list of active sessions, so she can recognise and end one. */
+    userAgent: text("user_agent"),
+    ip: text("ip"),
   },
   (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
 );

@@ -8,11 +8,12 @@ import { randomUUID } from "node:crypto";
 import { data, redirect, type AppLoadContext } from "@remix-run/node";
 import type { Actor } from "../accounts/actor";
 import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
-import { actorFromSession } from "../accounts/session.server";
+import { sessionState, STAGE_PAGES, type SessionStage } from "../accounts/session.server";
 import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, patientOf, REASONS, type Action, type Resource } from "../policy/policy.server";
 import { busyError, isDatabaseBusy } from "./busy.server";
+import { reasonCode } from "../i18n/reasons";
 import { HttpError } from "./errors.server";
 import { timed } from "./timing.server";
 
@@ -27,7 +28,17 @@ export interface Ctx {
   actor: Actor | null;
   /** Set when the API caller authenticated with a bearer token. */
   tokenId: string | null;
+  /** A browser session in a restricted stage (new password or second-factor enrolment still to do). */
+  stage?: SessionStage | null;
+  /** The session's key (SHA-256 of its id), to tell "this session" from the user's others. */
+  sessionIdHash?: string | null;
 }
+
+/** What an API token may still do while its owner must enrol a second factor (MFA_REQUIRED). */
+const ENROLMENT_ACTIONS = new Set<Action>(["account.self", "account.totp", "token.revoke"]);
+
+/** Pages a session in a restricted stage may still reach besides its stage's own page. */
+const OPEN_IN_STAGE = new Set(["/deconnexion", "/langue"]);
 
 /** The load context given by server.mjs: the request id and the client address (forwarded only by the proxy). */
 export interface NexusLoadContext {
@@ -63,7 +74,20 @@ function busy(ctx: Pick<Ctx, "channel">) {
 async function authenticate(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
   const info = requestInfo(request, loadContext);
   if (channel === "page") {
-    return { request, channel, info, actor: await actorFromSession(request), tokenId: null };
+    const state = await sessionState(request);
+    if (state?.stage) {
+      const path = new URL(request.url).pathname;
+      if (path !== STAGE_PAGES[state.stage] && !OPEN_IN_STAGE.has(path)) throw redirect(STAGE_PAGES[state.stage]);
+    }
+    return {
+      request,
+      channel,
+      info,
+      actor: state?.actor ?? null,
+      tokenId: null,
+      stage: state?.stage ?? null,
+      sessionIdHash: state?.idHash ?? null,
+    };
   }
   const token = bearerToken(request);
   const found = token ? await actorFromToken(token) : null;
@@ -88,7 +112,9 @@ export function failure(ctx: Pick<Ctx, "channel">, status: number, code: string,
 function loginRedirect(request: Request) {
   const url = new URL(request.url);
   const back = url.pathname + url.search;
-  return redirect(`/connexion?redirectTo=${encodeURIComponent(back)}`);
+  // A session cookie that no longer opens a session: it expired (or was ended). Otherwise a first visit.
+  const expired = /(?:^|;\s*)nexus_session=[^;]/.test(request.headers.get("Cookie") ?? "");
+  return redirect(`/connexion?redirectTo=${encodeURIComponent(back)}${expired ? "&expiree=1" : ""}`);
 }
 
 // ---- the pipeline -----------------------------------------------------------------------------------------------
@@ -137,13 +163,18 @@ async function performAudited<T>(
   const base = { actor: ctx.actor, action, resource: res, patientId, info: ctx.info };
 
   if (!ctx.actor) {
-    await record({ ...base, outcome: "denied", reason: REASONS.anonymous });
+    await record({ ...base, outcome: "denied", reason: reasonCode(REASONS.anonymous) });
     if (ctx.channel === "page") throw loginRedirect(ctx.request);
     throw apiError(401, "unauthenticated", "Jeton d'accès manquant, expiré ou invalide.");
   }
+  if (ctx.channel === "api" && ctx.actor.secondFactorMissing && !ENROLMENT_ACTIONS.has(action)) {
+    const reason = "Double authentification obligatoire : activez-la d'abord (POST /api/v1/me/totp).";
+    await record({ ...base, outcome: "denied", reason: "second factor required" });
+    throw apiError(403, "mfa_enrolment_required", reason);
+  }
   const decision = await timed("policy", () => authorize(ctx.actor, action, resource));
   if (!decision.allowed) {
-    await record({ ...base, outcome: "denied", reason: decision.reason });
+    await record({ ...base, outcome: "denied", reason: reasonCode(decision.reason) });
     throw failure(ctx, 403, "forbidden", decision.reason);
   }
   let result: T;

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { issueMessage } from "../i18n/fields";
 
 export type ParseResult<T> = { ok: true; data: T } | { ok: false; errors: Record<string, string> };
 
@@ -9,7 +10,8 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown): Parse
   const errors: Record<string, string> = {};
   for (const issue of parsed.error.issues) {
     const key = String(issue.path[0] ?? "form");
-    errors[key] ??= issue.message;
+    // zod's own English messages become codes, translated where they are shown (app/i18n/fields.ts).
+    errors[key] ??= issueMessage(issue as Parameters<typeof issueMessage>[0]);
   }
   return { ok: false, errors };
 }

@@ -2,7 +2,7 @@ import type { Action } from "../policy/policy.server";
 import type { Lang } from "./strings";
 
 /** Actions the audit trail records besides the policy's own: logins, integrity alerts, archiving. */
-type RecordedOnly = "auth.login" | "token.create" | "image.integrity" | "audit.archive";
+type RecordedOnly = "auth.login" | "auth.otp" | "token.create" | "image.integrity" | "audit.archive";
 
 /**
  * Audit actions in words, for the patient's access log and the admin's audit pages. Typed on the policy's actions,
@@ -11,6 +11,11 @@ type RecordedOnly = "auth.login" | "token.create" | "image.integrity" | "audit.a
 const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "app.home": { fr: "Page d'accueil", en: "Home page" },
   "auth.login": { fr: "Connexion", en: "Sign-in" },
+  "auth.otp": { fr: "Code de double authentification", en: "Second-factor code" },
+  "account.totp": { fr: "Double authentification (réglage)", en: "Second factor (settings)" },
+  "account.sessions": { fr: "Sessions et jetons actifs", en: "Active sessions and tokens" },
+  "account.reset": { fr: "Réinitialisation d'un mot de passe", en: "Password reset" },
+  "account.update": { fr: "Modification d'un compte", en: "Account edited" },
   "session.logout": { fr: "Déconnexion", en: "Sign-out" },
   "token.create": { fr: "Jeton d'API délivré", en: "API token issued" },
   "token.revoke": { fr: "Jeton d'API révoqué", en: "API token revoked" },

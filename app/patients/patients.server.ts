@@ -1,9 +1,8 @@
 /** Patients and their care teams. Intake consents are recorded with the doctor as recorder. */
-import { randomBytes } from "node:crypto";
 import { desc, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Actor } from "../accounts/actor";
-import { createUser, EmailTakenError } from "../accounts/users.server";
+import { createUser, EmailTakenError, temporaryPassword } from "../accounts/users.server";
 import { recordConsentChange } from "../consent/consent.server";
 import { db } from "../db/db.server";
 import { careTeam, patients, PURPOSES, type Purpose } from "../db/schema";
@@ -25,14 +24,6 @@ export interface CreatedPatient {
   account?: { email: string; temporaryPassword: string };
 }
 
-/** A readable one-time password: 4 groups of 4 characters from an unambiguous alphabet (≈ 80 bits). */
-function temporaryPassword(): string {
-  const alphabet = "abcdefghjkmnpqrstuvwxyz23456789";
-  const bytes = randomBytes(16);
-  const chars = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
-  return chars.match(/.{4}/g)!.join("-");
-}
-
 /** Creates a patient in the creating doctor's care team, with an optional account and intake consents. */
 export async function createPatient(doctor: Actor, input: NewPatient): Promise<CreatedPatient> {
   const password = input.email ? temporaryPassword() : null;
@@ -40,7 +31,7 @@ export async function createPatient(doctor: Actor, input: NewPatient): Promise<C
     return await db.transaction(async (tx) => {
       const account =
         input.email && password
-          ? await createUser({ email: input.email, name: input.displayName, role: "patient", password }, tx)
+          ? await createUser({ email: input.email, name: input.displayName, role: "patient", password, temporary: true }, tx)
           : null;
       const [row] = await tx
         .insert(patients)

@@ -45,7 +45,11 @@ export type Action =
   | "accessLog.read"
   | "research.image"
   | "image.analyse"
-  | "stats.view";
+  | "stats.view"
+  | "account.totp"
+  | "account.sessions"
+  | "account.reset"
+  | "account.update";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -174,6 +178,17 @@ const RULES: Record<Action, Rule> = {
   "image.analyse": aiAnalysis,
   // Doctors: their care team's readings; researchers: consenting patients', pseudonymised (the query decides).
   "stats.view": onlyRoles("doctor", "researcher"),
+  // One's own second factor, sessions and tokens (the domain acts on the actor's own id only).
+  "account.totp": anyone,
+  "account.sessions": anyone,
+  // An admin resets a password (temporary, forced change) or edits a name and role; never their own role.
+  "account.reset": adminOnly,
+  "account.update": (actor, resource) =>
+    actor.role !== "admin"
+      ? deny(REASONS.adminOnly)
+      : resource.type === "account" && resource.id === actor.id
+        ? deny("Un administrateur ne peut pas modifier son propre compte ici.")
+        : ALLOW,
 };
 
 export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {

@@ -1,4 +1,4 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { LoaderFunctionArgs } from "@remix-run/node";
 import { useLoaderData, useRouteLoaderData, useSearchParams } from "@remix-run/react";
 import { consentHistoryOf, consentState } from "../consent/consent.server";
 import { pageContext, perform } from "../http/context.server";
@@ -9,6 +9,7 @@ import type { loader as rootLoader } from "../root";
 import { predictionsOfPatient } from "../predictions/predictions.server";
 import { vault } from "../vault/instance.server";
 import { vaultMessage } from "../vault/messages";
+import { reasonText } from "../i18n/reasons";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
 import { Alert } from "../ui/forms";
@@ -16,8 +17,9 @@ import { ImageList } from "../ui/images";
 import { PredictionHistory } from "../ui/predictions";
 import { useT } from "../ui/shell";
 import { UploadForm } from "../ui/upload";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Dossier patient — Nexus" }];
+export const meta = pageTitle("title.patient");
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
@@ -40,7 +42,9 @@ export async function loader(args: LoaderFunctionArgs) {
       history,
       images: images.filter((i) => !i.erasedAt),
       viewRefusal: view.allowed ? null : view.reason,
-      canUpload: upload.allowed,
+      // After a withdrawal of care, no upload form and no links that can only end in a 403.
+      canUpload: upload.allowed && !(consents.care.updatedAt !== null && !consents.care.granted),
+      careWithdrawn: !consents.care.granted && consents.care.updatedAt !== null,
       predictions,
     };
   });
@@ -49,6 +53,7 @@ export async function loader(args: LoaderFunctionArgs) {
 /** After an erasure (`?efface=1`) or an upload without JavaScript (`?envoyes=2&refus=unsupported_type,too_large`). */
 function Flash() {
   const t = useT();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const [params] = useSearchParams();
   if (params.get("efface")) return <Alert kind="success">{t("image.erased")}</Alert>;
   const sent = params.get("envoyes");
@@ -62,7 +67,7 @@ function Flash() {
       {refused.length ? (
         <ul className="mt-1 list-disc pl-5">
           {refused.map((code, i) => (
-            <li key={i}>{vaultMessage(code)}</li>
+            <li key={i}>{vaultMessage(code, lang)}</li>
           ))}
         </ul>
       ) : null}
@@ -73,16 +78,18 @@ function Flash() {
 export default function PatientPage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, viewRefusal, canUpload, predictions } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, viewRefusal: refusal, canUpload, careWithdrawn, predictions } = useLoaderData<typeof loader>();
+  const viewRefusal = reasonText(refusal, lang);
   return (
     <div className="space-y-6">
       <div>
-        <h1 className="text-2xl font-bold">{patient.displayName}</h1>
+        <h1 className="text-2xl font-bold break-words">{patient.displayName}</h1>
         <p className="text-sm text-slate-500">
           {t("patients.created")} {formatDate(patient.createdAt, lang)}
         </p>
       </div>
       <Flash />
+      {careWithdrawn ? <Alert kind="info">{t("patient.careWithdrawn")}</Alert> : null}
       <div className="grid gap-6 md:grid-cols-2">
         <section className="card" aria-labelledby="consents-title">
           <h2 id="consents-title" className="text-lg font-semibold">{t("patient.consents")}</h2>
@@ -106,7 +113,7 @@ export default function PatientPage() {
         ) : null}
         <ImageList images={images} viewRefusal={viewRefusal} />
       </section>
-      <PredictionHistory predictions={predictions} />
+      <PredictionHistory predictions={predictions} viewRefusal={viewRefusal} />
       <ConsentHistory history={history} />
     </div>
   );

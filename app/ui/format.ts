@@ -1,9 +1,11 @@
-/** Dates shown in the interface's language, in Europe/Paris time. */
-export function formatDate(value: string | Date | null | undefined, lang: "fr" | "en" = "fr"): string {
-  if (!value) return "—";
-  return new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", {
-    dateStyle: "medium",
-    timeStyle: "short",
-    timeZone: "Europe/Paris",
-  }).format(new Date(value));
-}
+/** Dates, numbers and sizes for pages: see app/i18n/format.ts (one cached Intl formatter per language). */
+export {
+  formatBytes,
+  formatContentType,
+  formatDate,
+  formatDateSeconds,
+  formatDicomDate,
+  formatNumber,
+  formatPercent,
+  formatTransferSyntax,
+} from "../i18n/format";

@@ -1,4 +1,5 @@
-import { useRevalidator } from "@remix-run/react";
+import { useRevalidator, useRouteLoaderData } from "@remix-run/react";
+import type { loader as rootLoader } from "../root";
 import { useState, type FormEvent } from "react";
 import { MAX_UPLOAD_BYTES, vaultMessage } from "../vault/messages";
 import { Alert, CsrfInput } from "./forms";
@@ -9,6 +10,8 @@ export interface UploadResult {
   ok: boolean;
   id?: string;
   error?: string;
+  /** The error's code, translated here (the message is French). */
+  code?: string;
 }
 
 /**
@@ -18,6 +21,7 @@ export interface UploadResult {
  */
 export function UploadForm({ patientId }: { patientId: string }) {
   const t = useT();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const revalidator = useRevalidator();
   const [progress, setProgress] = useState<number | null>(null);
   const [results, setResults] = useState<UploadResult[] | null>(null);
@@ -30,7 +34,7 @@ export function UploadForm({ patientId }: { patientId: string }) {
     setResults(null);
     if (files.length === 0) return setError(t("upload.none"));
     const tooBig = files.find((f) => f.size > MAX_UPLOAD_BYTES);
-    if (tooBig) return setError(`${tooBig.name} : ${vaultMessage("too_large")}`);
+    if (tooBig) return setError(`${tooBig.name} : ${vaultMessage("too_large", lang)}`);
     setError(null);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
@@ -101,6 +105,7 @@ export function UploadForm({ patientId }: { patientId: string }) {
 
 export function UploadResults({ results }: { results: UploadResult[] }) {
   const t = useT();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const ok = results.filter((r) => r.ok).length;
   return (
     <Alert kind={ok === results.length ? "success" : "error"}>
@@ -112,7 +117,7 @@ export function UploadResults({ results }: { results: UploadResult[] }) {
           .filter((r) => !r.ok)
           .map((r, i) => (
             <li key={i}>
-              {r.fileName ?? "—"} : {r.error}
+              {r.fileName ?? "—"} : {r.code ? vaultMessage(r.code, lang) : r.error}
             </li>
           ))}
       </ul>
