@@ -28,6 +28,11 @@ function pagesFor(ids: { patientId: string; imageId: string; eventId: string }):
   return {
     "connexion.tsx": [{ role: "anonymous", path: "/connexion" }, { role: "anonymous", path: "/connexion?redirectTo=%2Fpatients" }],
     "compte.tsx": (["doctor", "patient", "admin", "researcher"] as const).map((role) => ({ role, path: "/compte" })),
+    "compte_.double-authentification.tsx": (["doctor", "patient"] as const).map((role) => ({ role, path: "/compte/double-authentification" })),
+    // Both render only inside a sign-in in progress (a temporary password, a second factor); elsewhere they send the
+    // visitor to the login page, which is what is laid out here. tests/browser/identity.test.ts shows the code page.
+    "compte_.nouveau-mot-de-passe.tsx": [{ role: "anonymous", path: "/compte/nouveau-mot-de-passe" }],
+    "connexion_.code.tsx": [{ role: "anonymous", path: "/connexion/code" }],
     "patients._index.tsx": [{ role: "doctor", path: "/patients" }, { role: "admin", path: "/patients" }],
     "patients.nouveau.tsx": [{ role: "doctor", path: "/patients/nouveau" }],
     "patients.$patientId.tsx": [{ role: "doctor", path: `/patients/${ids.patientId}` }],
