@@ -1,6 +1,7 @@
 /** Start-up work after the database is open and migrated: demo data, housekeeping, what to print. */
 import { pruneExpiredSessions } from "./accounts/session.server";
 import { seedDemo, type DemoAccount } from "./accounts/demo.server";
+import { startCheckpoints } from "./audit/checkpoint.server";
 import { config } from "./config.server";
 import { connection } from "./db/db.server";
 import { getEngine } from "./inference/inference.server";
@@ -29,6 +30,8 @@ export async function boot(): Promise<BootInfo> {
   // DIMSE (C-ECHO, C-STORE) only when DICOM_PORT is set; a port already taken stops the start with its reason.
   const dimse = dimseOptionsFromConfig();
   const scp = dimse ? await startDimse(dimse) : null;
+  // Signed checkpoints of the audit chain's head, outside the database (store and log), every AUDIT_CHECKPOINT_SECONDS.
+  startCheckpoints();
   return {
     database: connection.kind,
     dataDir: config.DATA_DIR,

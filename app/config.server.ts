@@ -70,6 +70,13 @@ const schema = z.object({
   DICOM_ALLOWED_AETS: z.string().optional(),
   /** Simultaneous DIMSE associations. */
   DICOM_MAX_ASSOCIATIONS: positiveInt(8),
+  // Issue 15 / 11.5: how long a PostgreSQL statement may wait for a lock (the audit chain's included) and run, before
+  // the request is answered 503 with Retry-After instead of waiting forever.
+  DB_LOCK_TIMEOUT_MS: positiveInt(5_000),
+  DB_STATEMENT_TIMEOUT_MS: positiveInt(60_000),
+  // Issue 11.6: signed checkpoints of the audit chain's head, outside the database.
+  AUDIT_CHECKPOINT_KEY: z.string().min(32, "AUDIT_CHECKPOINT_KEY must be at least 32 characters").optional(),
+  AUDIT_CHECKPOINT_SECONDS: positiveInt(60),
 });
 
 export type Config = Omit<z.infer<typeof schema>, "MFA_REQUIRED"> & {

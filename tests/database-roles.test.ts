@@ -50,6 +50,7 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
     NEXUS_ACCESS_LOG: "0",
     DATA_DIR: dataDir,
     NEXUS_MASTER_KEYS: inject("masterKeys"),
+    DB_LOCK_TIMEOUT_MS: "800",
   });
 
   beforeAll(async () => {
@@ -143,9 +144,42 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
     expect(verify.body.ok).toBe(true);
   });
 
-  it("gives that role no way to rewrite the audit trail", async () => {
-    for (const sql of ["update audit_events set outcome = 'allowed'", "delete from audit_events", "truncate audit_events"]) {
+  it("gives that role no way to rewrite the audit trail, nor to write a row of its own making", async () => {
+    for (const sql of [
+      "update audit_events set outcome = 'allowed'",
+      "delete from audit_events",
+      "truncate audit_events",
+      // A back-dated, forged row (issue 11.6): appends go through nexus_audit_append_many() only.
+      "insert into audit_events (at, action, outcome, prev_hash, hash) values ('2020-01-01', 'forged', 'allowed', 'a', 'b')",
+    ]) {
       await expect(admin(sql, appUrl), sql).rejects.toMatchObject({ code: "42501" });
+    }
+    const [appended] = await admin<{ ids: string[] }>(
+      `select nexus_audit_append_many('[{"action":"roles.test","outcome":"allowed"}]'::jsonb) as ids`,
+      appUrl,
+    );
+    expect(appended!.ids).toHaveLength(1);
+  });
+
+  it("answers 503 with Retry-After while the audit chain's lock is held, and serves again once it is released", async () => {
+    const base = server!.url;
+    const login = await api("POST", "/api/v1/tokens", { base, json: { email: "doctor@demo.nexus", password: DEMO_PASSWORD } });
+    expect(login.status).toBe(201);
+    const holder = new pg.Client({ connectionString: ownerUrl });
+    await holder.connect();
+    try {
+      await holder.query("select pg_advisory_lock(7202611231)");
+      const held = await fetch(`${base}/api/v1/patients`, { headers: { Authorization: `Bearer ${login.body.token}` } });
+      expect(held.status).toBe(503);
+      expect(held.headers.get("Retry-After")).toBe("5");
+      expect(((await held.json()) as { error: { code: string } }).error.code).toBe("busy");
+      const page = await fetch(`${base}/connexion`);
+      expect(page.status, "a page without an audit event is served meanwhile").toBe(200);
+      await holder.query("select pg_advisory_unlock(7202611231)");
+      const after = await fetch(`${base}/api/v1/patients`, { headers: { Authorization: `Bearer ${login.body.token}` } });
+      expect(after.status).toBe(200);
+    } finally {
+      await holder.end();
     }
   });
 });

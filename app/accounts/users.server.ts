@@ -45,28 +45,37 @@ export async function findUserByEmail(email: string) {
   return row ?? null;
 }
 
+/** The columns an actor is built from (with `users` left-joined to `patients`): one list for every reader. */
+export const ACTOR_COLUMNS = {
+  id: users.id,
+  email: users.email,
+  name: users.name,
+  role: users.role,
+  scopes: users.scopes,
+  totpEnabledAt: users.totpEnabledAt,
+  patientId: patients.id,
+};
+
+type ActorRow = { [K in keyof typeof ACTOR_COLUMNS]: (typeof ACTOR_COLUMNS)[K]["_"]["data"] | null };
+
+/** The one way an actor is built from its row, for sessions (loadActor) and bearer tokens (actorFromToken). */
+export function actorOf(row: ActorRow): Actor {
+  const actor: Actor = { id: row.id!, email: row.email!, name: row.name!, role: row.role!, patientId: row.patientId ?? null };
+  if (row.role === "system") actor.scopes = row.scopes ?? [];
+  // Machine accounts sign in with tokens only (no password, no second factor).
+  if (!row.totpEnabledAt && row.role !== "system" && mfaRequiredFor(row.role!)) actor.secondFactorMissing = true;
+  return actor;
+}
+
 /** The actor behind a user id, or null when the account is unknown or disabled. */
 export async function loadActor(userId: string): Promise<Actor | null> {
   const [row] = await db
-    .select({
-      id: users.id,
-      email: users.email,
-      name: users.name,
-      role: users.role,
-      disabledAt: users.disabledAt,
-      scopes: users.scopes,
-      totpEnabledAt: users.totpEnabledAt,
-      patientId: patients.id,
-    })
+    .select({ ...ACTOR_COLUMNS, disabledAt: users.disabledAt })
     .from(users)
     .leftJoin(patients, eq(patients.userId, users.id))
     .where(eq(users.id, userId));
   if (!row || row.disabledAt) return null;
-  const actor: Actor = { id: row.id, email: row.email, name: row.name, role: row.role, patientId: row.patientId ?? null };
-  if (row.role === "system") actor.scopes = row.scopes ?? [];
-  // Machine accounts sign in with tokens only (no password, no second factor).
-  if (!row.totpEnabledAt && row.role !== "system" && mfaRequiredFor(row.role)) actor.secondFactorMissing = true;
-  return actor;
+  return actorOf(row);
 }
 
 export function listUsers() {

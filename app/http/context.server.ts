@@ -12,9 +12,11 @@ import { sessionState, STAGE_PAGES, type SessionStage } from "../accounts/sessio
 import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
 import { authorize, patientOf, purposeOfUse, REASONS, type Action, type Resource } from "../policy/policy.server";
+import { busyError, isDatabaseBusy } from "./busy.server";
 import { reasonCode } from "../i18n/reasons";
 import { HttpError } from "./errors.server";
 import { safeRedirectPath } from "./redirect.server";
+import { timed } from "./timing.server";
 
 export { HttpError };
 
@@ -56,6 +58,21 @@ export function requestInfo(request: Request, context: AppLoadContext | undefine
 
 /** Builds the context of a browser page request (session cookie) or an API request (bearer token only). */
 export async function context(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
+  try {
+    return await timed("auth", () => authenticate(request, loadContext, channel));
+  } catch (err) {
+    if (isDatabaseBusy(err)) throw busy({ channel });
+    throw err;
+  }
+}
+
+/** A 503 with Retry-After in the channel's shape (a database lock or statement timeout). */
+function busy(ctx: Pick<Ctx, "channel">) {
+  const e = busyError();
+  return failure(ctx, e.status, e.code, e.message, e.headers);
+}
+
+async function authenticate(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
   const info = requestInfo(request, loadContext);
   if (channel === "page") {
     const state = await sessionState(request);
@@ -134,6 +151,23 @@ export async function perform<T>(
   run: () => Promise<T>,
   options: PerformOptions<T> = {},
 ): Promise<T> {
+  try {
+    return await performAudited(ctx, action, resource, run, options);
+  } catch (err) {
+    // The audit chain's lock held too long, or any statement timed out: 503 with Retry-After. Its own audit event
+    // was attempted (and may have timed out as well: then nothing was done that needed one).
+    if (isDatabaseBusy(err)) throw busy(ctx);
+    throw err;
+  }
+}
+
+async function performAudited<T>(
+  ctx: Ctx,
+  action: Action,
+  resource: Resource,
+  run: () => Promise<T>,
+  options: PerformOptions<T>,
+): Promise<T> {
   const res = auditResource(resource);
   const patientId = options.patientId !== undefined ? options.patientId : (patientOf(resource) ?? null);
   const base = { actor: ctx.actor, action, resource: res, patientId, info: ctx.info, purpose: purposeOfUse(action, ctx.actor?.role) };
@@ -154,14 +188,14 @@ export async function perform<T>(
     await record({ ...base, outcome: "denied", reason: "second factor required" });
     throw apiError(403, "mfa_enrolment_required", reason);
   }
-  const decision = await authorize(ctx.actor, action, resource);
+  const decision = await timed("policy", () => authorize(ctx.actor, action, resource));
   if (!decision.allowed) {
     await record({ ...base, outcome: "denied", reason: reasonCode(decision.reason) });
     throw failure(ctx, 403, "forbidden", decision.reason);
   }
   let result: T;
   try {
-    result = await run();
+    result = await timed("domain", run);
   } catch (err) {
     const reason =
       err instanceof HttpError

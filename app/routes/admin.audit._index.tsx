@@ -1,7 +1,8 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
-import { chainCheckResource, searchEvents, verifyChain } from "../audit/audit.server";
+import { chainCheckResource, searchEvents } from "../audit/audit.server";
+import { verifyAnchoredChain } from "../audit/checkpoint.server";
 import { FILTER_FIELDS, KNOWN_ACTIONS, type FilterValues } from "../audit/fields";
 import { filterSummary, filtersOf, parsePageFilters, type ResolvedField } from "../audit/filters.server";
 import { patientNames, type Match } from "../audit/resolve.server";
@@ -77,7 +78,7 @@ export async function action(args: ActionFunctionArgs) {
       { type: "audit" },
       async () => {
         if (form.get("intent") !== "verify") throw new HttpError(400, "invalid", "Action inconnue.");
-        return verifyChain();
+        return verifyAnchoredChain();
       },
       { describe: chainCheckResource },
     );

@@ -17,7 +17,8 @@ import {
   type ObjectStore,
 } from "./store.server";
 
-const READ_CHUNK = 64 * 1024;
+/** Reads of 1 MiB: a few large reads and writes per image rather than one per 64 KiB vault segment (issue 15). */
+const READ_CHUNK = 1024 * 1024;
 const MISSING = new Set(["ENOENT", "ENOTDIR", "EISDIR"]);
 
 export class LocalStore implements ObjectStore {
