@@ -102,8 +102,61 @@ export const patients = pgTable(
     createdAt: createdAt(),
     /** GDPR art. 17: images crypto-shredded, name replaced, account unlinked and disabled. */
     erasedAt: timestamp("erased_at", { withTimezone: true }),
+    /** Identifiant permanent du patient: the hospital's own id (DICOM PatientID for this site). */
+    ipp: text("ipp"),
+    /** Identifiant national de santé (NIR, 15 characters with its key), validated before it is stored. */
+    ins: text("ins"),
+    /** ISO date `YYYY-MM-DD`. */
+    birthDate: text("birth_date"),
+    /** `F`, `M` or `U` (DICOM PatientSex F/M/O). */
+    sex: text("sex"),
   },
-  (t) => [uniqueIndex("patients_user_key").on(t.userId)],
+  (t) => [
+    uniqueIndex("patients_user_key").on(t.userId),
+    uniqueIndex("patients_ipp_key").on(t.ipp),
+    uniqueIndex("patients_ins_key").on(t.ins),
+    index("patients_birth_date_idx").on(t.birthDate),
+  ],
+);
+
+/** Exam status (API.md "v1 additions", SCREENING.md). */
+export const EXAM_STATUSES = [
+  "awaiting_first_reading",
+  "immediate_workup",
+  "awaiting_second_reading",
+  "final_normal",
+  "recall",
+  "technical_recall",
+] as const;
+export type ExamStatus = (typeof EXAM_STATUSES)[number];
+export const examStatusEnum = pgEnum("exam_status", EXAM_STATUSES);
+
+/**
+ * A screening exam: the images of one visit (normally four views: R-CC, L-CC, R-MLO, L-MLO). DICOM files join their
+ * exam by StudyInstanceUID; JPEG/PNG uploads choose one or start today's (which gets a generated UID).
+ */
+export const exams = pgTable(
+  "exams",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "restrict" }),
+    /** ISO date `YYYY-MM-DD` (DICOM StudyDate, else the day it was started). */
+    date: text("date").notNull(),
+    accessionNumber: text("accession_number"),
+    studyInstanceUid: text("study_instance_uid").notNull(),
+    status: examStatusEnum("status").notNull().default("awaiting_first_reading"),
+    createdBy: uuid("created_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+    /** When the exam entered its current status (worklists sort by it). */
+    statusSince: timestamp("status_since", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("exams_patient_study_key").on(t.patientId, t.studyInstanceUid),
+    index("exams_patient_idx").on(t.patientId, t.date),
+    index("exams_status_idx").on(t.status, t.statusSince),
+  ],
 );
 
 export const careTeam = pgTable(
@@ -226,9 +279,30 @@ export const images = pgTable(
     erasedAt: timestamp("erased_at", { withTimezone: true }),
     erasedBy: uuid("erased_by").references(() => users.id, { onDelete: "set null" }),
     objectDeletedAt: timestamp("object_deleted_at", { withTimezone: true }),
+    /** The exam the image belongs to (null only for images stored before exams existed). */
+    examId: uuid("exam_id").references(() => exams.id, { onDelete: "restrict" }),
+    /** `R` or `L`. */
+    laterality: text("laterality"),
+    /** `CC`, `MLO`, `ML`, `LM`, `XCCL`, `SPOT`, `MAG`. */
+    view: text("view"),
+    /** DICOM identifiers (null for JPEG/PNG). */
+    studyInstanceUid: text("study_instance_uid"),
+    seriesInstanceUid: text("series_instance_uid"),
+    sopInstanceUid: text("sop_instance_uid"),
+    sopClassUid: text("sop_class_uid"),
+    modality: text("modality"),
+    /** (0008,0068) `FOR PRESENTATION` / `FOR PROCESSING`; the AI reads only the former. */
+    presentationIntent: text("presentation_intent"),
+    /**
+     * How the identity check went when the file arrived: `missing:<fields>` (header fields absent, accepted with a
+     * notice) or `override:<fields>` (a mismatch a doctor filed anyway; the reason is in the audit trail).
+     */
+    identityNotice: text("identity_notice"),
   },
   (t) => [
     index("images_patient_idx").on(t.patientId, t.createdAt),
+    index("images_exam_idx").on(t.examId),
+    index("images_sop_idx").on(t.sopInstanceUid),
     index("images_key_idx").on(t.keyId),
     uniqueIndex("images_storage_key").on(t.storageKey),
   ],
