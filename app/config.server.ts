@@ -41,6 +41,13 @@ const schema = z.object({
     .max(36_500, "AUDIT_RETENTION_DAYS must be at most 36500 (100 years)")
     .default(3650),
   AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
+  /** L1/L2 disagreement: `recall` (the French programme) or `arbitration` (a third reader decides). */
+  READING_DISAGREEMENT: z
+    .enum(["recall", "arbitration"], { message: "READING_DISAGREEMENT must be recall or arbitration" })
+    .default("recall"),
+  /** Who signs the result letters and whom the woman calls. */
+  LETTER_CENTRE_NAME: z.string().min(1).default("Centre de dépistage Nexus"),
+  LETTER_CENTRE_PHONE: z.string().min(1).default("01 00 00 00 00"),
 });
 
 export type Config = z.infer<typeof schema> & {

@@ -38,6 +38,11 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "research.image": { fr: "Image pseudonymisée vue (recherche)", en: "Pseudonymised image viewed (research)" },
   "image.analyse": { fr: "Analyse IA d'une mammographie", en: "AI analysis of a mammogram" },
   "patient.list": { fr: "Liste des patients", en: "Patient list" },
+  "worklist.read": { fr: "Liste de travail de lecture", en: "Reading worklist" },
+  "reading.create": { fr: "Lecture d'un examen de dépistage", en: "Screening exam reading" },
+  "letter.read": { fr: "Courrier de résultat", en: "Result letter" },
+  "letter.referrer": { fr: "Compte rendu pour le médecin traitant", en: "Referring doctor's report" },
+  "programme.stats": { fr: "Statistiques du programme de dépistage", en: "Screening programme statistics" },
 };
 
 export function actionLabel(action: string, lang: Lang): string {

@@ -18,7 +18,9 @@ export type Resource =
   | { type: "audit" }
   | { type: "patient"; id?: string }
   /** An image names its patient (looked up before authorising); an unknown image has none and is refused. */
-  | { type: "image"; id?: string; patientId?: string };
+  | { type: "image"; id?: string; patientId?: string }
+  /** A screening exam names its patient likewise (looked up before authorising). */
+  | { type: "exam"; id?: string; patientId?: string };
 
 export type Action =
   | "app.home"
@@ -45,7 +47,12 @@ export type Action =
   | "accessLog.read"
   | "research.image"
   | "image.analyse"
-  | "stats.view";
+  | "stats.view"
+  | "worklist.read"
+  | "reading.create"
+  | "letter.read"
+  | "letter.referrer"
+  | "programme.stats";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -81,6 +88,7 @@ const onlyRoles =
 export function patientOf(resource: Resource): string | undefined {
   if (resource.type === "patient") return resource.id;
   if (resource.type === "image") return resource.patientId;
+  if (resource.type === "exam") return resource.patientId;
   return undefined;
 }
 
@@ -104,6 +112,9 @@ const imageViewer: Rule = async (actor, resource) => {
   if (care.granted) return ALLOW;
   return deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
 };
+
+/** A reading: a doctor of the care team while the patient's `care` consent is live (checked at every step). */
+const careReader: Rule = async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.role));
 
 /** The patient themself, and nobody else (consent changes, own access log). */
 const patientSelf =
@@ -174,6 +185,15 @@ const RULES: Record<Action, Rule> = {
   "image.analyse": aiAnalysis,
   // Doctors: their care team's readings; researchers: consenting patients', pseudonymised (the query decides).
   "stats.view": onlyRoles("doctor", "researcher"),
+  // Screening readings (branch `reading`): worklists list the caller's care teams only (the query decides).
+  "worklist.read": onlyRoles("doctor"),
+  "reading.create": careReader,
+  // The letter: the care team while care consent is live, or the woman herself (once final: the domain says 409).
+  "letter.read": imageViewer,
+  // The referring doctor's report carries the readers' detail and the AI model: care team doctors only.
+  "letter.referrer": careReader,
+  // Programme statistics: doctors (their care teams) and admins (the whole programme, no patient names).
+  "programme.stats": onlyRoles("doctor", "admin"),
 };
 
 export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {
