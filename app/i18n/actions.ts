@@ -39,6 +39,7 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "image.analyse": { fr: "Analyse IA d'une mammographie", en: "AI analysis of a mammogram" },
   "patient.list": { fr: "Liste des patients", en: "Patient list" },
   "worklist.read": { fr: "Liste de travail de lecture", en: "Reading worklist" },
+  "reading.open": { fr: "Ouverture du formulaire de lecture", en: "Reading form opened" },
   "reading.create": { fr: "Lecture d'un examen de dépistage", en: "Screening exam reading" },
   "letter.read": { fr: "Courrier de résultat", en: "Result letter" },
   "letter.referrer": { fr: "Compte rendu pour le médecin traitant", en: "Referring doctor's report" },

@@ -49,6 +49,7 @@ export type Action =
   | "image.analyse"
   | "stats.view"
   | "worklist.read"
+  | "reading.open"
   | "reading.create"
   | "letter.read"
   | "letter.referrer"
@@ -187,6 +188,7 @@ const RULES: Record<Action, Rule> = {
   "stats.view": onlyRoles("doctor", "researcher"),
   // Screening readings (branch `reading`): worklists list the caller's care teams only (the query decides).
   "worklist.read": onlyRoles("doctor"),
+  "reading.open": careReader,
   "reading.create": careReader,
   // The letter: the care team while care consent is live, or the woman herself (once final: the domain says 409).
   "letter.read": imageViewer,

@@ -7,7 +7,8 @@ import { eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
-import { careTeam, consents, exams, images, patients, readings, users } from "../db/schema";
+import { careTeam, consents, exams, images, patients, predictions, readings, users } from "../db/schema";
+import { programmeStats } from "./programme.server";
 import { HttpError } from "../http/errors.server";
 import type { ReadingInput } from "./reading-schema";
 import {
@@ -175,5 +176,47 @@ describe("worklists", () => {
     } finally {
       await db.update(consents).set({ granted: true }).where(eq(consents.patientId, patientId));
     }
+  });
+});
+
+describe("programme statistics", () => {
+  it("counts statuses, the L2 backlog against 15 days, readers, recall rate, discordance and AI agreement in the doctor's scope", async () => {
+    const [D, E] = await Promise.all([doctor("Denise Stat"), doctor("Émile Stat")]);
+    const [p] = await db.insert(patients).values({ displayName: "Patiente Statistique" }).returning({ id: patients.id });
+    const pid = p!.id;
+    await db.insert(careTeam).values([D, E].map((d) => ({ doctorId: d.id, patientId: pid })));
+    await db.insert(consents).values({ patientId: pid, purpose: "care", granted: true });
+    // 1: normal/normal; 2: normal then ACR 4 at L2 (recall, discordant); 3: waiting L2 for 20 days; 4: waiting L1.
+    const e1 = await exam({ patient: pid, views: ["R-CC"] });
+    await recordReading(e1, D, read(1, 1), "recall");
+    await recordReading(e1, E, read(1, 2), "recall");
+    const e2 = await exam({ patient: pid, views: ["R-CC"] });
+    await recordReading(e2, D, read(1, 1), "recall");
+    await recordReading(e2, E, read(4, 1), "recall");
+    const e3 = await exam({ patient: pid });
+    await recordReading(e3, D, read(2, 2), "recall");
+    await db.update(exams).set({ statusSince: new Date(Date.now() - 20 * 86400_000) }).where(eq(exams.id, e3));
+    await exam({ patient: pid });
+    // The AI called both finals "positive": it agrees with the recall (e2), not with the normal (e1).
+    for (const [e, probability] of [[e1, 0.8], [e2, 0.9]] as const) {
+      const [img] = await db.select({ id: images.id }).from(images).where(eq(images.examId, e));
+      await db.insert(predictions).values({
+        id: randomUUID(), imageId: img!.id, patientId: pid, label: "Positive", probability, probabilities: { Positive: probability },
+        modelName: "demo", modelVersion: "1", modelSha256: "0", modelClinical: false, durationMs: 1,
+      });
+    }
+    const stats = await programmeStats(D);
+    expect(Object.fromEntries(stats.byStatus.map((s) => [s.status, s.count]))).toMatchObject({
+      awaiting_first_reading: 1, awaiting_second_reading: 1, final_normal: 1, recall: 1, technical_recall: 0,
+    });
+    expect(stats.backlog).toMatchObject({ count: 1, overdue: 1, oldestDays: 20, oldest: [{ examId: e3, days: 20, patientName: "Patiente Statistique" }] });
+    expect(stats.perReader.map((r) => [r.name, r.first, r.second])).toEqual([["Denise Stat", 3, 0], ["Émile Stat", 0, 2]]);
+    expect(stats.finals).toEqual({ total: 2, recall: 1, technicalRecall: 0, recallRate: 0.5 });
+    expect(stats.discordance).toEqual({ pairs: 2, discordant: 1, rate: 0.5 });
+    expect(stats.ai).toMatchObject({ exams: 2, agree: 1, aiRecallFinalNormal: 1, aiNormalFinalRecall: 0 });
+    // An admin sees the whole programme and no patient name.
+    const admin = await programmeStats({ ...D, id: randomUUID(), role: "admin" });
+    expect(admin.backlog.count).toBeGreaterThanOrEqual(1);
+    expect(admin.backlog.oldest.every((o) => o.patientName === null)).toBe(true);
   });
 });

@@ -5,7 +5,7 @@
 import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
-import { careTeam, consents, exams, patients, readings, users, type ExamStatus as DbExamStatus } from "../db/schema";
+import { careTeam, consents, exams, images, patients, readings, users, type ExamStatus as DbExamStatus } from "../db/schema";
 import { HttpError } from "../http/errors.server";
 import type { Finding, ReadingInput } from "./reading-schema";
 import {
@@ -235,4 +235,42 @@ export function secondReadingWorklist(doctorId: string) {
     SECOND_READING_STATUSES,
     sql`not exists (select 1 from readings r where r.exam_id = ${exams.id} and r.reader_id = ${doctorId})`,
   );
+}
+
+// ---- the reading page ----------------------------------------------------------------------------------------
+
+export interface ReadingPage {
+  exam: ExamRef & { patient: { displayName: string; birthDate: string | null; ipp: string | null } };
+  views: string[];
+  missingViews: string[];
+  /** What the viewer's reading would be now, or why she cannot read (the same rule as the action). */
+  next: { ok: true; kind: ReadingKind } | { ok: false; code: string; message: string };
+  readings: ReadingView[];
+}
+
+/** Everything the reading page shows: whose exam, which views are missing, which reading is due, visible readings. */
+export async function readingPage(exam: ExamRef, viewer: Actor): Promise<ReadingPage> {
+  const [patient] = await db
+    .select({ displayName: patients.displayName, birthDate: patients.birthDate, ipp: patients.ipp })
+    .from(patients)
+    .where(eq(patients.id, exam.patientId));
+  const viewRows = await db
+    .select({ laterality: images.laterality, view: images.view })
+    .from(images)
+    .where(and(eq(images.examId, exam.id), isNull(images.erasedAt)));
+  const views = [...new Set(viewRows.filter((v) => v.laterality && v.view).map((v) => `${v.laterality}-${v.view}`))].sort();
+  const earlier = await db.select({ kind: readings.kind, readerId: readings.readerId }).from(readings).where(eq(readings.examId, exam.id));
+  const state = {
+    status: exam.status,
+    firstReaderId: earlier.find((r) => r.kind === "first")?.readerId ?? null,
+    secondReaderId: earlier.find((r) => r.kind === "second")?.readerId ?? null,
+  };
+  const step = transition(state, viewer.id, { technicallyInadequate: false, breasts: { R: { acr: 1 }, L: { acr: 1 } } });
+  return {
+    exam: { ...exam, patient: patient! },
+    views,
+    missingViews: STANDARD.filter((v) => !views.includes(v)),
+    next: step.ok ? { ok: true, kind: step.kind } : { ok: false, code: step.code, message: step.message },
+    readings: await visibleReadings(exam.id, exam.status, viewer.id),
+  };
 }
