@@ -48,6 +48,11 @@ const schema = z.object({
   /** Who signs the result letters and whom the woman calls. */
   LETTER_CENTRE_NAME: z.string().min(1).default("Centre de dépistage Nexus"),
   LETTER_CENTRE_PHONE: z.string().min(1).default("01 00 00 00 00"),
+  /**
+   * When readers see AI results on an exam: `after_reading` (default: each reader only after submitting her own
+   * reading) or `concurrent` (at once). Patients never see them.
+   */
+  AI_DISPLAY: z.enum(["after_reading", "concurrent"], { message: "AI_DISPLAY must be after_reading or concurrent" }).default("after_reading"),
 });
 
 export type Config = z.infer<typeof schema> & {

@@ -1,6 +1,7 @@
 /**
- * Demo accounts, seeded on the embedded default (or with NEXUS_DEMO=1): one account per role, and a demo patient
- * linked to the patient account and placed in the demo doctor's care team. Idempotent.
+ * Demo accounts, seeded on the embedded default (or with NEXUS_DEMO=1): one account per role and a second doctor
+ * (a second reader for double reading), and a demo patient linked to the patient account, with an IPP, a valid INS
+ * and a birth date (so that DICOM sent for her can be matched), in both doctors' care team. Idempotent.
  */
 import { eq } from "drizzle-orm";
 import { db } from "../db/db.server";
@@ -19,7 +20,18 @@ export const DEMO_ACCOUNTS: DemoAccount[] = [
   { email: "doctor@demo.nexus", role: "doctor", name: "Dr Claire Martin" },
   { email: "patient@demo.nexus", role: "patient", name: "Camille Dupont" },
   { email: "researcher@demo.nexus", role: "researcher", name: "Romain Chercheur" },
+  { email: "doctor2@demo.nexus", role: "doctor", name: "Dr Paul Bernard" },
 ];
+
+/** The demo patient's identity, as her record and the demo's DICOM headers carry it. */
+export const DEMO_PATIENT = {
+  displayName: "Camille Dupont",
+  ipp: "NEX-000001",
+  /** 2 68 05 75 056 123, key 97 − (2680575056123 mod 97) = 95. */
+  ins: "268057505612395",
+  birthDate: "1968-05-14",
+  sex: "F",
+} as const;
 
 async function ensureUser(account: DemoAccount, password: string): Promise<string> {
   const existing = await findUserByEmail(account.email);
@@ -28,10 +40,12 @@ async function ensureUser(account: DemoAccount, password: string): Promise<strin
 }
 
 export async function seedDemo(password: string): Promise<DemoAccount[]> {
-  const ids = new Map<Role, string>();
-  for (const account of DEMO_ACCOUNTS) ids.set(account.role, await ensureUser(account, password));
-  const doctorId = ids.get("doctor")!;
-  const patientUserId = ids.get("patient")!;
+  const ids = new Map<string, string>();
+  for (const account of DEMO_ACCOUNTS) ids.set(account.email, await ensureUser(account, password));
+  const doctorId = ids.get("doctor@demo.nexus")!;
+  const doctor2Id = ids.get("doctor2@demo.nexus")!;
+  const patientUserId = ids.get("patient@demo.nexus")!;
+  const identity = { ipp: DEMO_PATIENT.ipp, ins: DEMO_PATIENT.ins, birthDate: DEMO_PATIENT.birthDate, sex: DEMO_PATIENT.sex };
 
   const [linked] = await db.select({ id: patients.id }).from(patients).where(eq(patients.userId, patientUserId));
   if (!linked) {
@@ -39,7 +53,7 @@ export async function seedDemo(password: string): Promise<DemoAccount[]> {
     await db.transaction(async (tx) => {
       const [row] = await tx
         .insert(patients)
-        .values({ displayName: "Camille Dupont", userId: patientUserId, createdBy: doctorId })
+        .values({ displayName: DEMO_PATIENT.displayName, userId: patientUserId, createdBy: doctorId, ...identity })
         .returning({ id: patients.id });
       await tx.insert(careTeam).values({ doctorId, patientId: row!.id });
       for (const purpose of ["care", "ai_analysis"] as const) {
@@ -47,5 +61,12 @@ export async function seedDemo(password: string): Promise<DemoAccount[]> {
       }
     });
   }
+  const [patient] = await db.select({ id: patients.id, ipp: patients.ipp }).from(patients).where(eq(patients.userId, patientUserId));
+  // A demo seeded before patients had an identity gets hers (unless another record took the IPP meanwhile).
+  if (patient && !patient.ipp) {
+    const [taken] = await db.select({ id: patients.id }).from(patients).where(eq(patients.ipp, DEMO_PATIENT.ipp));
+    if (!taken) await db.update(patients).set(identity).where(eq(patients.id, patient.id));
+  }
+  if (patient) await db.insert(careTeam).values({ doctorId: doctor2Id, patientId: patient.id }).onConflictDoNothing();
   return DEMO_ACCOUNTS;
 }

@@ -1,7 +1,9 @@
 /**
  * Purpose of use of an audited action, as HL7 v3 ActReason codes (the vocabulary of FHIR AuditEvent.purposeOfEvent
- * and IHE BALP agent.purposeOfUse). `record()` fills it in from the action and the actor's role when the caller gave
- * none, so every event carries one. No server-only imports: the admin page shows the labels.
+ * and IHE BALP agent.purposeOfUse). The policy owns the purpose of each of its actions (`purposeOfUse()` in
+ * app/policy/policy.server.ts, passed by `perform()`); {@link purposeOf} is the fallback `record()` uses for events
+ * recorded outside `perform()` (logins, CSRF refusals) and the FHIR export for rows written before. No server-only
+ * imports: the admin page shows the labels.
  */
 import type { Role } from "../vocabulary";
 

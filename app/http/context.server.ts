@@ -11,7 +11,7 @@ import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
 import { actorFromSession } from "../accounts/session.server";
 import { actorFromToken, bearerToken } from "../accounts/tokens.server";
 import { record, type RequestInfo } from "../audit/audit.server";
-import { authorize, patientOf, REASONS, type Action, type Resource } from "../policy/policy.server";
+import { authorize, patientOf, purposeOfUse, REASONS, type Action, type Resource } from "../policy/policy.server";
 import { HttpError } from "./errors.server";
 
 export { HttpError };
@@ -80,7 +80,7 @@ export interface PerformOptions<T> {
   /** The audited patient, when the action concerns one (defaults to a patient resource's id). */
   patientId?: string | null;
   /** Fills in audit details from the result (e.g. the id of a created resource). */
-  describe?: (result: T) => { resourceType?: string; resourceId?: string; patientId?: string | null };
+  describe?: (result: T) => { resourceType?: string; resourceId?: string; patientId?: string | null; reason?: string | null };
 }
 
 function auditResource(resource: Resource): { type: string; id: string | null } {
@@ -100,7 +100,7 @@ export async function perform<T>(
 ): Promise<T> {
   const res = auditResource(resource);
   const patientId = options.patientId !== undefined ? options.patientId : (patientOf(resource) ?? null);
-  const base = { actor: ctx.actor, action, resource: res, patientId, info: ctx.info };
+  const base = { actor: ctx.actor, action, resource: res, patientId, info: ctx.info, purpose: purposeOfUse(action, ctx.actor?.role) };
 
   if (!ctx.actor) {
     await record({ ...base, outcome: "denied", reason: REASONS.anonymous });
@@ -122,8 +122,9 @@ export async function perform<T>(
         : err instanceof Response
           ? `${err.status}`
           : "internal error";
-    // A refusal found while running (e.g. a CSRF token read from a multipart body) is a denial, not an error.
-    const refused = err instanceof HttpError && (err.status === 401 || err.status === 403);
+    // A refusal found while running (e.g. a CSRF token read from a multipart body, a DICOM of another patient) is a
+    // denial, not an error.
+    const refused = err instanceof HttpError && (err.status === 401 || err.status === 403 || err.denial);
     await record({ ...base, outcome: refused ? "denied" : "error", reason });
     if (err instanceof HttpError && ctx.channel === "api") throw apiError(err.status, err.code, err.message, err.headers);
     throw err;
@@ -134,6 +135,7 @@ export async function perform<T>(
     outcome: "allowed",
     resource: { type: extra.resourceType ?? res.type, id: extra.resourceId ?? res.id },
     patientId: extra.patientId !== undefined ? extra.patientId : patientId,
+    ...(extra.reason ? { reason: extra.reason } : {}),
   });
   return result;
 }

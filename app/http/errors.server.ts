@@ -6,6 +6,8 @@ export class HttpError extends Error {
     message: string,
     readonly fields?: Record<string, string>,
     readonly headers?: Record<string, string>,
+    /** A refusal of the request itself (audited as denied, not as an error), e.g. 409 `identity_mismatch`. */
+    readonly denial = false,
   ) {
     super(message);
   }

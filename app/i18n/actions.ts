@@ -44,6 +44,10 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "letter.read": { fr: "Courrier de résultat", en: "Result letter" },
   "letter.referrer": { fr: "Compte rendu pour le médecin traitant", en: "Referring doctor's report" },
   "programme.stats": { fr: "Statistiques du programme de dépistage", en: "Screening programme statistics" },
+  "exam.list": { fr: "Liste des examens", en: "Exam list" },
+  "exam.read": { fr: "Consultation d'un examen", en: "Exam viewed" },
+  "exam.analyse": { fr: "Analyse IA d'un examen", en: "AI analysis of an exam" },
+  "prediction.read": { fr: "Consultation d'un résultat d'IA", en: "AI result viewed" },
 };
 
 export function actionLabel(action: string, lang: Lang): string {

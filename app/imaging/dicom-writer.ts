@@ -26,7 +26,40 @@ export interface SyntheticDicomOptions {
   transferSyntax?: string;
   /** For an encapsulated syntax: the compressed frame(s); for RLE they are made from `pixels` when omitted. */
   fragments?: Uint8Array[];
+  /** SOP Instance UID (0008,0018), also the meta header's Media Storage SOP Instance UID. */
+  sopInstanceUid?: string;
+  /** Modality (0008,0060), default "MG". */
+  modality?: string;
+  /** Further attributes (patient, study, series, laterality, view…), written in tag order with the rest. */
+  attributes?: DicomAttribute[];
 }
+
+/** One attribute: a string value (tag as 0xGGGGEEEE), or a sequence of items made of attributes. */
+export type DicomAttribute =
+  | { tag: number; vr: string; value: string }
+  | { tag: number; vr: "SQ"; items: DicomAttribute[][] };
+
+/** Common tags, for {@link DicomAttribute}. */
+export const TAG = {
+  SpecificCharacterSet: 0x00080005,
+  StudyDate: 0x00080020,
+  AccessionNumber: 0x00080050,
+  PresentationIntentType: 0x00080068,
+  CodeValue: 0x00080100,
+  CodingSchemeDesignator: 0x00080102,
+  CodeMeaning: 0x00080104,
+  PatientName: 0x00100010,
+  PatientID: 0x00100020,
+  IssuerOfPatientID: 0x00100021,
+  PatientBirthDate: 0x00100030,
+  PatientSex: 0x00100040,
+  ViewPosition: 0x00185101,
+  StudyInstanceUID: 0x0020000d,
+  SeriesInstanceUID: 0x0020000e,
+  Laterality: 0x00200060,
+  ImageLaterality: 0x00200062,
+  ViewCodeSequence: 0x00540220,
+} as const;
 
 class Writer {
   private readonly chunks: Uint8Array[] = [];
@@ -39,7 +72,7 @@ class Writer {
     this.chunks.push(b);
     this.length += b.length;
   }
-  private header(group: number, element: number, vr: string, length: number) {
+  header(group: number, element: number, vr: string, length: number) {
     const long = ["OB", "OW", "OF", "SQ", "UT", "UN"].includes(vr);
     const h = new DataView(new ArrayBuffer(this.explicit ? (long ? 12 : 8) : 8));
     h.setUint16(0, group, this.littleEndian);
@@ -88,6 +121,34 @@ class Writer {
     item(0xe000, new Uint8Array(0)); // empty basic offset table
     for (const f of fragments) item(0xe000, f.length % 2 ? concat([f, new Uint8Array(1)]) : f);
     item(0xe0dd, new Uint8Array(0));
+  }
+  sequence(group: number, element: number, items: Uint8Array[]) {
+    const body = concat(
+      items.map((item) => {
+        const h = new DataView(new ArrayBuffer(8));
+        h.setUint16(0, 0xfffe, this.littleEndian);
+        h.setUint16(2, 0xe000, this.littleEndian);
+        h.setUint32(4, item.length, this.littleEndian);
+        return concat([new Uint8Array(h.buffer), item]);
+      }),
+    );
+    this.header(group, element, "SQ", body.length);
+    this.bytes(body);
+  }
+  attribute(a: DicomAttribute) {
+    const group = a.tag >>> 16;
+    const element = a.tag & 0xffff;
+    if ("items" in a) {
+      this.sequence(
+        group,
+        element,
+        a.items.map((item) => {
+          const inner = new Writer(this.littleEndian, this.explicit);
+          for (const x of [...item].sort((p, q) => p.tag - q.tag)) inner.attribute(x);
+          return inner.result();
+        }),
+      );
+    } else this.string(group, element, a.vr, a.value);
   }
   result(): Uint8Array {
     return concat(this.chunks);
@@ -155,7 +216,8 @@ export function writeDicom(o: SyntheticDicomOptions): Uint8Array {
   const meta = new Writer(true, true);
   meta.ob(0x0002, 0x0001, Uint8Array.from([0, 1]));
   meta.string(0x0002, 0x0002, "UI", "1.2.840.10008.5.1.4.1.1.1.2");
-  meta.string(0x0002, 0x0003, "UI", "2.25.1234567890");
+  const sopInstanceUid = o.sopInstanceUid ?? "2.25.1234567890";
+  meta.string(0x0002, 0x0003, "UI", sopInstanceUid);
   meta.string(0x0002, 0x0010, "UI", syntax);
   meta.string(0x0002, 0x0012, "UI", "2.25.42");
   const metaBytes = meta.result();
@@ -167,9 +229,16 @@ export function writeDicom(o: SyntheticDicomOptions): Uint8Array {
 
   const littleEndian = syntax !== EXPLICIT_BE;
   const w = new Writer(littleEndian, syntax !== IMPLICIT_LE);
+  const attributes = [...(o.attributes ?? [])].sort((a, b) => a.tag - b.tag);
+  const upTo = (tag: number) => {
+    while (attributes.length && attributes[0]!.tag < tag) w.attribute(attributes.shift()!);
+  };
+  upTo(0x00080016);
   w.string(0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.1.2");
-  w.string(0x0008, 0x0018, "UI", "2.25.1234567890");
-  w.string(0x0008, 0x0060, "CS", "MG");
+  w.string(0x0008, 0x0018, "UI", sopInstanceUid);
+  upTo(0x00080060);
+  w.string(0x0008, 0x0060, "CS", o.modality ?? "MG");
+  upTo(0x00280002);
   w.us(0x0028, 0x0002, 1);
   w.string(0x0028, 0x0004, "CS", o.photometric ?? "MONOCHROME2");
   w.us(0x0028, 0x0010, o.rows);
@@ -185,6 +254,7 @@ export function writeDicom(o: SyntheticDicomOptions): Uint8Array {
   }
   if (o.rescaleIntercept !== undefined) w.string(0x0028, 0x1052, "DS", String(o.rescaleIntercept));
   if (o.rescaleSlope !== undefined) w.string(0x0028, 0x1053, "DS", String(o.rescaleSlope));
+  upTo(0x7fe00010);
 
   if (syntax === IMPLICIT_LE || syntax === EXPLICIT_LE || syntax === EXPLICIT_BE) {
     const data = new DataView(new ArrayBuffer(count * (bitsAllocated / 8) + ((count * bitsAllocated) / 8) % 2));
@@ -200,4 +270,62 @@ export function writeDicom(o: SyntheticDicomOptions): Uint8Array {
     w.encapsulated(fragments);
   }
   return concat([head.result(), w.result()]);
+}
+
+/** SNOMED CT codes of CID 4014 for the views the synthetic files carry in ViewCodeSequence. */
+const VIEW_SNOMED: Record<string, [string, string]> = {
+  CC: ["399162004", "cranio-caudal"],
+  MLO: ["399368009", "medio-lateral oblique"],
+  ML: ["399260004", "medio-lateral"],
+  LM: ["399352003", "latero-medial"],
+  XCCL: ["399192008", "cranio-caudal exaggerated laterally"],
+};
+
+export interface ScreeningViewOptions {
+  patient?: { id?: string; name?: string; birthDate?: string; sex?: string; issuer?: string };
+  studyInstanceUid: string;
+  seriesInstanceUid?: string;
+  studyDate?: string;
+  accessionNumber?: string;
+  laterality: "R" | "L";
+  view: string;
+  /** Write the view as ViewCodeSequence only (no ViewPosition), as some modalities do. */
+  viewAsCode?: boolean;
+  /** Write Laterality (0020,0060) instead of ImageLaterality (0020,0062). */
+  seriesLaterality?: boolean;
+  presentationIntent?: "FOR PRESENTATION" | "FOR PROCESSING";
+}
+
+/** The attributes of one synthetic screening view (patient, study, laterality, view), for {@link writeDicom}. */
+export function screeningAttributes(o: ScreeningViewOptions): DicomAttribute[] {
+  const out: DicomAttribute[] = [
+    { tag: TAG.StudyInstanceUID, vr: "UI", value: o.studyInstanceUid },
+    { tag: TAG.SeriesInstanceUID, vr: "UI", value: o.seriesInstanceUid ?? `${o.studyInstanceUid}.1` },
+    { tag: o.seriesLaterality ? TAG.Laterality : TAG.ImageLaterality, vr: "CS", value: o.laterality },
+    { tag: TAG.PresentationIntentType, vr: "CS", value: o.presentationIntent ?? "FOR PRESENTATION" },
+  ];
+  if (o.studyDate) out.push({ tag: TAG.StudyDate, vr: "DA", value: o.studyDate });
+  if (o.accessionNumber) out.push({ tag: TAG.AccessionNumber, vr: "SH", value: o.accessionNumber });
+  const p = o.patient ?? {};
+  if (p.name !== undefined) out.push({ tag: TAG.PatientName, vr: "PN", value: p.name });
+  if (p.id !== undefined) out.push({ tag: TAG.PatientID, vr: "LO", value: p.id });
+  if (p.issuer !== undefined) out.push({ tag: TAG.IssuerOfPatientID, vr: "LO", value: p.issuer });
+  if (p.birthDate !== undefined) out.push({ tag: TAG.PatientBirthDate, vr: "DA", value: p.birthDate });
+  if (p.sex !== undefined) out.push({ tag: TAG.PatientSex, vr: "CS", value: p.sex });
+  const code = VIEW_SNOMED[o.view];
+  if (!o.viewAsCode) out.push({ tag: TAG.ViewPosition, vr: "CS", value: o.view });
+  if (code) {
+    out.push({
+      tag: TAG.ViewCodeSequence,
+      vr: "SQ",
+      items: [
+        [
+          { tag: TAG.CodeValue, vr: "SH", value: code[0] },
+          { tag: TAG.CodingSchemeDesignator, vr: "SH", value: "SCT" },
+          { tag: TAG.CodeMeaning, vr: "LO", value: code[1] },
+        ],
+      ],
+    });
+  }
+  return out;
 }

@@ -1,13 +1,15 @@
 /** Patients and their care teams. Intake consents are recorded with the doctor as recorder. */
 import { randomBytes } from "node:crypto";
-import { desc, eq } from "drizzle-orm";
+import { and, desc, eq, or, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import type { Actor } from "../accounts/actor";
 import { createUser, EmailTakenError } from "../accounts/users.server";
 import { recordConsentChange } from "../consent/consent.server";
 import { db } from "../db/db.server";
 import { careTeam, patients, PURPOSES, type Purpose } from "../db/schema";
+import { normaliseDate, validateIns } from "../exams/identity.server";
 import { HttpError } from "../http/context.server";
+import type { ListScope } from "../policy/policy.server";
 
 export const newPatientSchema = z.object({
   displayName: z.string().trim().min(2, "Le nom doit comporter au moins 2 caractères.").max(200),
@@ -16,8 +18,38 @@ export const newPatientSchema = z.object({
     .object({ care: z.boolean().optional(), ai_analysis: z.boolean().optional(), research: z.boolean().optional() })
     .strict()
     .optional(),
+  /** Hospital id (IPP): the PatientID this site's modalities write. */
+  ipp: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64, "IPP trop long (64 caractères au plus).")
+    .regex(/^[\x21-\x7e]+$/, "L'IPP ne peut contenir que des caractères visibles sans espace.")
+    .optional(),
+  /** INS (NIR with its key): 15 characters, spaces allowed, key checked. */
+  ins: z
+    .string()
+    .transform((value, ctx) => {
+      const check = validateIns(value);
+      if (check.ok) return check.ins;
+      ctx.addIssue({ code: "custom", message: INS_MESSAGES[check.reason] });
+      return z.NEVER;
+    })
+    .optional(),
+  birthDate: z
+    .string()
+    .refine((v) => /^\d{4}-\d{2}-\d{2}$/.test(v) && normaliseDate(v) !== null, "Date de naissance invalide (AAAA-MM-JJ).")
+    .refine((v) => v <= new Date().toISOString().slice(0, 10) && v >= "1880-01-01", "Date de naissance invraisemblable.")
+    .optional(),
+  sex: z.enum(["F", "M", "U"], "Sexe : F, M ou U.").optional(),
 });
 export type NewPatient = z.infer<typeof newPatientSchema>;
+
+const INS_MESSAGES = {
+  length: "INS invalide : 15 caractères attendus (13 chiffres et une clé de 2 chiffres).",
+  format: "INS invalide : seuls des chiffres (et 2A/2B pour la Corse) sont permis.",
+  key: "INS invalide : la clé de contrôle ne correspond pas au numéro.",
+} as const;
 
 export interface CreatedPatient {
   id: string;
@@ -44,7 +76,15 @@ export async function createPatient(doctor: Actor, input: NewPatient): Promise<C
           : null;
       const [row] = await tx
         .insert(patients)
-        .values({ displayName: input.displayName, userId: account?.id ?? null, createdBy: doctor.id })
+        .values({
+          displayName: input.displayName,
+          userId: account?.id ?? null,
+          createdBy: doctor.id,
+          ipp: input.ipp ?? null,
+          ins: input.ins ?? null,
+          birthDate: input.birthDate ?? null,
+          sex: input.sex ?? null,
+        })
         .returning({ id: patients.id });
       const patientId = row!.id;
       await tx.insert(careTeam).values({ doctorId: doctor.id, patientId });
@@ -61,36 +101,110 @@ export async function createPatient(doctor: Actor, input: NewPatient): Promise<C
     });
   } catch (err) {
     if (err instanceof EmailTakenError) throw new HttpError(409, "conflict", err.message, { email: err.message });
+    const constraint = uniqueViolation(err);
+    if (constraint === "patients_ipp_key") {
+      const message = "Cet IPP est déjà attribué à un autre patient.";
+      throw new HttpError(409, "ipp_taken", message, { ipp: message });
+    }
+    if (constraint === "patients_ins_key") {
+      const message = "Cet INS est déjà attribué à un autre patient.";
+      throw new HttpError(409, "ins_taken", message, { ins: message });
+    }
     throw err;
   }
+}
+
+/** The unique index a PostgreSQL (or PGlite) unique violation names, if that is what `err` is. */
+function uniqueViolation(err: unknown): string | null {
+  for (let e: unknown = err; e && typeof e === "object"; e = (e as { cause?: unknown }).cause) {
+    const { code, constraint } = e as { code?: string; constraint?: string };
+    if (code === "23505") return constraint ?? null;
+  }
+  return null;
 }
 
 export interface PatientSummary {
   id: string;
   displayName: string;
   createdAt: Date;
+  ipp: string | null;
+  ins: string | null;
+  birthDate: string | null;
+  sex: string | null;
 }
 
-/** Doctors see their care team; admins see the directory (no medical data is stored on this row). */
-export async function listPatients(actor: Actor): Promise<PatientSummary[]> {
-  const columns = { id: patients.id, displayName: patients.displayName, createdAt: patients.createdAt };
-  if (actor.role === "doctor") {
+const summaryColumns = {
+  id: patients.id,
+  displayName: patients.displayName,
+  createdAt: patients.createdAt,
+  ipp: patients.ipp,
+  ins: patients.ins,
+  birthDate: patients.birthDate,
+  sex: patients.sex,
+};
+
+/**
+ * The condition of a search: an INS (15 characters, spaces allowed), a birth date (`YYYY-MM-DD`, `DD/MM/YYYY`,
+ * `YYYYMMDD`), an IPP (exact, case-insensitive) or words of the name (each must appear, accents ignored by the
+ * unaccented copy of the words typed and stored alike).
+ */
+export function searchCondition(q: string): SQL | undefined {
+  const query = q.trim().slice(0, 100);
+  if (!query) return undefined;
+  const ins = validateIns(query);
+  if (ins.ok) return eq(patients.ins, ins.ins);
+  const date = normaliseDate(query);
+  if (date) return eq(patients.birthDate, date);
+  const words = query
+    .normalize("NFD")
+    .replace(/\p{M}/gu, "")
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => w.replace(/[\\%_]/g, (c) => `\\${c}`));
+  const unaccented = sql`translate(lower(${patients.displayName}), 'àâäáãåçéèêëíìîïñóòôöõúùûüýÿ', 'aaaaaaceeeeiiiinooooouuuuyy')`;
+  const byName = and(...words.map((w) => sql`${unaccented} like ${"%" + w.toLowerCase() + "%"}`));
+  return or(sql`upper(${patients.ipp}) = ${query.toUpperCase()}`, byName);
+}
+
+/**
+ * The patients a list may show, in the scope the policy gives (`listScope`): a doctor's care team, or the
+ * directory (admins: identity only, no medical data is stored on this row). `q` searches (see
+ * {@link searchCondition}).
+ */
+export async function listPatients(scope: ListScope, q?: string): Promise<PatientSummary[]> {
+  const search = q ? searchCondition(q) : undefined;
+  if (scope.kind === "careTeam") {
     return db
-      .select(columns)
+      .select(summaryColumns)
       .from(patients)
       .innerJoin(careTeam, eq(careTeam.patientId, patients.id))
-      .where(eq(careTeam.doctorId, actor.id))
-      .orderBy(desc(patients.createdAt));
+      .where(and(eq(careTeam.doctorId, scope.doctorId), search))
+      .orderBy(desc(patients.createdAt))
+      .limit(500);
   }
-  return db.select(columns).from(patients).orderBy(desc(patients.createdAt));
+  if (scope.kind === "directory") return db.select(summaryColumns).from(patients).where(search).orderBy(desc(patients.createdAt)).limit(500);
+  return [];
 }
 
 export async function getPatient(id: string) {
   const [row] = await db
-    .select({ id: patients.id, displayName: patients.displayName, createdAt: patients.createdAt, userId: patients.userId })
+    .select({ ...summaryColumns, userId: patients.userId, erasedAt: patients.erasedAt })
     .from(patients)
     .where(eq(patients.id, id));
   return row ?? null;
+}
+
+/** The identity a page header and an API answer show: name, birth date, IPP (and INS, sex). */
+export function identityOf(p: Pick<PatientSummary, "id" | "displayName" | "ipp" | "ins" | "birthDate" | "sex"> & { createdAt: Date }) {
+  return {
+    id: p.id,
+    displayName: p.displayName,
+    ...(p.ipp ? { ipp: p.ipp } : {}),
+    ...(p.ins ? { ins: p.ins } : {}),
+    ...(p.birthDate ? { birthDate: p.birthDate } : {}),
+    ...(p.sex ? { sex: p.sex } : {}),
+    createdAt: p.createdAt.toISOString(),
+  };
 }
 
 export type { Purpose };

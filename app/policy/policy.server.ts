@@ -7,6 +7,7 @@
  * refusals never reveal which patients exist (docs/decisions/2026-11-23-access-rules.md).
  */
 import type { Actor } from "../accounts/actor";
+import type { PurposeOfUse } from "../audit/purpose";
 import type { Role } from "../db/schema";
 import { consentOf } from "../consent/consent.server";
 import { isInCareTeam } from "../patients/care-team.server";
@@ -19,7 +20,7 @@ export type Resource =
   | { type: "patient"; id?: string }
   /** An image names its patient (looked up before authorising); an unknown image has none and is refused. */
   | { type: "image"; id?: string; patientId?: string }
-  /** A screening exam names its patient likewise (looked up before authorising). */
+  /** An exam names its patient too (looked up before authorising). */
   | { type: "exam"; id?: string; patientId?: string };
 
 export type Action =
@@ -53,7 +54,11 @@ export type Action =
   | "reading.create"
   | "letter.read"
   | "letter.referrer"
-  | "programme.stats";
+  | "programme.stats"
+  | "exam.list"
+  | "exam.read"
+  | "exam.analyse"
+  | "prediction.read";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -74,6 +79,7 @@ export const REASONS = {
   researchNeverGiven: "Pas de consentement pour la recherche.",
   aiRevoked: "Consentement retiré pour l'analyse IA.",
   aiNeverGiven: "Le patient n'a pas consenti à l'analyse IA.",
+  noModelOutput: "Les résultats du modèle d'IA sont réservés aux médecins de l'équipe de soins.",
 } as const;
 
 type Rule = (actor: Actor, resource: Resource) => Decision | Promise<Decision>;
@@ -88,8 +94,7 @@ const onlyRoles =
 /** The patient a resource belongs to: the patient itself, or an image's patient. */
 export function patientOf(resource: Resource): string | undefined {
   if (resource.type === "patient") return resource.id;
-  if (resource.type === "image") return resource.patientId;
-  if (resource.type === "exam") return resource.patientId;
+  if (resource.type === "image" || resource.type === "exam") return resource.patientId;
   return undefined;
 }
 
@@ -186,6 +191,14 @@ const RULES: Record<Action, Rule> = {
   "image.analyse": aiAnalysis,
   // Doctors: their care team's readings; researchers: consenting patients', pseudonymised (the query decides).
   "stats.view": onlyRoles("doctor", "researcher"),
+  // Exams: the patient sees her list (status, letter; never AI); the care team reads exams while care consent is
+  // live; the exam AI needs the ai_analysis consent, like one image's.
+  "exam.list": patientRecord,
+  "exam.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.role)),
+  "exam.analyse": aiAnalysis,
+  // Model scores and heatmaps are for the care team (care consent live); never for the patient (issue 12: the
+  // portal shows her exam's status and, once final, her letter).
+  "prediction.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.noModelOutput)),
   // Screening readings (branch `reading`): worklists list the caller's care teams only (the query decides).
   "worklist.read": onlyRoles("doctor"),
   "reading.open": careReader,
@@ -197,6 +210,80 @@ const RULES: Record<Action, Rule> = {
   // Programme statistics: doctors (their care teams) and admins (the whole programme, no patient names).
   "programme.stats": onlyRoles("doctor", "admin"),
 };
+
+/**
+ * What an action is done for, which gives its purpose of use (HL7 v3 ActReason) in the audit trail: `care` →
+ * TREAT (a patient acting on her own record: PATRQT; an admin handling care data, e.g. an erasure: HOPERAT),
+ * `research` → HRESCH, `operations` → HOPERAT. A researcher's actions are always HRESCH.
+ */
+export type ActionPurpose = "care" | "research" | "operations";
+
+const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
+  "app.home": "operations",
+  "account.self": "operations",
+  "account.password": "operations",
+  "account.list": "operations",
+  "account.create": "operations",
+  "account.disable": "operations",
+  "account.enable": "operations",
+  "session.logout": "operations",
+  "token.revoke": "operations",
+  "audit.read": "operations",
+  "patient.list": "care",
+  "patient.create": "care",
+  "patient.read": "care",
+  "research.view": "research",
+  "patient.erase": "care",
+  "image.upload": "care",
+  "image.list": "care",
+  "image.read": "care",
+  "image.erase": "care",
+  "consent.read": "care",
+  "consent.update": "care",
+  "accessLog.read": "care",
+  "research.image": "research",
+  "image.analyse": "care",
+  "stats.view": "care",
+  "exam.list": "care",
+  "exam.read": "care",
+  "exam.analyse": "care",
+  "prediction.read": "care",
+  "worklist.read": "care",
+  "reading.open": "care",
+  "reading.create": "care",
+  "letter.read": "care",
+  "letter.referrer": "care",
+  "programme.stats": "operations",
+};
+
+/** The purpose of use the audit trail records for `action` done by someone of `role`. */
+export function purposeOfUse(action: Action, role: Role | null | undefined): PurposeOfUse {
+  const purpose = PURPOSE_OF_ACTION[action];
+  if (purpose === "research" || role === "researcher") return "HRESCH";
+  if (role === "patient") return "PATRQT";
+  if (purpose === "care") return role === "admin" ? "HOPERAT" : "TREAT";
+  return "HOPERAT";
+}
+
+/**
+ * Which rows a list action may return to the actor: the policy decides, the query obeys. `careTeam`: the doctor's
+ * care team; `directory`: every patient, identity only (admins); `research`: consenting patients, pseudonymised;
+ * `none`: nothing.
+ */
+export type ListScope =
+  | { kind: "careTeam"; doctorId: string }
+  | { kind: "directory" }
+  | { kind: "research" }
+  | { kind: "none" };
+
+export function listScope(actor: Actor, action: "patient.list" | "stats.view" | "programme.stats"): ListScope {
+  if (actor.role === "doctor") return { kind: "careTeam", doctorId: actor.id };
+  if (action === "patient.list" && actor.role === "admin") return { kind: "directory" };
+  // Programme statistics: admins see the whole programme as counts, never a patient name.
+  if (action === "programme.stats" && actor.role === "admin") return { kind: "directory" };
+  if (action === "stats.view" && actor.role === "researcher") return { kind: "research" };
+  return { kind: "none" };
+}
 
 export async function authorize(actor: Actor | null, action: Action, resource: Resource): Promise<Decision> {
   if (!actor) return deny(REASONS.anonymous);

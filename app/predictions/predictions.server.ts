@@ -8,6 +8,7 @@ import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { careTeam, consents, predictions } from "../db/schema";
 import { analyse, NON_CLINICAL_NOTICE } from "../inference/inference.server";
+import type { ListScope } from "../policy/policy.server";
 import { vault } from "../vault/instance.server";
 import type { ImageRow } from "../vault/vault.server";
 
@@ -106,8 +107,11 @@ export async function predictionsOfPatient(patientId: string): Promise<Predictio
   return rows.map(toView);
 }
 
-/** The rows statistics are drawn from: a doctor's care team, or (for researchers) consenting patients only. */
-export async function statisticsRows(scope: { doctorId: string } | { research: true }, since: Date) {
+/**
+ * The rows statistics are drawn from, in the scope the policy gives (`listScope`): a doctor's care team, or (for
+ * researchers) consenting patients only; any other scope sees nothing.
+ */
+export async function statisticsRows(scope: ListScope, since: Date) {
   const base = db
     .select({
       patientId: predictions.patientId,
@@ -119,12 +123,13 @@ export async function statisticsRows(scope: { doctorId: string } | { research: t
       createdAt: predictions.createdAt,
     })
     .from(predictions);
-  if ("doctorId" in scope) {
+  if (scope.kind === "careTeam") {
     return base
       .innerJoin(careTeam, and(eq(careTeam.patientId, predictions.patientId), eq(careTeam.doctorId, scope.doctorId)))
       .where(and(isNull(predictions.erasedAt), gte(predictions.createdAt, since)))
       .orderBy(asc(predictions.createdAt));
   }
+  if (scope.kind !== "research") return [];
   return base
     .innerJoin(consents, and(eq(consents.patientId, predictions.patientId), eq(consents.purpose, "research")))
     .where(and(eq(consents.granted, true), isNull(predictions.erasedAt), gte(predictions.createdAt, since)))

@@ -3,12 +3,12 @@ import type { Ctx } from "../http/context.server";
 import { perform } from "../http/context.server";
 import { getPrediction, heatmapOf } from "./predictions.server";
 
-/** The heatmap PNG of a prediction, for whoever may view its image (same rule: it is derived image data). */
+/** The heatmap PNG of a prediction: model output, for the care team only (never the patient). */
 export async function heatmapResponse(ctx: Ctx, predictionId: string): Promise<Response> {
   const row = await getPrediction(predictionId);
   const png = await perform(
     ctx,
-    "image.read",
+    "prediction.read",
     { type: "image", id: row?.imageId, patientId: row?.patientId },
     async () => {
       const bytes = await heatmapOf(row!);

@@ -7,6 +7,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { Actor } from "../accounts/actor";
 import { rowsOf } from "../audit/audit.server";
 import { db } from "../db/db.server";
+import { listScope } from "../policy/policy.server";
 import { EXAM_STATUSES, type ExamStatus } from "./workflow";
 
 export const L2_TARGET_DAYS = 15;
@@ -33,11 +34,15 @@ const n = (v: unknown) => Number(v ?? 0);
 const rate = (a: number, b: number) => (b > 0 ? a / b : null);
 
 export async function programmeStats(actor: Actor, now = new Date()): Promise<ProgrammeStats> {
-  const doctor = actor.role === "doctor";
-  // The exams in scope: a doctor's care teams, or all of them.
-  const scope: SQL = doctor
-    ? sql`exists (select 1 from care_team ct where ct.patient_id = e.patient_id and ct.doctor_id = ${actor.id})`
-    : sql`true`;
+  // The exams in scope, as the policy says: a doctor's care teams, or (admins) the whole programme without names.
+  const list = listScope(actor, "programme.stats");
+  const doctor = list.kind === "careTeam";
+  const scope: SQL =
+    list.kind === "careTeam"
+      ? sql`exists (select 1 from care_team ct where ct.patient_id = e.patient_id and ct.doctor_id = ${list.doctorId})`
+      : list.kind === "directory"
+        ? sql`true`
+        : sql`false`;
 
   const statusRows = rowsOf<{ status: ExamStatus; count: string }>(
     await db.execute(sql`select e.status, count(*) as count from exams e where ${scope} group by e.status`),

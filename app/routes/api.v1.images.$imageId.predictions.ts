@@ -26,7 +26,7 @@ export async function loader(args: LoaderFunctionArgs) {
   const ctx = await apiContext(args);
   const imageId = idParam(ctx, args.params.imageId);
   const row = await loadImage(imageId);
-  const list = await perform(ctx, "image.read", { type: "image", id: imageId, patientId: row?.patientId }, () =>
+  const list = await perform(ctx, "prediction.read", { type: "image", id: imageId, patientId: row?.patientId }, () =>
     predictionsOfImage(imageId),
   );
   return Response.json({ predictions: list });

@@ -2,18 +2,23 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { methodNotAllowed } from "../http/api.server";
 import { apiContext, perform } from "../http/context.server";
 import { idParam } from "../http/params.server";
+import { authorize } from "../policy/policy.server";
 import { predictionsOfPatient, type PredictionView } from "../predictions/predictions.server";
 import { vault } from "../vault/instance.server";
+import type { StoredImage } from "../vault/vault.server";
 import { missingFile } from "../vault/serve.server";
+import { collectUploadField, examAdmission, type UploadFields } from "../exams/exams.server";
 import { receiveUploads, type UploadOutcome } from "../vault/upload.server";
 
 /** GET /api/v1/patients/:patientId/images — the patient's images (metadata only). */
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await apiContext(args);
   const patientId = idParam(ctx, args.params.patientId);
-  const [list, readings] = await perform(ctx, "image.list", { type: "patient", id: patientId }, () =>
-    Promise.all([vault.listImages(patientId), predictionsOfPatient(patientId)]),
-  );
+  const [list, readings] = await perform(ctx, "image.list", { type: "patient", id: patientId }, async () => {
+    // Model output goes to the care team only: the patient's answer carries no prediction field at all.
+    const mayReadAi = (await authorize(ctx.actor, "prediction.read", { type: "image", patientId })).allowed;
+    return Promise.all([vault.listImages(patientId), mayReadAi ? predictionsOfPatient(patientId) : []]);
+  });
   // Newest first: the first reading met for an image is its latest.
   const latest = new Map<string, PredictionView>();
   for (const p of readings) if (!latest.has(p.imageId)) latest.set(p.imageId, p);
@@ -27,6 +32,9 @@ export async function loader(args: LoaderFunctionArgs) {
           contentType: i.contentType,
           size: i.size,
           createdAt: i.createdAt.toISOString(),
+          examId: i.examId,
+          laterality: i.laterality,
+          view: i.view,
           ...(p ? { latestPrediction: { id: p.id, label: p.label, probability: p.probability, createdAt: p.createdAt, model: p.model, notice: p.notice } } : {}),
         };
       }),
@@ -47,8 +55,12 @@ export async function action(args: ActionFunctionArgs) {
     "image.upload",
     { type: "patient", id: patientId },
     async () => {
+      // Fields (laterality, view, examId) precede the file parts they apply to.
+      const fields: UploadFields = {};
+      const admit = examAdmission({ patientId, actor: ctx.actor!, fields, allowOverride: false });
       const outcomes = await receiveUploads(args.request, {
-        store: (file) => vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file }),
+        onField: (name, value) => void collectUploadField(fields, name, value),
+        store: (file) => vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file, admit }),
       });
       if (outcomes.length === 0) throw missingFile();
       // Nothing stored: the request fails with the (first) reason.
@@ -57,10 +69,22 @@ export async function action(args: ActionFunctionArgs) {
     },
     { describe: (o) => ({ resourceType: "image", resourceId: o.flatMap((x) => (x.ok ? [x.image.id] : [])).join(",") }) },
   );
-  if (outcomes.length === 1) return Response.json((outcomes[0] as Extract<UploadOutcome, { ok: true }>).image, { status: 201 });
+  if (outcomes.length === 1) return Response.json(stored((outcomes[0] as Extract<UploadOutcome, { ok: true }>).image), { status: 201 });
   const files = outcomes.map((o) =>
-    o.ok ? { fileName: o.fileName, ...o.image } : { fileName: o.fileName, error: { code: o.error.code, message: o.error.message } },
+    o.ok ? { fileName: o.fileName, ...stored(o.image) } : { fileName: o.fileName, error: { code: o.error.code, message: o.error.message } },
   );
   const first = outcomes.find((o) => o.ok) as Extract<UploadOutcome, { ok: true }>;
-  return Response.json({ ...first.image, files }, { status: outcomes.every((o) => o.ok) ? 201 : 207 });
+  return Response.json({ ...stored(first.image), files }, { status: outcomes.every((o) => o.ok) ? 201 : 207 });
+}
+
+/** The 201 answer for one stored file: `{id, size, sha256, contentType, examId, laterality, view}`. */
+function stored(image: StoredImage) {
+  const { placement, ...rest } = image;
+  return {
+    ...rest,
+    examId: placement?.examId ?? null,
+    laterality: placement?.laterality ?? null,
+    view: placement?.view ?? null,
+    ...(placement?.identityNotice ? { identityNotice: placement.identityNotice } : {}),
+  };
 }

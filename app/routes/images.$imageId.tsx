@@ -22,11 +22,13 @@ export async function loader(args: LoaderFunctionArgs) {
   const row = await loadImage(imageId);
   const resource = { type: "image", id: imageId, patientId: row?.patientId } as const;
   return perform(ctx, "image.read", resource, async () => {
-    const [erase, analyse, predictions] = await Promise.all([
+    const [erase, analyse, readPredictions] = await Promise.all([
       authorize(ctx.actor, "image.erase", resource),
       authorize(ctx.actor, "image.analyse", resource),
-      predictionsOfImage(imageId),
+      authorize(ctx.actor, "prediction.read", resource),
     ]);
+    // Model output is for the care team: the patient's view of her image carries none.
+    const predictions = readPredictions.allowed ? await predictionsOfImage(imageId) : [];
     return {
       predictions,
       // Shown with its reason when consent (or the role) does not allow it; the policy decides again on submit.

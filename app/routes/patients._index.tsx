@@ -1,30 +1,33 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
+import { Form, Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
 import { consentStates } from "../consent/consent.server";
 import { listPatients } from "../patients/patients.server";
+import { listScope } from "../policy/policy.server";
 import { PURPOSES } from "../vocabulary";
 import type { loader as rootLoader } from "../root";
-import { formatDate } from "../ui/format";
+import { formatBirthDate, formatDate } from "../ui/format";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Patients — Nexus" }];
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
+  const q = (new URL(args.request.url).searchParams.get("q") ?? "").slice(0, 100);
   return perform(ctx, "patient.list", { type: "patient" }, async () => {
-    const patients = await listPatients(ctx.actor!);
-    const isDoctor = ctx.actor!.role === "doctor";
+    const scope = listScope(ctx.actor!, "patient.list");
+    const patients = await listPatients(scope, q);
+    const isDoctor = scope.kind === "careTeam";
     // Doctors see each patient's live consent state; the admin directory shows no more than names and dates.
     const states = isDoctor ? await consentStates(patients.map((p) => p.id)) : null;
-    return { patients: patients.map((p) => ({ ...p, consents: states?.get(p.id) ?? null })), isDoctor };
+    return { patients: patients.map((p) => ({ ...p, consents: states?.get(p.id) ?? null })), isDoctor, q };
   });
 }
 
 export default function Patients() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patients, isDoctor } = useLoaderData<typeof loader>();
+  const { patients, isDoctor, q } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-6">
       <div className="flex items-center justify-between">
@@ -35,14 +38,25 @@ export default function Patients() {
           </Link>
         ) : null}
       </div>
+      <Form method="get" role="search" className="flex flex-wrap items-end gap-2">
+        <label className="flex min-w-0 flex-1 flex-col gap-1 text-sm">
+          <span className="font-medium">{t("patients.search")}</span>
+          <input type="search" name="q" defaultValue={q} maxLength={100} className="input w-full" placeholder={t("patients.searchHint")} />
+        </label>
+        <button type="submit" className="btn">
+          {t("patients.searchButton")}
+        </button>
+      </Form>
       {patients.length === 0 ? (
-        <p className="text-slate-600">{t("patients.empty")}</p>
+        <p className="text-slate-600">{q ? t("patients.noMatch") : t("patients.empty")}</p>
       ) : (
         <div className="card overflow-x-auto p-0">
           <table className="min-w-full divide-y divide-slate-200 text-sm">
             <thead className="bg-slate-50 text-left text-slate-600">
               <tr>
                 <th scope="col" className="px-4 py-3 font-medium">{t("patients.name")}</th>
+                <th scope="col" className="px-4 py-3 font-medium">{t("identity.birthDate")}</th>
+                <th scope="col" className="px-4 py-3 font-medium">{t("identity.ipp")}</th>
                 <th scope="col" className="px-4 py-3 font-medium">{t("patients.created")}</th>
                 {isDoctor ? <th scope="col" className="px-4 py-3 font-medium">{t("patient.consents")}</th> : null}
                 {isDoctor ? <th scope="col" className="px-4 py-3"><span className="sr-only">{t("patients.open")}</span></th> : null}
@@ -52,6 +66,8 @@ export default function Patients() {
               {patients.map((p) => (
                 <tr key={p.id}>
                   <td className="px-4 py-3 font-medium">{p.displayName}</td>
+                  <td className="px-4 py-3 text-slate-600">{p.birthDate ? formatBirthDate(p.birthDate, lang) : "—"}</td>
+                  <td className="px-4 py-3 font-mono text-slate-600">{p.ipp ?? "—"}</td>
                   <td className="px-4 py-3 text-slate-600">{formatDate(p.createdAt, lang)}</td>
                   {p.consents ? (
                     <td className="px-4 py-3">

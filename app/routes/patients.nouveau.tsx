@@ -19,7 +19,7 @@ export async function loader(args: LoaderFunctionArgs) {
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
   const form = await readMutation(ctx, "patient.create");
-  const fields = formFields(form, ["displayName", "email"]);
+  const fields = formFields(form, ["displayName", "email", "ipp", "ins", "birthDate", "sex"]);
   // Unchecked boxes are "not recorded at intake", never an implicit refusal.
   const consents = Object.fromEntries(PURPOSES.filter((p) => form.get(`consent_${p}`) === "on").map((p) => [p, true]));
   const parsed = parseWith(newPatientSchema, { ...fields, consents });
@@ -73,6 +73,22 @@ export default function NewPatient() {
         <CsrfInput />
         <Field label={t("newPatient.displayName")} name="displayName" required maxLength={200} error={errors.displayName} />
         <Field label={t("newPatient.email")} name="email" type="email" autoComplete="off" error={errors.email} />
+        <div className="grid gap-4 sm:grid-cols-2">
+          <Field label={t("identity.ipp")} name="ipp" maxLength={64} autoComplete="off" error={errors.ipp} hint={t("newPatient.ippHint")} />
+          <Field label={t("identity.ins")} name="ins" maxLength={21} autoComplete="off" inputMode="numeric" error={errors.ins} hint={t("newPatient.insHint")} />
+          <Field label={t("identity.birthDate")} name="birthDate" type="date" error={errors.birthDate} />
+          <div>
+            <label htmlFor="field-sex" className="block text-sm font-medium text-slate-800">
+              {t("identity.sex")}
+            </label>
+            <select id="field-sex" name="sex" className="input mt-1" defaultValue="F" aria-invalid={errors.sex ? true : undefined}>
+              <option value="F">{t("identity.sex.F")}</option>
+              <option value="M">{t("identity.sex.M")}</option>
+              <option value="U">{t("identity.sex.U")}</option>
+            </select>
+            {errors.sex ? <p className="mt-1 text-sm text-red-700">{errors.sex}</p> : null}
+          </div>
+        </div>
         <fieldset>
           <legend className="text-sm font-medium text-slate-800">{t("newPatient.consents")}</legend>
           <div className="mt-2 space-y-2">

@@ -1,6 +1,7 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
+import { listScope } from "../policy/policy.server";
 import { statisticsRows, summarise } from "../predictions/predictions.server";
 import { BarChart } from "../ui/charts";
 import { useT } from "../ui/shell";
@@ -12,8 +13,8 @@ export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   return perform(ctx, "stats.view", { type: "app" }, async () => {
     const since = new Date(Date.now() - 365 * 24 * 3600 * 1000);
-    const scope = ctx.actor!.role === "doctor" ? { doctorId: ctx.actor!.id } : ({ research: true } as const);
-    return { stats: summarise(await statisticsRows(scope, since)), research: ctx.actor!.role === "researcher" };
+    const scope = listScope(ctx.actor!, "stats.view");
+    return { stats: summarise(await statisticsRows(scope, since)), research: scope.kind === "research" };
   });
 }
 

@@ -27,7 +27,35 @@ export interface StoredImage {
   size: number;
   sha256: string;
   contentType: string;
+  /** Where the image was filed, when an admission hook placed it (exam, laterality, view). */
+  placement?: Placement;
 }
+
+/** Columns an admission hook adds to the image row (the exam model, app/exams/). */
+export type Placement = Partial<
+  Pick<
+    ImageRow,
+    | "examId"
+    | "laterality"
+    | "view"
+    | "studyInstanceUid"
+    | "seriesInstanceUid"
+    | "sopInstanceUid"
+    | "sopClassUid"
+    | "modality"
+    | "presentationIntent"
+    | "identityNotice"
+  >
+>;
+
+export type Tx = Parameters<Parameters<typeof db.transaction>[0]>[0];
+
+/**
+ * Decides, from what the upload is (sniffed) and its first bytes, whether and where it is filed — before any byte
+ * is stored. It may throw an HttpError to refuse (e.g. 409 `identity_mismatch`); it returns the step that runs in
+ * the row's transaction (e.g. finding or creating the exam) and gives the row's placement columns.
+ */
+export type Admission = (kind: SniffResult, head: Buffer) => Promise<(tx: Tx) => Promise<Placement>>;
 
 export { MAX_UPLOAD_BYTES };
 const fail = (status: number, code: VaultErrorCode, headers?: Record<string, string>) =>
@@ -123,6 +151,8 @@ export class Vault {
     uploadedBy: string;
     fileName: string | null;
     data: AsyncIterable<Uint8Array>;
+    /** Checks and places the upload before it is stored (see {@link Admission}). */
+    admit?: Admission;
   }): Promise<StoredImage> {
     const { head, all } = await peek(limitSize(input.data, MAX_UPLOAD_BYTES), HEAD_BYTES).catch((err) => {
       if (err instanceof TooLargeError) throw tooLarge();
@@ -140,6 +170,7 @@ export class Vault {
     const { width, height } = dimensionsOf(kind);
     if (width === undefined || height === undefined) throw fail(422, "no_dimensions");
     if (!withinPixelLimit(width, height)) throw fail(422, "too_many_pixels");
+    const place = input.admit ? await input.admit(kind, head) : null;
 
     const id = randomUUID();
     const key = storageKey(id);
@@ -157,31 +188,37 @@ export class Vault {
         asStorageError(err);
       }
       const result = await encrypted.result();
+      let placement: Placement = {};
       try {
-        await db.insert(images).values({
-          id,
-          patientId: input.patientId,
-          uploadedBy: input.uploadedBy,
-          contentType: kind.contentType,
-          size: result.plaintextSize,
-          sha256: result.sha256,
-          width,
-          height,
-          bitDepth: kind.contentType === "image/png" ? kind.bitDepth : kind.contentType === "application/dicom" ? (kind.metadata?.bitsStored ?? null) : 8,
-          dicom: kind.contentType === "application/dicom" ? kind.metadata : null,
-          storageKey: key,
-          ciphertextSize: result.ciphertextSize,
-          formatVersion: FORMAT_VERSION,
-          keyId: wrapped.keyId,
-          wrappedKey: wrapped.wrappedKey,
-          encryptedName: input.fileName ? sealName(dataKey, id, input.fileName.slice(0, 255)) : null,
+        // The placement (e.g. the exam found or created) and the row commit together, or neither does.
+        await db.transaction(async (tx) => {
+          placement = place ? await place(tx) : {};
+          await tx.insert(images).values({
+            id,
+            patientId: input.patientId,
+            uploadedBy: input.uploadedBy,
+            contentType: kind.contentType,
+            size: result.plaintextSize,
+            sha256: result.sha256,
+            width,
+            height,
+            bitDepth: kind.contentType === "image/png" ? kind.bitDepth : kind.contentType === "application/dicom" ? (kind.metadata?.bitsStored ?? null) : 8,
+            dicom: kind.contentType === "application/dicom" ? kind.metadata : null,
+            storageKey: key,
+            ciphertextSize: result.ciphertextSize,
+            formatVersion: FORMAT_VERSION,
+            keyId: wrapped.keyId,
+            wrappedKey: wrapped.wrappedKey,
+            encryptedName: input.fileName ? sealName(dataKey, id, input.fileName.slice(0, 255)) : null,
+            ...placement,
+          });
         });
       } catch (err) {
         // The object without its row would be an orphan: remove it (the sweep catches it if this fails too).
         await this.store.delete(key).catch(() => undefined);
         throw err;
       }
-      return { id, size: result.plaintextSize, sha256: result.sha256, contentType: kind.contentType };
+      return { id, size: result.plaintextSize, sha256: result.sha256, contentType: kind.contentType, ...(place ? { placement } : {}) };
     } finally {
       dataKey.fill(0);
     }
@@ -475,6 +512,9 @@ export class Vault {
         dicom: images.dicom,
         createdAt: images.createdAt,
         erasedAt: images.erasedAt,
+        examId: images.examId,
+        laterality: images.laterality,
+        view: images.view,
       })
       .from(images)
       .where(eq(images.patientId, patientId))
