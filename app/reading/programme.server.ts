@@ -10,7 +10,9 @@ import { db } from "../db/db.server";
 import { listScope } from "../policy/policy.server";
 import { EXAM_STATUSES, type ExamStatus } from "./workflow";
 
-export const L2_TARGET_DAYS = 15;
+import { L2_TARGET_DAYS } from "./workflow";
+
+export { L2_TARGET_DAYS };
 /** The AI's exam score from which the AI is counted as "recall" when compared with the final result. */
 export const AI_POSITIVE = 0.5;
 

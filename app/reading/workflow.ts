@@ -129,3 +129,6 @@ export const SECOND_READING_STATUSES = ["awaiting_second_reading", "awaiting_arb
 export function discordant(first: ReadingOutcome, second: ReadingOutcome): boolean {
   return isNormal(first) !== isNormal(second);
 }
+
+/** The French programme's target: a second reading within about 15 days (SCREENING.md). */
+export const L2_TARGET_DAYS = 15;

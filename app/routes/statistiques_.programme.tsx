@@ -1,7 +1,8 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
-import { L2_TARGET_DAYS, programmeStats } from "../reading/programme.server";
+import { programmeStats } from "../reading/programme.server";
+import { L2_TARGET_DAYS } from "../reading/workflow";
 import { BarChart } from "../ui/charts";
 import { useT } from "../ui/shell";
 
