@@ -2,7 +2,8 @@
  * Readings of screening exams: recording one (the state machine of ./workflow.ts applied in one transaction), what a
  * viewer may see of them, and the first- and second-reading worklists. Routes reach this only through perform().
  */
-import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, or, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { careTeam, consents, exams, images, patients, readings, users, type ExamStatus as DbExamStatus } from "../db/schema";
@@ -165,7 +166,7 @@ export async function aiVisibleTo(exam: { id: string; status: string }, userId: 
 
 // ---- worklists -------------------------------------------------------------------------------------------------
 
-export const WORKLIST_LIMIT = 200;
+export const WORKLIST_LIMIT = 100;
 
 export interface WorklistEntry {
   id: string;
@@ -184,29 +185,53 @@ export interface WorklistEntry {
 
 const STANDARD = ["R-CC", "L-CC", "R-MLO", "L-MLO"];
 
-/** Exams of the doctor's care teams (care consent live, record not erased) in the given statuses, oldest first. */
-async function worklist(doctorId: string, statuses: readonly ExamStatus[], extra: ReturnType<typeof sql>) {
-  const rows = await db
-    .select({
-      id: exams.id,
-      patientId: exams.patientId,
-      patientName: patients.displayName,
-      birthDate: patients.birthDate,
-      ipp: patients.ipp,
-      date: exams.date,
-      accessionNumber: exams.accessionNumber,
-      status: exams.status,
-      waitingSince: exams.statusSince,
-      views: sql<string | null>`(select string_agg(distinct i.laterality || '-' || i.view, ',') from images i
-        where i.exam_id = ${exams.id} and i.erased_at is null and i.laterality is not null and i.view is not null)`,
-    })
+const firstReading = alias(readings, "first_reading");
+
+/**
+ * Exams of the doctor's care teams (care consent live, record not erased) in the given statuses, oldest first.
+ * Plans (npm run bench:worklists): an ordered scan of the partial index of the list's statuses
+ * (drizzle/0010_worklist_indexes.sql), then one index lookup per row for the care team, consent, patient, the first
+ * reading and the views, stopping at the limit.
+ */
+async function worklist(doctorId: string, list: "first" | "second") {
+  const columns = {
+    id: exams.id,
+    patientId: exams.patientId,
+    patientName: patients.displayName,
+    birthDate: patients.birthDate,
+    ipp: patients.ipp,
+    date: exams.date,
+    accessionNumber: exams.accessionNumber,
+    status: exams.status,
+    waitingSince: exams.statusSince,
+    views: sql<string | null>`(select string_agg(distinct i.laterality || '-' || i.view, ',') from images i
+      where i.exam_id = ${exams.id} and i.erased_at is null and i.laterality is not null and i.view is not null)`,
+  };
+  const base = db
+    .select(columns)
     .from(exams)
     .innerJoin(careTeam, and(eq(careTeam.patientId, exams.patientId), eq(careTeam.doctorId, doctorId)))
     .innerJoin(patients, and(eq(patients.id, exams.patientId), isNull(patients.erasedAt)))
-    .innerJoin(consents, and(eq(consents.patientId, exams.patientId), eq(consents.purpose, "care"), eq(consents.granted, true)))
-    .where(and(inArray(exams.status, [...statuses]), extra))
-    .orderBy(asc(exams.statusSince), asc(exams.id))
-    .limit(WORKLIST_LIMIT + 1);
+    .innerJoin(consents, and(eq(consents.patientId, exams.patientId), eq(consents.purpose, "care"), eq(consents.granted, true)));
+  const query =
+    list === "first"
+      ? // Awaiting L1, or a work-up this doctor opened as first reader (she records its conclusion).
+        base
+          .leftJoin(firstReading, and(eq(firstReading.examId, exams.id), eq(firstReading.kind, "first")))
+          .where(
+            and(
+              inArray(exams.status, [...FIRST_READING_STATUSES]),
+              or(eq(exams.status, "awaiting_first_reading"), eq(firstReading.readerId, doctorId)),
+            ),
+          )
+      : // Awaiting L2 or arbitration, and not read by this doctor.
+        base.where(
+          and(
+            inArray(exams.status, [...SECOND_READING_STATUSES]),
+            sql`not exists (select 1 from readings r where r.exam_id = ${exams.id} and r.reader_id = ${doctorId})`,
+          ),
+        );
+  const rows = await query.orderBy(asc(exams.statusSince), asc(exams.id)).limit(WORKLIST_LIMIT + 1);
   const more = rows.length > WORKLIST_LIMIT;
   const entries: WorklistEntry[] = rows.slice(0, WORKLIST_LIMIT).map((r) => {
     const views = (r.views ?? "").split(",").filter(Boolean);
@@ -220,21 +245,12 @@ async function worklist(doctorId: string, statuses: readonly ExamStatus[], extra
  * conclusion). Oldest first.
  */
 export function firstReadingWorklist(doctorId: string) {
-  return worklist(
-    doctorId,
-    FIRST_READING_STATUSES,
-    sql`(${exams.status} = 'awaiting_first_reading' or exists (select 1 from readings r
-      where r.exam_id = ${exams.id} and r.kind = 'first' and r.reader_id = ${doctorId}))`,
-  );
+  return worklist(doctorId, "first");
 }
 
 /** Second reading (and arbitration): only exams this doctor has not read. Shows no reading and no AI. */
 export function secondReadingWorklist(doctorId: string) {
-  return worklist(
-    doctorId,
-    SECOND_READING_STATUSES,
-    sql`not exists (select 1 from readings r where r.exam_id = ${exams.id} and r.reader_id = ${doctorId})`,
-  );
+  return worklist(doctorId, "second");
 }
 
 // ---- the reading page ----------------------------------------------------------------------------------------
