@@ -29,6 +29,7 @@ let otherPatientId = "";
 let adminToken = "";
 let demoImageId = "";
 let demoPredictionId = "";
+let demoExamId = "";
 let someEventId = "";
 let smallJpeg: Buffer;
 /** Demo patient's exams: awaiting L1 (API reading, then the reading page), and one final (letters). */
@@ -87,8 +88,7 @@ beforeAll(async () => {
 /** Uploads a small JPEG to a patient as `token`; the raw response. */
 async function uploadJpeg(token: string | null, patientId: string): Promise<Response> {
   const form = new FormData();
-  // A JPEG says its laterality and view (issue 12), before the file part.
-  form.append("laterality", "R");
+  form.append("laterality", "L");
   form.append("view", "CC");
   form.append("file", new Blob([new Uint8Array(smallJpeg)], { type: "image/jpeg" }), "matrice.jpg");
   return fetch(`${baseUrl()}/api/v1/patients/${patientId}/images`, {
@@ -102,7 +102,9 @@ async function uploadJpeg(token: string | null, patientId: string): Promise<Resp
 async function demoImage(patientId = demoPatientId): Promise<string> {
   const res = await uploadJpeg(actors.doctor.token, patientId);
   if (res.status !== 201) throw new Error(`demo image upload failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { id: string }).id;
+  const body = (await res.json()) as { id: string; examId: string };
+  demoExamId ||= body.examId;
+  return body.id;
 }
 
 /** Every actor the same status, except where `overrides` says otherwise. */
@@ -322,12 +324,6 @@ const CASES: Case[] = [
       return call("DELETE", () => `/api/v1/patients/${fresh.id}`)(a);
     },
   },
-  {
-    route: "api.v1.patients.$patientId",
-    name: "GET /api/v1/patients/:demoPatient (405: the route only erases)",
-    expected: all(405),
-    call: call("GET", () => `/api/v1/patients/${demoPatientId}`),
-  },
   // Image pages (session cookie): the demo patient granted `care`, so their doctor and themself may view.
   {
     route: "images.$imageId",
@@ -397,20 +393,58 @@ const CASES: Case[] = [
   {
     route: "api.v1.images.$imageId.predictions",
     name: "GET /api/v1/images/:demoImage/predictions",
-    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    // Model output is the care team's: the patient herself is refused (issue 12).
+    expected: all(403, { anonymous: 401, doctor: 200 }),
     call: call("GET", () => `/api/v1/images/${demoImageId}/predictions`),
   },
   {
     route: "api.v1.predictions.$predictionId.heatmap",
     name: "GET /api/v1/predictions/:demoPrediction/heatmap",
-    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    expected: all(403, { anonymous: 401, doctor: 200 }),
     call: call("GET", () => `/api/v1/predictions/${demoPredictionId}/heatmap`),
   },
   {
     route: "predictions.$predictionId.carte",
     name: "GET /predictions/:demoPrediction/carte",
-    expected: all(403, { anonymous: 302, doctor: 200, patient: 200 }),
+    expected: all(403, { anonymous: 302, doctor: 200 }),
     call: page(() => `/predictions/${demoPredictionId}/carte`),
+  },
+  // Patients' identity and exams (issue 12).
+  {
+    route: "api.v1.patients.$patientId",
+    name: "GET /api/v1/patients/:demoPatient",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/patients/${demoPatientId}`),
+  },
+  {
+    route: "api.v1.patients.$patientId.exams",
+    name: "GET /api/v1/patients/:demoPatient/exams",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/patients/${demoPatientId}/exams`),
+  },
+  {
+    route: "api.v1.exams.$examId",
+    name: "GET /api/v1/exams/:demoExam",
+    expected: all(403, { anonymous: 401, doctor: 200 }),
+    call: call("GET", () => `/api/v1/exams/${demoExamId}`),
+  },
+  {
+    route: "api.v1.exams.$examId.ai",
+    name: "POST /api/v1/exams/:demoExam/ai",
+    expected: all(403, { anonymous: 401, doctor: 201 }),
+    call: call("POST", () => `/api/v1/exams/${demoExamId}/ai`),
+  },
+  {
+    route: "examens.$examId",
+    name: "GET /examens/:demoExam",
+    expected: all(403, { anonymous: 302, doctor: 200 }),
+    call: page(() => `/examens/${demoExamId}`),
+  },
+  {
+    route: "examens.$examId",
+    name: "POST /examens/:demoExam (intent analyse)",
+    expected: all(403, { anonymous: 302, doctor: 201 }),
+    call: (a) => form(`/examens/${demoExamId}`, { intent: "analyse" })(a),
   },
   // The admin's audit pages and exports (identifiers and pseudonyms only, never medical content).
   {

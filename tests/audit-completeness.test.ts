@@ -78,6 +78,7 @@ let demoPatientToken = "";
 let doctor2Token = "";
 let doctor2Id = "";
 const exams: Record<"api" | "page" | "final", string> = { api: "", page: "", final: "" };
+let examId = "";
 
 async function png(): Promise<Buffer> {
   return sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 90, g: 90, b: 90 } } }).png().toBuffer();
@@ -85,8 +86,7 @@ async function png(): Promise<Buffer> {
 
 async function uploadApi(token: string, pid: string): Promise<Response> {
   const form = new FormData();
-  // A PNG says its laterality and view (issue 12), before the file part.
-  form.append("laterality", "L");
+  form.append("laterality", "R");
   form.append("view", "MLO");
   form.append("file", new Blob([new Uint8Array(await png())], { type: "image/png" }), "cliche.png");
   return fetch(`${baseUrl()}/api/v1/patients/${pid}/images`, {
@@ -137,7 +137,9 @@ beforeAll(async () => {
   for (const key of Object.keys(images) as (keyof typeof images)[]) {
     const res = await uploadApi(doctorToken, patientId);
     if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
-    images[key] = ((await res.json()) as { id: string }).id;
+    const body = (await res.json()) as { id: string; examId: string };
+    images[key] = body.id;
+    examId ||= body.examId;
   }
   const reading = await api("POST", `/api/v1/images/${images.view}/predictions`, { token: doctorToken });
   if (reading.status !== 201) throw new Error(`prediction failed: ${reading.status} ${JSON.stringify(reading.body)}`);
@@ -160,6 +162,62 @@ beforeAll(async () => {
 const NORMAL = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 2, density: "B" } } };
 
 const CASES: AuditedCase[] = [
+  // Patients' identity and exams (issue 12).
+  {
+    route: "api.v1.patients.$patientId",
+    name: "GET /api/v1/patients/:id",
+    call: () => call("GET", `/api/v1/patients/${patientId}`, doctorToken),
+    status: 200,
+    action: "patient.read",
+    actor: () => doctorId,
+    patient: () => patientId,
+  },
+  {
+    route: "api.v1.patients.$patientId.exams",
+    name: "GET /api/v1/patients/:id/exams (the patient)",
+    call: () => call("GET", `/api/v1/patients/${patientId}/exams`, patientToken),
+    status: 200,
+    action: "exam.list",
+    actor: () => patientUserId,
+    patient: () => patientId,
+  },
+  {
+    route: "api.v1.exams.$examId",
+    name: "GET /api/v1/exams/:id",
+    call: () => call("GET", `/api/v1/exams/${examId}`, doctorToken),
+    status: 200,
+    action: "exam.read",
+    actor: () => doctorId,
+    patient: () => patientId,
+  },
+  {
+    route: "api.v1.exams.$examId",
+    name: "GET /api/v1/exams/:id (the patient: denied)",
+    call: () => call("GET", `/api/v1/exams/${examId}`, patientToken),
+    status: 403,
+    action: "exam.read",
+    outcome: "denied",
+    actor: () => patientUserId,
+    patient: () => patientId,
+  },
+  {
+    route: "api.v1.exams.$examId.ai",
+    name: "POST /api/v1/exams/:id/ai",
+    call: () => call("POST", `/api/v1/exams/${examId}/ai`, doctorToken),
+    status: 201,
+    action: "exam.analyse",
+    actor: () => doctorId,
+    patient: () => patientId,
+  },
+  {
+    route: "examens.$examId",
+    name: "GET /examens/:id",
+    call: () => page(doctor, `/examens/${examId}`),
+    status: 200,
+    action: "exam.read",
+    actor: () => doctorId,
+    patient: () => patientId,
+  },
   { route: "_index", name: "GET / (doctor)", call: () => page(doctor, "/"), status: 302, action: "app.home", actor: () => doctorId },
   {
     route: "_index",
@@ -293,7 +351,7 @@ const CASES: AuditedCase[] = [
   {
     route: "images.$imageId",
     name: "POST /images/:id (erase)",
-    call: () => form(doctor, `/images/${images.erasePage}`, {}),
+    call: () => form(doctor, `/images/${images.erasePage}`, { intent: "erase" }),
     status: 303,
     action: "image.erase",
     actor: () => doctorId,
@@ -351,7 +409,7 @@ const CASES: AuditedCase[] = [
     name: "GET /api/v1/images/:id/predictions",
     call: () => call("GET", `/api/v1/images/${images.view}/predictions`, doctorToken),
     status: 200,
-    action: "image.read",
+    action: "prediction.read",
     actor: () => doctorId,
     patient: () => patientId,
   },
@@ -360,7 +418,7 @@ const CASES: AuditedCase[] = [
     name: "GET /api/v1/predictions/:id/heatmap",
     call: () => call("GET", `/api/v1/predictions/${predictionId}/heatmap`, doctorToken),
     status: 200,
-    action: "image.read",
+    action: "prediction.read",
     actor: () => doctorId,
     patient: () => patientId,
   },
@@ -369,7 +427,7 @@ const CASES: AuditedCase[] = [
     name: "GET /predictions/:id/carte",
     call: () => page(doctor, `/predictions/${predictionId}/carte`),
     status: 200,
-    action: "image.read",
+    action: "prediction.read",
     actor: () => doctorId,
     patient: () => patientId,
   },

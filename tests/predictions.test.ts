@@ -54,8 +54,12 @@ describe("POST /api/v1/images/:imageId/predictions", () => {
     const list = await api("GET", `/api/v1/patients/${patient.id}/images`, { token: doctorToken });
     const item = list.body.images.find((i: { id: string }) => i.id === imageId);
     expect(item.latestPrediction).toMatchObject({ id: p.id, label: p.label });
-    const history = await api("GET", `/api/v1/images/${imageId}/predictions`, { token: patient.token });
+    const history = await api("GET", `/api/v1/images/${imageId}/predictions`, { token: doctorToken });
     expect(history.body.predictions.map((x: { id: string }) => x.id)).toEqual([p.id]);
+    // Model output is never the patient's to see (issue 12): not in her list, not by the readings route.
+    expect((await api("GET", `/api/v1/images/${imageId}/predictions`, { token: patient.token })).status).toBe(403);
+    const own = await api("GET", `/api/v1/patients/${patient.id}/images`, { token: patient.token });
+    expect(JSON.stringify(own.body)).not.toMatch(/prediction|probabilit|heatmap/i);
   });
 
   it("gives different readings for different images (the model is not a constant)", async () => {

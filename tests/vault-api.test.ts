@@ -272,7 +272,8 @@ beforeAll(async () => {
     { label: "16-bit PNG", bytes: await png16(50, 20), name: "mlo-16.png", type: "image/png", contentType: "image/png" },
     {
       label: "DICOM",
-      bytes: dicom({ patientName: "DUPONT^CAMILLE", rows: 32, columns: 24 }),
+      // The header names this patient (family name first, as DICOM does): the identity check files it.
+      bytes: dicom({ patientName: "COFFRE API^PATIENTE", rows: 32, columns: 24 }),
       name: "IM0001.dcm",
       type: "application/dicom",
       contentType: "application/dicom",
@@ -287,11 +288,12 @@ describe("POST /api/v1/patients/:id/images and GET /api/v1/images/:id", () => {
     for (const sample of samples) {
       const res = await upload(doctor, patientId, sample);
       expect(res.status, sample.label).toBe(201);
-      expect(res.body, sample.label).toEqual({
+      expect(res.body, sample.label).toMatchObject({
         id: expect.stringMatching(/^[0-9a-f-]{36}$/),
         size: sample.bytes.length,
         sha256: sha256(sample.bytes),
         contentType: sample.contentType,
+        examId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       });
       const got = await download(doctor, res.body.id);
       expect(got.status, sample.label).toBe(200);
@@ -311,7 +313,16 @@ describe("POST /api/v1/patients/:id/images and GET /api/v1/images/:id", () => {
     const res = await listing(doctor, patientId);
     expect(res.status).toBe(200);
     const item = res.body.images.find((i: { id: string }) => i.id === id);
-    expect(item).toEqual({ id, contentType: "image/png", size: samples[1]!.bytes.length, createdAt: expect.any(String) });
+    expect(item).toEqual({
+      id,
+      contentType: "image/png",
+      size: samples[1]!.bytes.length,
+      createdAt: expect.any(String),
+      // Filed in today's exam; no laterality or view was given with this PNG.
+      examId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      laterality: null,
+      view: null,
+    });
     expect(Number.isNaN(Date.parse(item.createdAt))).toBe(false);
     expect(res.body.images.length).toBeGreaterThanOrEqual(1);
   });
@@ -540,7 +551,8 @@ describe("erasure over HTTP", () => {
     const target = await createPatient(doctor, { displayName: "Patiente A Effacer", consents: { care: true } });
     const ids = [
       await uploaded(doctor, target.id, samples[0]!.bytes, "p1.jpg"),
-      await uploaded(doctor, target.id, samples[3]!.bytes, "p2.dcm"),
+      // A DICOM without a patient name in its header (accepted with a notice): the sample names another patient.
+      await uploaded(doctor, target.id, dicom({ patientName: "", rows: 32, columns: 24 }), "p2.dcm"),
     ];
     const res = await api("DELETE", `/api/v1/patients/${target.id}`, { token: doctor });
     expect(res.status).toBe(200);

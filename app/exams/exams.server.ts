@@ -125,12 +125,8 @@ export function examAdmission(options: AdmissionOptions): Admission {
     const exam = headers.exam;
     const laterality = exam.laterality ?? fields.laterality;
     const view = exam.view ?? fields.view;
-    if (kind.contentType !== "application/dicom") {
-      const missing: Record<string, string> = {};
-      if (!laterality) missing.laterality = "Précisez la latéralité (R ou L) d'une image JPEG ou PNG.";
-      if (!view) missing.view = "Précisez l'incidence (CC, MLO…) d'une image JPEG ou PNG.";
-      if (Object.keys(missing).length) throw new HttpError(400, "invalid", Object.values(missing).join(" "), missing);
-    }
+    // A JPEG/PNG without laterality or view (older API clients, several files at once) is still filed in the exam,
+    // unplaced: the exam page lists it apart and the exam AI skips it with the reason ("no_view").
     // A chosen exam must be this patient's: checked before any byte is stored.
     if (fields.examId && !exam.studyInstanceUid) {
       const [found] = await db

@@ -270,6 +270,7 @@ const fr = {
   "upload.fromHeader": "Pour un DICOM, lue dans l'en-tête",
   "upload.override": "Forcer malgré une discordance d'identité (motif obligatoire)",
   "upload.overrideHint": "Seulement après vérification : le motif est inscrit au journal d'audit.",
+  "upload.identityMismatch": "Identité discordante, rien n'a été enregistré. Champs en cause :",
   "laterality.R": "Droite (R)",
   "laterality.L": "Gauche (L)",
 } as const;
@@ -543,6 +544,7 @@ const en: Record<StringKey, string> = {
   "upload.fromHeader": "For a DICOM, read from its header",
   "upload.override": "File despite an identity mismatch (reason required)",
   "upload.overrideHint": "Only after checking: the reason goes into the audit trail.",
+  "upload.identityMismatch": "Identity mismatch, nothing was stored. Fields concerned:",
   "laterality.R": "Right (R)",
   "laterality.L": "Left (L)",
 };

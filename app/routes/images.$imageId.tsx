@@ -2,7 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { data, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation, useRouteLoaderData } from "@remix-run/react";
 import { useState } from "react";
-import { HttpError, pageContext, perform, readMutation } from "../http/context.server";
+import { failure, HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { authorize } from "../policy/policy.server";
 import type { loader as rootLoader } from "../root";
@@ -12,7 +12,10 @@ import { integrityRecorder, loadImage } from "../vault/serve.server";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
 import { formatBytes } from "../ui/images";
+import { z } from "zod";
 import { useT } from "../ui/shell";
+import { PatientHeader } from "../ui/exams";
+import { getPatient } from "../patients/patients.server";
 
 export const meta: MetaFunction = () => [{ title: "Mammographie — Nexus" }];
 
@@ -29,7 +32,9 @@ export async function loader(args: LoaderFunctionArgs) {
     ]);
     // Model output is for the care team: the patient's view of her image carries none.
     const predictions = readPredictions.allowed ? await predictionsOfImage(imageId) : [];
+    const patient = (await getPatient(row!.patientId))!;
     return {
+      patient: { id: patient.id, displayName: patient.displayName, ipp: patient.ipp, birthDate: patient.birthDate },
       predictions,
       // Shown with its reason when consent (or the role) does not allow it; the policy decides again on submit.
       analyse: analyse.allowed ? { allowed: true as const } : { allowed: false as const, reason: analyse.reason },
@@ -47,18 +52,24 @@ export async function loader(args: LoaderFunctionArgs) {
         erased: Boolean(row!.erasedAt),
       },
       canErase: erase.allowed,
+      // The AI section is the care team's: the patient's view of her image has none at all.
+      showAi: readPredictions.allowed,
       backTo: ctx.actor!.role === "patient" ? "/mon-dossier" : `/patients/${row!.patientId}`,
     };
   });
 }
 
+const imageIntent = z.discriminatedUnion("intent", [z.object({ intent: z.literal("analyse") }), z.object({ intent: z.literal("erase") })]);
+
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
   const imageId = idParam(ctx, args.params.imageId);
-  const intent = (await args.request.clone().formData()).get("intent");
+  // One zod discriminated union of the page's intents: an unknown or missing intent is a 400, never an erasure.
+  const parsed = imageIntent.safeParse({ intent: (await args.request.clone().formData()).get("intent") });
+  if (!parsed.success) throw failure(ctx, 400, "invalid", "Action inconnue.");
   const row = await loadImage(imageId);
   const resource = { type: "image", id: imageId, patientId: row?.patientId } as const;
-  if (intent === "analyse") {
+  if (parsed.data.intent === "analyse") {
     await readMutation(ctx, "image.analyse");
     try {
       const prediction = await perform(ctx, "image.analyse", resource, () => predict(row!, ctx.actor!, integrityRecorder(ctx, row!)), {
@@ -78,7 +89,7 @@ export async function action(args: ActionFunctionArgs) {
 export default function ImagePage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { image, canErase, backTo, analyse, predictions } = useLoaderData<typeof loader>();
+  const { image, canErase, backTo, analyse, predictions, patient, showAi } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const analysing = useNavigation().formData?.get("intent") === "analyse";
   const latest = predictions[0] ?? null;
@@ -105,6 +116,7 @@ export default function ImagePage() {
   ];
   return (
     <div className="space-y-6">
+      <PatientHeader patient={patient} level={2} />
       <div className="flex flex-wrap items-center justify-between gap-3">
         <h1 className="text-2xl font-bold">{t("image.title")}</h1>
         <Link to={backTo} className="text-sm text-brand-700 underline">{t("image.back")}</Link>
@@ -155,6 +167,7 @@ export default function ImagePage() {
               ))}
             </dl>
             <a className="btn-secondary" href={`${file}?telecharger=1`}>{t("image.download")}</a>
+            {showAi ? (
             <section aria-labelledby="ai-title" className="space-y-3 border-t border-slate-200 pt-4">
               <h2 id="ai-title" className="text-lg font-semibold">{t("ai.title")}</h2>
               <Form method="post">
@@ -193,6 +206,7 @@ export default function ImagePage() {
                 </ol>
               )}
             </section>
+            ) : null}
             {canErase ? (
               <Form
                 method="post"
@@ -201,6 +215,7 @@ export default function ImagePage() {
                 }}
               >
                 <CsrfInput />
+                <input type="hidden" name="intent" value="erase" />
                 <button type="submit" className="btn bg-red-700 hover:bg-red-800">{t("image.erase")}</button>
               </Form>
             ) : null}

@@ -7,14 +7,14 @@ import { failure, pageContext, perform, readMutation, type Ctx } from "../http/c
 import { actionLabel } from "../i18n/actions";
 import { getPatient } from "../patients/patients.server";
 import type { loader as rootLoader } from "../root";
-import { predictionsOfPatient } from "../predictions/predictions.server";
 import { vault } from "../vault/instance.server";
 import { PURPOSES, type Purpose, type Role } from "../vocabulary";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
 import { ImageList } from "../ui/images";
-import { PredictionHistory } from "../ui/predictions";
+import { ExamList, PatientHeader } from "../ui/exams";
+import { forPatient, listExams } from "../exams/exams.server";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Mon dossier — Nexus" }];
@@ -27,20 +27,30 @@ function ownPatientId(ctx: Ctx): string | undefined {
   return ctx.actor?.patientId ?? undefined;
 }
 
-/** The patient portal: consents with grant/revoke, their history, images, and who accessed the data. */
+/**
+ * The patient portal: her identity, her exams (status, and the result once final — never a model score or
+ * heatmap), consents with grant/revoke, their history, images, and who accessed the data.
+ */
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const patientId = ownPatientId(ctx);
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
-    const [patient, consents, history, images, accessLog, predictions] = await Promise.all([
+    const [patient, consents, history, images, accessLog, exams] = await Promise.all([
       getPatient(patientId!),
       consentState(patientId!),
       consentHistoryOf(patientId!),
       vault.listImages(patientId!),
       accessLogOf(patientId!),
-      predictionsOfPatient(patientId!),
+      listExams(patientId!),
     ]);
-    return { patient: patient!, consents, history, images: images.filter((i) => !i.erasedAt), accessLog, predictions };
+    return {
+      patient: { id: patient!.id, displayName: patient!.displayName, ipp: patient!.ipp, birthDate: patient!.birthDate },
+      consents,
+      history,
+      images: images.filter((i) => !i.erasedAt),
+      accessLog,
+      exams: exams.map(forPatient),
+    };
   });
 }
 
@@ -64,13 +74,11 @@ export async function action(args: ActionFunctionArgs) {
 export default function MyRecord() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, accessLog, predictions } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, accessLog, exams } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   return (
     <div className="space-y-6">
-      <h1 className="text-2xl font-bold">
-        {t("me.title")} — {patient.displayName}
-      </h1>
+      <PatientHeader patient={patient} heading={t("me.title")} />
       {result?.saved ? <Alert kind="success">{t("portal.saved")}</Alert> : null}
       <div className="grid gap-6 md:grid-cols-2">
         <section className="card" aria-labelledby="consents-title">
@@ -96,7 +104,10 @@ export default function MyRecord() {
           <ImageList images={images} />
         </section>
       </div>
-      <PredictionHistory predictions={predictions} />
+      <section className="card" aria-labelledby="exams-title">
+        <h2 id="exams-title" className="text-lg font-semibold">{t("exams.title")}</h2>
+        <ExamList exams={exams} linkToExam={false} />
+      </section>
       <ConsentHistory history={history} />
       <section className="card" aria-labelledby="log-title">
         <h2 id="log-title" className="text-lg font-semibold">{t("portal.accessLog")}</h2>

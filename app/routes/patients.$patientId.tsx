@@ -16,6 +16,9 @@ import { ImageList } from "../ui/images";
 import { PredictionHistory } from "../ui/predictions";
 import { useT } from "../ui/shell";
 import { UploadForm } from "../ui/upload";
+import { ExamList, PatientHeader } from "../ui/exams";
+import { forCareTeam, listExams } from "../exams/exams.server";
+import { describeFields, IDENTITY_FIELDS, type IdentityField } from "../exams/identity.server";
 
 export const meta: MetaFunction = () => [{ title: "Dossier patient — Nexus" }];
 
@@ -24,7 +27,7 @@ export async function loader(args: LoaderFunctionArgs) {
   const patientId = idParam(ctx, args.params.patientId);
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
     const resource = { type: "patient", id: patientId } as const;
-    const [patient, consents, history, images, view, upload, predictions] = await Promise.all([
+    const [patient, consents, history, images, view, upload, readAi, exams] = await Promise.all([
       getPatient(patientId),
       consentState(patientId),
       consentHistoryOf(patientId),
@@ -32,8 +35,12 @@ export async function loader(args: LoaderFunctionArgs) {
       // What the actor may do is shown (with the reason when not); the policy still decides on every request.
       authorize(ctx.actor, "image.read", { type: "image", patientId }),
       authorize(ctx.actor, "image.upload", resource),
-      predictionsOfPatient(patientId),
+      authorize(ctx.actor, "prediction.read", { type: "image", patientId }),
+      listExams(patientId),
     ]);
+    const predictions = readAi.allowed ? await predictionsOfPatient(patientId) : [];
+    const url = new URL(args.request.url);
+    const mismatch = (url.searchParams.get("champs") ?? "").split(",").filter((f): f is IdentityField => (IDENTITY_FIELDS as readonly string[]).includes(f));
     return {
       patient: patient!,
       consents,
@@ -42,6 +49,8 @@ export async function loader(args: LoaderFunctionArgs) {
       viewRefusal: view.allowed ? null : view.reason,
       canUpload: upload.allowed,
       predictions,
+      exams: exams.map(forCareTeam).map((e) => ({ ...e, views: e.views.filter((v) => v.laterality && v.view).map((v) => `${v.laterality}-${v.view}`) })),
+      mismatch: mismatch.length ? { fr: describeFields(mismatch, "fr"), en: describeFields(mismatch, "en") } : null,
     };
   });
 }
@@ -61,9 +70,9 @@ function Flash() {
       </p>
       {refused.length ? (
         <ul className="mt-1 list-disc pl-5">
-          {refused.map((code, i) => (
-            <li key={i}>{vaultMessage(code)}</li>
-          ))}
+          {refused.map((code, i) =>
+            code === "identity_mismatch" ? null : <li key={i}>{params.get("detail") ?? vaultMessage(code)}</li>,
+          )}
         </ul>
       ) : null}
     </Alert>
@@ -73,16 +82,24 @@ function Flash() {
 export default function PatientPage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, viewRefusal, canUpload, predictions } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, viewRefusal, canUpload, predictions, exams, mismatch } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-6">
-      <div>
-        <h1 className="text-2xl font-bold">{patient.displayName}</h1>
+      <PatientHeader patient={patient}>
         <p className="text-sm text-slate-500">
           {t("patients.created")} {formatDate(patient.createdAt, lang)}
         </p>
-      </div>
+      </PatientHeader>
       <Flash />
+      {mismatch ? (
+        <Alert kind="error">
+          <span data-testid="identity-mismatch">{t("upload.identityMismatch")} {mismatch[lang]}</span>
+        </Alert>
+      ) : null}
+      <section className="card" aria-labelledby="exams-title">
+        <h2 id="exams-title" className="text-lg font-semibold">{t("exams.title")}</h2>
+        <ExamList exams={exams} linkToExam={!viewRefusal} />
+      </section>
       <div className="grid gap-6 md:grid-cols-2">
         <section className="card" aria-labelledby="consents-title">
           <h2 id="consents-title" className="text-lg font-semibold">{t("patient.consents")}</h2>
@@ -92,7 +109,7 @@ export default function PatientPage() {
           <section className="card" aria-labelledby="upload-title">
             <h2 id="upload-title" className="text-lg font-semibold">{t("upload.title")}</h2>
             <div className="mt-3">
-              <UploadForm patientId={patient.id} />
+              <UploadForm patientId={patient.id} exams={exams.map((e) => ({ id: e.id, date: e.date }))} />
             </div>
           </section>
         ) : null}

@@ -1,5 +1,6 @@
 import { useRevalidator } from "@remix-run/react";
 import { useState, type FormEvent } from "react";
+import { VIEWS } from "../exams/views";
 import { MAX_UPLOAD_BYTES, vaultMessage } from "../vault/messages";
 import { Alert, CsrfInput } from "./forms";
 import { useT } from "./shell";
@@ -16,7 +17,12 @@ export interface UploadResult {
  * back to the patient page). With JavaScript the same form is sent by XMLHttpRequest for a real progress bar, and
  * the page's data is refreshed without a full reload.
  */
-export function UploadForm({ patientId }: { patientId: string }) {
+export interface UploadExamChoice {
+  id: string;
+  date: string;
+}
+
+export function UploadForm({ patientId, exams = [] }: { patientId: string; exams?: UploadExamChoice[] }) {
   const t = useT();
   const revalidator = useRevalidator();
   const [progress, setProgress] = useState<number | null>(null);
@@ -66,6 +72,55 @@ export function UploadForm({ patientId }: { patientId: string }) {
     >
       {/* The CSRF field comes first: the server checks it before reading any file. */}
       <CsrfInput />
+      {/* Then the placement fields: they apply to the files that follow them. */}
+      <div className="grid gap-3 sm:grid-cols-3">
+        <div>
+          <label htmlFor="upload-laterality" className="block text-sm font-medium text-slate-800">
+            {t("upload.laterality")}
+          </label>
+          <select id="upload-laterality" name="laterality" className="input mt-1" defaultValue="" aria-describedby="upload-placement-hint">
+            <option value="">—</option>
+            <option value="R">{t("laterality.R")}</option>
+            <option value="L">{t("laterality.L")}</option>
+          </select>
+        </div>
+        <div>
+          <label htmlFor="upload-view" className="block text-sm font-medium text-slate-800">
+            {t("upload.view")}
+          </label>
+          <select id="upload-view" name="view" className="input mt-1" defaultValue="" aria-describedby="upload-placement-hint">
+            <option value="">—</option>
+            {VIEWS.map((v) => (
+              <option key={v} value={v}>
+                {v}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label htmlFor="upload-exam" className="block text-sm font-medium text-slate-800">
+            {t("upload.exam")}
+          </label>
+          <select id="upload-exam" name="examId" className="input mt-1" defaultValue="">
+            <option value="">{t("upload.newExam")}</option>
+            {exams.map((e) => (
+              <option key={e.id} value={e.id}>
+                {e.date}
+              </option>
+            ))}
+          </select>
+        </div>
+      </div>
+      <p id="upload-placement-hint" className="text-xs text-slate-500">
+        {t("upload.fromHeader")}
+      </p>
+      <details className="text-sm">
+        <summary className="cursor-pointer text-slate-700">{t("upload.override")}</summary>
+        <label htmlFor="upload-override" className="mt-2 block text-xs text-slate-600">
+          {t("upload.overrideHint")}
+        </label>
+        <input id="upload-override" name="identityOverride" maxLength={500} className="input mt-1" autoComplete="off" />
+      </details>
       <label htmlFor="upload-file" className="block text-sm font-medium text-slate-800">
         {t("upload.label")}
       </label>
