@@ -697,7 +697,7 @@ const CASES: AuditedCase[] = [
   },
   { route: "lectures", name: "GET /lectures", call: () => page(doctor, "/lectures"), status: 200, action: "worklist.read", actor: () => doctorId },
   {
-    route: "examens.$examId.lecture",
+    route: "examens.$examId_.lecture",
     name: "GET /examens/:id/lecture",
     call: () => page(doctor, `/examens/${exams.page}/lecture`),
     status: 200,
@@ -706,7 +706,7 @@ const CASES: AuditedCase[] = [
     patient: () => demoPatientId,
   },
   {
-    route: "examens.$examId.lecture",
+    route: "examens.$examId_.lecture",
     name: "POST /examens/:id/lecture (no JavaScript: the action, then the page's read)",
     call: () => form(doctor, `/examens/${exams.page}/lecture`, { "R.acr": "1", "R.density": "B", "L.acr": "1", "L.density": "B" }),
     status: 201,
@@ -716,7 +716,7 @@ const CASES: AuditedCase[] = [
     events: 2,
   },
   {
-    route: "examens.$examId.courrier",
+    route: "examens.$examId_.courrier",
     name: "GET /examens/:id/courrier",
     call: () => page(doctor, `/examens/${exams.final}/courrier`),
     status: 200,
