@@ -127,18 +127,24 @@ export async function runExamAi(
   const out = await e.run(batch, prepared.length);
   const classes = e.model.classes;
   const scoreIndex = classes.indexOf(scoreLabel(classes));
-  const featureSize = out.features.length / prepared.length;
+  // Models imported without Grad-CAM outputs (main: ONNX import) give no features/gradients: no heatmap then.
+  const features = e.gradCam ? out.features : null;
+  const gradients = e.gradCam ? out.gradients : null;
+  const featureSize = features ? features.length / prepared.length : 0;
+  const gradientSize = gradients ? gradients.length / prepared.length : 0;
 
   const results = await Promise.all(
     prepared.map(async (p, i) => {
       const probs = out.probabilities.subarray(i * classes.length, (i + 1) * classes.length);
       let best = 0;
       for (let k = 1; k < classes.length; k++) if (probs[k]! > probs[best]!) best = k;
-      const cam = gradCam(out.features.subarray(i * featureSize, (i + 1) * featureSize), e.head, scoreIndex);
-      const heatmapPng = await heatmapOverlay(cam, p.width, p.height);
+      const cam =
+        features && gradients && e.gradCam
+          ? gradCam(features.subarray(i * featureSize, (i + 1) * featureSize), gradients.subarray(i * gradientSize, (i + 1) * gradientSize), e.gradCam, scoreIndex)
+          : null;
       const id = randomUUID();
-      const heatmapKey = `heatmaps/${id}`;
-      const sealed = await vault.putSealed(heatmapKey, id, heatmapPng);
+      const heatmapKey = cam ? `heatmaps/${id}` : null;
+      const sealed = cam && heatmapKey ? await vault.putSealed(heatmapKey, id, await heatmapOverlay(cam, p.width, p.height)) : null;
       return {
         id,
         heatmapKey,
@@ -171,14 +177,14 @@ export async function runExamAi(
           modelClinical: clinical,
           durationMs,
           heatmapKey: r.heatmapKey,
-          heatmapKeyId: r.sealed.keyId,
-          heatmapWrappedKey: r.sealed.wrappedKey,
+          heatmapKeyId: r.sealed?.keyId ?? null,
+          heatmapWrappedKey: r.sealed?.wrappedKey ?? null,
         })),
       )
       .returning();
     stored = inserted.map(toView);
   } catch (err) {
-    for (const r of results) await vault.store.delete(r.heatmapKey).catch(() => undefined);
+    for (const r of results) if (r.heatmapKey) await vault.store.delete(r.heatmapKey).catch(() => undefined);
     throw err;
   }
   return summarise(exam, stored, skipped);
