@@ -70,7 +70,8 @@ function Worklist({ id, title, hint, list, now }: { id: string; title: string; h
                       <span className="ml-1 text-xs text-slate-500">{e.views.join(" ")}</span>
                     </td>
                     <td className="px-3 py-2 text-right">
-                      <Link className="btn" to={`/examens/${e.id}/lecture`}>
+                      {/* The exam page: the views in hanging order with the reading form docked beside them. */}
+                      <Link className="btn" to={`/examens/${e.id}`}>
                         {t("worklist.read")}
                       </Link>
                     </td>
