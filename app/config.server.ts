@@ -55,6 +55,13 @@ const schema = z.object({
   DECODE_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10_000).default(16),
   DECODE_PIXEL_LIMIT_MP: z.coerce.number().positive().max(1000).default(60),
   DECODE_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(30),
+  /** L1/L2 disagreement: `recall` (the French programme) or `arbitration` (a third reader decides). */
+  READING_DISAGREEMENT: z
+    .enum(["recall", "arbitration"], { message: "READING_DISAGREEMENT must be recall or arbitration" })
+    .default("recall"),
+  /** Who signs the result letters and whom the woman calls. */
+  LETTER_CENTRE_NAME: z.string().min(1).default("Centre de dépistage Nexus"),
+  LETTER_CENTRE_PHONE: z.string().min(1).default("01 00 00 00 00"),
   /**
    * When readers see AI results on an exam: `after_reading` (default: each reader only after submitting her own
    * reading) or `concurrent` (at once). Patients never see them.

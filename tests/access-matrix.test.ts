@@ -8,6 +8,7 @@ import { readdirSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAccount, createPatient } from "./helpers/fixtures";
 import { api, baseUrl, BrowserSession, tokenFor } from "./helpers/http";
+import { uploadExam } from "./helpers/exams";
 import { jpeg } from "./helpers/images";
 
 const ACTORS = ["anonymous", "admin", "doctor", "otherDoctor", "patient", "otherPatient", "researcher"] as const;
@@ -31,6 +32,10 @@ let demoPredictionId = "";
 let demoExamId = "";
 let someEventId = "";
 let smallJpeg: Buffer;
+/** Demo patient's exams: awaiting L1 (API reading, then the reading page), and one final (letters). */
+let apiExamId = "";
+let formExamId = "";
+let finalExamId = "";
 
 beforeAll(async () => {
   const otherDoctor = await createAccount("doctor");
@@ -66,6 +71,17 @@ beforeAll(async () => {
   const reading = await api("POST", `/api/v1/images/${demoImageId}/predictions`, { token: actors.doctor.token });
   if (reading.status !== 201) throw new Error(`demo prediction failed: ${reading.status} ${JSON.stringify(reading.body)}`);
   demoPredictionId = reading.body.id;
+  [apiExamId, formExamId, finalExamId] = [
+    await uploadExam(actors.doctor.token!, demoPatientId),
+    await uploadExam(actors.doctor.token!, demoPatientId),
+    await uploadExam(actors.doctor.token!, demoPatientId),
+  ];
+  const normal = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } };
+  const doctor2 = await tokenFor("doctor2@demo.nexus");
+  for (const token of [actors.doctor.token, doctor2]) {
+    const r = await api("POST", `/api/v1/exams/${finalExamId}/readings`, { token, json: normal });
+    if (r.status !== 201) throw new Error(`matrix reading failed: ${r.status} ${JSON.stringify(r.body)}`);
+  }
   someEventId = String((await api("GET", "/api/v1/audit?limit=1", { token: adminToken })).body.events[0].id);
 });
 
@@ -122,6 +138,8 @@ const call = (method: string, path: () => string, json?: unknown, freshToken = f
 const browserUpload = (patientId: () => string) => async (a: Actor) => {
   const body = new FormData();
   body.append("csrf", a.email ? await a.browser.csrf() : await a.browser.csrf("/connexion"));
+  body.append("laterality", "R");
+  body.append("view", "CC");
   body.append("file", new Blob([new Uint8Array(smallJpeg)], { type: "image/jpeg" }), "formulaire.jpg");
   const res = await fetch(`${baseUrl()}/patients/${patientId()}/televersement`, {
     method: "POST",
@@ -532,6 +550,74 @@ const CASES: Case[] = [
     name: "POST /api/v1/dicom-inbox/:unknown (reject)",
     expected: all(403, { anonymous: 401, doctor: 404, otherDoctor: 404 }),
     call: call("POST", () => `/api/v1/dicom-inbox/${randomUUID()}`, { decision: "reject" }),
+  },
+  // Double reading (branch `reading`): worklists for doctors, readings by the care team, letters for the care team
+  // and the woman herself once final, programme statistics for doctors and admins.
+  {
+    route: "api.v1.worklists.first-reading",
+    name: "GET /api/v1/worklists/first-reading",
+    expected: all(403, { anonymous: 401, doctor: 200, otherDoctor: 200 }),
+    call: call("GET", () => "/api/v1/worklists/first-reading"),
+  },
+  {
+    route: "api.v1.worklists.second-reading",
+    name: "GET /api/v1/worklists/second-reading",
+    expected: all(403, { anonymous: 401, doctor: 200, otherDoctor: 200 }),
+    call: call("GET", () => "/api/v1/worklists/second-reading"),
+  },
+  {
+    route: "api.v1.exams.$examId.readings",
+    name: "POST /api/v1/exams/:demoExam/readings",
+    expected: all(403, { anonymous: 401, doctor: 201 }),
+    call: call("POST", () => `/api/v1/exams/${apiExamId}/readings`, { breasts: { R: { acr: 1, density: "A" }, L: { acr: 2, density: "A" } } }),
+  },
+  {
+    route: "api.v1.exams.$examId.letter",
+    name: "GET /api/v1/exams/:finalExam/letter",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/exams/${finalExamId}/letter`),
+  },
+  {
+    route: "api.v1.exams.$examId.letter",
+    name: "GET /api/v1/exams/:finalExam/letter?for=referrer",
+    expected: all(403, { anonymous: 401, doctor: 200 }),
+    call: call("GET", () => `/api/v1/exams/${finalExamId}/letter?for=referrer`),
+  },
+  {
+    route: "lectures",
+    name: "GET /lectures",
+    expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200 }),
+    call: page(() => "/lectures"),
+  },
+  {
+    route: "examens.$examId_.lecture",
+    name: "GET /examens/:demoExam/lecture",
+    expected: all(403, { anonymous: 302, doctor: 200 }),
+    call: page(() => `/examens/${formExamId}/lecture`),
+  },
+  {
+    route: "examens.$examId_.lecture",
+    name: "POST /examens/:demoExam/lecture",
+    expected: all(403, { anonymous: 302, doctor: 201 }),
+    call: (a) => form(`/examens/${formExamId}/lecture`, { "R.acr": "1", "R.density": "B", "L.acr": "2", "L.density": "B" })(a),
+  },
+  {
+    route: "examens.$examId_.courrier",
+    name: "GET /examens/:finalExam/courrier",
+    expected: all(403, { anonymous: 302, doctor: 200, patient: 200 }),
+    call: page(() => `/examens/${finalExamId}/courrier`),
+  },
+  {
+    route: "examens.$examId_.courrier",
+    name: "GET /examens/:finalExam/courrier?pour=medecin",
+    expected: all(403, { anonymous: 302, doctor: 200 }),
+    call: page(() => `/examens/${finalExamId}/courrier?pour=medecin`),
+  },
+  {
+    route: "statistiques_.programme",
+    name: "GET /statistiques/programme",
+    expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200, admin: 200 }),
+    call: page(() => "/statistiques/programme"),
   },
 ];
 

@@ -10,6 +10,7 @@ import { readdirSync } from "node:fs";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { generate } from "otplib";
+import { uploadExam } from "./helpers/exams";
 import { createAccount, createPatient, uniqueEmail } from "./helpers/fixtures";
 import { api, baseUrl, BrowserSession, DEMO_PASSWORD, tokenFor } from "./helpers/http";
 
@@ -73,6 +74,13 @@ let erasablePatientId = "";
 const images: Record<"view" | "erasePage" | "eraseApi", string> = { view: "", erasePage: "", eraseApi: "" };
 let someEventId = 0;
 let predictionId = "";
+/** Double reading, on the demo patient (both demo doctors are in her care team). */
+let demoPatientId = "";
+let demoPatientUserId = "";
+let demoPatientToken = "";
+let doctor2Token = "";
+let doctor2Id = "";
+const exams: Record<"api" | "page" | "final", string> = { api: "", page: "", final: "" };
 let examId = "";
 /** An account with the second factor on (for the code page). */
 const totpUser = { id: "", email: "", password: "correct-horse-battery" };
@@ -148,9 +156,22 @@ beforeAll(async () => {
   totpUser.id = (await me(totpToken)).id;
   const enrol = await api("POST", "/api/v1/me/totp", { token: totpToken });
   await api("POST", "/api/v1/me/totp/confirm", { token: totpToken, json: { otp: await generate({ secret: enrol.body.secret }) } });
+  demoPatientToken = await tokenFor("patient@demo.nexus");
+  const demo = await me(demoPatientToken);
+  demoPatientUserId = demo.id;
+  demoPatientId = demo.patientId!;
+  doctor2Token = await tokenFor("doctor2@demo.nexus");
+  doctor2Id = (await me(doctor2Token)).id;
+  for (const key of Object.keys(exams) as (keyof typeof exams)[]) exams[key] = await uploadExam(doctorToken, demoPatientId);
+  for (const token of [doctorToken, doctor2Token]) {
+    const r = await api("POST", `/api/v1/exams/${exams.final}/readings`, { token, json: NORMAL });
+    if (r.status !== 201) throw new Error(`reading failed: ${r.status} ${JSON.stringify(r.body)}`);
+  }
   const list = await api("GET", "/api/v1/audit?limit=1", { token: adminToken });
   someEventId = Number(list.body.events[0].id);
 });
+
+const NORMAL = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 2, density: "B" } } };
 
 const CASES: AuditedCase[] = [
   // Patients' identity and exams (issue 12).
@@ -671,6 +692,99 @@ const CASES: AuditedCase[] = [
     action: "audit.read",
     actor: () => adminId,
     patient: () => patientId,
+  },
+  // Double reading (branch `reading`).
+  ...(["first-reading", "second-reading"] as const).map((list) => ({
+    route: `api.v1.worklists.${list}`,
+    name: `GET /api/v1/worklists/${list}`,
+    call: () => call("GET", `/api/v1/worklists/${list}`, doctorToken),
+    status: 200,
+    action: "worklist.read",
+    actor: () => doctorId,
+  })),
+  {
+    route: "api.v1.exams.$examId.readings",
+    name: "POST /api/v1/exams/:id/readings",
+    call: () => call("POST", `/api/v1/exams/${exams.api}/readings`, doctorToken, NORMAL),
+    status: 201,
+    action: "reading.create",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "api.v1.exams.$examId.readings",
+    name: "POST /api/v1/exams/:id/readings (ACR 7: 400)",
+    call: () => call("POST", `/api/v1/exams/${exams.api}/readings`, doctor2Token, { breasts: { R: { acr: 7, density: "B" }, L: { acr: 1, density: "B" } } }),
+    status: 400,
+    action: "reading.create",
+    outcome: "error",
+    actor: () => doctor2Id,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "api.v1.exams.$examId.readings",
+    name: "POST /api/v1/exams/:id/readings (final exam: 409 wrong_state)",
+    call: () => call("POST", `/api/v1/exams/${exams.final}/readings`, doctorToken, NORMAL),
+    status: 409,
+    action: "reading.create",
+    outcome: "error",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "api.v1.exams.$examId.letter",
+    name: "GET /api/v1/exams/:id/letter (the woman)",
+    call: () => call("GET", `/api/v1/exams/${exams.final}/letter`, demoPatientToken),
+    status: 200,
+    action: "letter.read",
+    actor: () => demoPatientUserId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "api.v1.exams.$examId.letter",
+    name: "GET /api/v1/exams/:id/letter?for=referrer",
+    call: () => call("GET", `/api/v1/exams/${exams.final}/letter?for=referrer`, doctorToken),
+    status: 200,
+    action: "letter.referrer",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  { route: "lectures", name: "GET /lectures", call: () => page(doctor, "/lectures"), status: 200, action: "worklist.read", actor: () => doctorId },
+  {
+    route: "examens.$examId_.lecture",
+    name: "GET /examens/:id/lecture",
+    call: () => page(doctor, `/examens/${exams.page}/lecture`),
+    status: 200,
+    action: "reading.open",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "examens.$examId_.lecture",
+    name: "POST /examens/:id/lecture (no JavaScript: the action, then the page's read)",
+    call: () => form(doctor, `/examens/${exams.page}/lecture`, { "R.acr": "1", "R.density": "B", "L.acr": "1", "L.density": "B" }),
+    status: 201,
+    action: "reading.create",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+    events: 2,
+  },
+  {
+    route: "examens.$examId_.courrier",
+    name: "GET /examens/:id/courrier",
+    call: () => page(doctor, `/examens/${exams.final}/courrier`),
+    status: 200,
+    action: "letter.read",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "statistiques_.programme",
+    name: "GET /statistiques/programme (admin)",
+    call: () => page(admin, "/statistiques/programme"),
+    status: 200,
+    action: "programme.stats",
+    actor: () => adminId,
   },
 ];
 

@@ -22,6 +22,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { OUTCOMES, PURPOSES, ROLES } from "../vocabulary";
 import type { DicomMetadata } from "../vault/sniff.server";
+import type { Finding } from "../reading/reading-schema";
 
 export { OUTCOMES, PURPOSES, ROLES, type Outcome, type Purpose, type Role } from "../vocabulary";
 
@@ -157,6 +158,8 @@ export const EXAM_STATUSES = [
   "awaiting_first_reading",
   "immediate_workup",
   "awaiting_second_reading",
+  /** READING_DISAGREEMENT=arbitration: L1 and L2 disagree, a third reader decides (branch `reading`). */
+  "awaiting_arbitration",
   "final_normal",
   "recall",
   "technical_recall",
@@ -416,6 +419,46 @@ export const dicomInbox = pgTable(
     imageId: uuid("image_id").references(() => images.id, { onDelete: "set null" }),
   },
   (t) => [index("dicom_inbox_status_idx").on(t.status, t.receivedAt)],
+);
+
+/** Kinds of reading in the double-reading workflow (app/reading/workflow.ts). */
+export const readingKindEnum = pgEnum("reading_kind", ["first", "workup", "second", "arbitration"]);
+
+/**
+ * Radiologists' readings of an exam (ACR and density per breast, findings, conclusion): medical data, shown only to
+ * their author until the exam's result is final. One reading per kind per exam (the unique index also settles two
+ * readers submitting at once). `exam_status` is where that reading sent the exam.
+ */
+export const readings = pgTable(
+  "readings",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    examId: uuid("exam_id")
+      .notNull()
+      .references(() => exams.id, { onDelete: "restrict" }),
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "restrict" }),
+    kind: readingKindEnum("kind").notNull(),
+    readerId: uuid("reader_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    acrRight: integer("acr_right"),
+    acrLeft: integer("acr_left"),
+    densityRight: text("density_right"),
+    densityLeft: text("density_left"),
+    technicallyInadequate: boolean("technically_inadequate").notNull().default(false),
+    findings: jsonb("findings").$type<Finding[]>().notNull().default([]),
+    conclusion: text("conclusion"),
+    examStatus: examStatusEnum("exam_status").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("readings_exam_kind_key").on(t.examId, t.kind),
+    index("readings_exam_reader_idx").on(t.examId, t.readerId),
+    index("readings_reader_idx").on(t.readerId, t.createdAt),
+    index("readings_created_idx").on(t.createdAt),
+  ],
 );
 
 export const GENESIS_HASH = "0".repeat(64);

@@ -1,8 +1,10 @@
 /** Interface strings: French first, English second. Keys are grouped by page. */
+import { readingEn, readingFr } from "./reading-strings";
 export const LANGS = ["fr", "en"] as const;
 export type Lang = (typeof LANGS)[number];
 
 const fr = {
+  ...readingFr,
   "app.tagline": "Dépistage du cancer du sein — plateforme souveraine",
   "nav.patients": "Patients",
   "nav.newPatient": "Nouveau patient",
@@ -396,6 +398,7 @@ const fr = {
 export type StringKey = keyof typeof fr;
 
 const en: Record<StringKey, string> = {
+  ...readingEn,
   "app.tagline": "Breast-cancer screening — sovereign platform",
   "nav.patients": "Patients",
   "nav.newPatient": "New patient",

@@ -55,6 +55,12 @@ export type Action =
   | "research.image"
   | "image.analyse"
   | "stats.view"
+  | "worklist.read"
+  | "reading.open"
+  | "reading.create"
+  | "letter.read"
+  | "letter.referrer"
+  | "programme.stats"
   | "exam.list"
   | "exam.read"
   | "exam.analyse"
@@ -145,6 +151,9 @@ const imageViewer: Rule = async (actor, resource) => {
   if (care.granted) return ALLOW;
   return deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
 };
+
+/** A reading: a doctor of the care team while the patient's `care` consent is live (checked at every step). */
+const careReader: Rule = async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.role));
 
 /** The patient themself, and nobody else (consent changes, own access log). */
 const patientSelf =
@@ -265,6 +274,16 @@ const RULES: Record<Action, Rule> = {
       : resource.type === "account" && resource.id === actor.id
         ? deny("Un administrateur ne peut pas modifier son propre compte ici.")
         : ALLOW,
+  // Screening readings (branch `reading`): worklists list the caller's care teams only (the query decides).
+  "worklist.read": onlyRoles("doctor"),
+  "reading.open": careReader,
+  "reading.create": careReader,
+  // The letter: the care team while care consent is live, or the woman herself (once final: the domain says 409).
+  "letter.read": imageViewer,
+  // The referring doctor's report carries the readers' detail and the AI model: care team doctors only.
+  "letter.referrer": careReader,
+  // Programme statistics: doctors (their care teams) and admins (the whole programme, no patient names).
+  "programme.stats": onlyRoles("doctor", "admin"),
 };
 
 /**
@@ -316,6 +335,12 @@ const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
   "account.sessions": "operations",
   "account.reset": "operations",
   "account.update": "operations",
+  "worklist.read": "care",
+  "reading.open": "care",
+  "reading.create": "care",
+  "letter.read": "care",
+  "letter.referrer": "care",
+  "programme.stats": "operations",
 };
 
 /** The purpose of use the audit trail records for `action` done by someone of `role`. */
@@ -338,9 +363,11 @@ export type ListScope =
   | { kind: "research" }
   | { kind: "none" };
 
-export function listScope(actor: Actor, action: "patient.list" | "stats.view"): ListScope {
+export function listScope(actor: Actor, action: "patient.list" | "stats.view" | "programme.stats"): ListScope {
   if (actor.role === "doctor") return { kind: "careTeam", doctorId: actor.id };
   if (action === "patient.list" && actor.role === "admin") return { kind: "directory" };
+  // Programme statistics: admins see the whole programme as counts, never a patient name.
+  if (action === "programme.stats" && actor.role === "admin") return { kind: "directory" };
   if (action === "stats.view" && actor.role === "researcher") return { kind: "research" };
   return { kind: "none" };
 }

@@ -1,15 +1,21 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data } from "@remix-run/node";
-import { Link, useActionData, useLoaderData } from "@remix-run/react";
+import { Link, useActionData, useLoaderData, useRouteLoaderData } from "@remix-run/react";
+import type { loader as rootLoader } from "../root";
 import { z } from "zod";
+import { config } from "../config.server";
 import { latestExamAi, runExamAi } from "../exams/exam-ai.server";
 import { examPatientId, getExam } from "../exams/exams.server";
 import { failure, HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
 import { authorize } from "../policy/policy.server";
+import { aiVisibleTo, readingPage } from "../reading/readings.server";
+import { isFinal } from "../reading/workflow";
 import { integrityRecorder } from "../vault/serve.server";
 import { ExamAiPanel, ExamCompleteness, ExamViews, PatientHeader, StatusBadge } from "../ui/exams";
+import { formatDate } from "../ui/format";
+import { ReadingForm, ReadingsPanel } from "../ui/reading-form";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Examen — Nexus" }];
@@ -27,8 +33,13 @@ export async function loader(args: LoaderFunctionArgs) {
       authorize(ctx.actor, "exam.analyse", resource),
       authorize(ctx.actor, "prediction.read", resource),
     ]);
-    const ai = readAi.allowed ? await latestExamAi(exam!) : null;
+    // AI_DISPLAY=after_reading: the AI shows once this reader has recorded her reading (or the result is final).
+    const aiShown = readAi.allowed && (await aiVisibleTo(exam!, ctx.actor!.id, config.AI_DISPLAY));
+    const ai = aiShown ? await latestExamAi(exam!) : null;
+    const reading = await readingPage(exam!, ctx.actor!);
     return {
+      aiHidden: readAi.allowed && !aiShown,
+      reading: { next: reading.next, missingViews: reading.missingViews, readings: reading.readings },
       exam: exam!,
       patient: { id: patient!.id, displayName: patient!.displayName, ipp: patient!.ipp, birthDate: patient!.birthDate },
       ai,
@@ -66,7 +77,8 @@ export async function action(args: ActionFunctionArgs) {
 
 export default function ExamPage() {
   const t = useT();
-  const { exam, patient, ai, analyse } = useLoaderData<typeof loader>();
+  const { exam, patient, ai, analyse, aiHidden, reading } = useLoaderData<typeof loader>();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const result = useActionData<typeof action>();
   return (
     <div className="space-y-6">
@@ -91,7 +103,30 @@ export default function ExamPage() {
       </section>
       <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
         <ExamViews images={exam.images} ai={ai?.views} />
-        <ExamAiPanel ai={ai} analyse={analyse} error={result?.error} />
+        <div className="space-y-3">
+          {aiHidden ? (
+            <p className="rounded bg-sky-50 p-2 text-sm text-sky-900" data-testid="ai-hidden">
+              {t("reading.aiAfterReading")}
+            </p>
+          ) : null}
+          <ExamAiPanel ai={ai} analyse={analyse} error={result?.error} />
+        </div>
+      </div>
+      <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
+        {reading.next.ok ? (
+          <ReadingForm examId={exam.id} kind={reading.next.kind} missingViews={reading.missingViews} />
+        ) : (
+          <p className="card text-sm text-slate-600">{t("reading.closed")}</p>
+        )}
+        <div className="space-y-3">
+          {isFinal(exam.status) ? (
+            <p className="card flex flex-col gap-2 text-sm">
+              <a className="underline" href={`/examens/${exam.id}/courrier`}>{t("letter.patient")}</a>
+              <a className="underline" href={`/examens/${exam.id}/courrier?pour=medecin`}>{t("letter.referrer")}</a>
+            </p>
+          ) : null}
+          <ReadingsPanel readings={reading.readings} formatDate={(d) => formatDate(d, lang)} />
+        </div>
       </div>
     </div>
   );

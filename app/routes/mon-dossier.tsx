@@ -155,6 +155,19 @@ export default function MyRecord() {
       <section className="card" aria-labelledby="exams-title">
         <h2 id="exams-title" className="text-lg font-semibold">{t("exams.title")}</h2>
         <ExamList exams={exams} linkToExam={false} />
+        {exams.some((e) => e.result) ? (
+          <ul className="mt-3 space-y-1 text-sm" data-testid="letters">
+            {exams
+              .filter((e) => e.result)
+              .map((e) => (
+                <li key={e.id}>
+                  <a className="text-brand-700 underline" href={`/examens/${e.id}/courrier`}>
+                    {t("portal.letter")} — {e.date}
+                  </a>
+                </li>
+              ))}
+          </ul>
+        ) : null}
       </section>
       <ConsentHistory history={history} />
       <section className="card" aria-labelledby="log-title" id="journal">

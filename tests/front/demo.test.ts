@@ -42,6 +42,14 @@ describe.skipIf(!hasCaddy)("npm run demo (the NEXUS scenario over the HTTP API)"
     expect(output).toMatch(/starts with 4e 58 56 46 01/); // "NXVF", format version 1
     expect(output).toMatch(/The same image read is now refused .* 403 ok/);
     expect(output).toMatch(/The same AI prediction is now refused .* 403 ok/);
+    // The screening programme: four-view DICOM exam, identity check, exam AI, double reading, the woman's letter.
+    expect(output).toMatch(/four-view screening exam as DICOM .* 201 ok/);
+    expect(output).toMatch(/A file of another woman is refused .* 409 ok/);
+    expect(output).toMatch(/Exam AI reads every view .* 201 ok/);
+    expect(output).toMatch(/First reading \(L1\) .* 201 ok/);
+    expect(output).toMatch(/cannot second-read her own exam .* 409 ok/);
+    expect(output).toMatch(/Second reading \(L2\) by doctor2, blind: normal → final_normal .* 201 ok/);
+    expect(output).toMatch(/downloads her result letter .* 200 ok/);
     expect(output).toMatch(/audit trail shows every step .* \d+ events ok/);
     expect(output).toMatch(/hash chain verifies .* 200 ok/);
     expect(code, output).toBe(0);
