@@ -12,9 +12,16 @@ const MiB = 1024 * KiB;
 
 /** Forms and JSON bodies: logins, tokens, consents, patients, accounts — a few KiB at most. */
 export const FORM_BODY_LIMIT = 64 * KiB;
-/** Multipart uploads: up to 20 files of 50 MiB each (checked per file by the parser), streamed, plus the fields. */
+/**
+ * Multipart uploads: up to 20 files of 50 MiB each (checked per file by the parser), streamed, plus the fields; a
+ * DICOMweb STOW-RS study likewise (each instance ≤ 50 MiB, checked part by part as it streams).
+ */
 export const UPLOAD_BODY_LIMIT = 20 * 50 * MiB + MiB;
-const UPLOAD_ROUTES = [/^\/patients\/[^/]+\/televersement\/?$/, /^\/api\/v1\/patients\/[^/]+\/images\/?$/];
+const UPLOAD_ROUTES = [
+  /^\/patients\/[^/]+\/televersement\/?$/,
+  /^\/api\/v1\/patients\/[^/]+\/images\/?$/,
+  /^\/dicomweb\/studies(\/[^/]+)?\/?$/,
+];
 
 export function bodyLimit(path) {
   return UPLOAD_ROUTES.some((route) => route.test(path)) ? UPLOAD_BODY_LIMIT : FORM_BODY_LIMIT;
