@@ -12,6 +12,7 @@ import { db } from "../db/db.server";
 import { recordConsentChange } from "../consent/consent.server";
 import { context, perform, type Ctx } from "../http/context.server";
 import { HttpError } from "../http/errors.server";
+import { reasonCode } from "../i18n/reasons";
 import { authorize, listScope, purposeOfUse, REASONS, type Action } from "./policy.server";
 
 async function user(role: Actor["role"], patientId: string | null = null): Promise<Actor> {
@@ -116,7 +117,8 @@ describe("perform()", () => {
     expect((thrown as Response).status).toBe(403);
     expect(await (thrown as Response).json()).toEqual({ error: { code: "forbidden", message: REASONS.careTeam } });
     const events = await eventsOf(ctx.info.requestId);
-    expect(events.map((e) => [e.outcome, e.reason])).toEqual([["denied", REASONS.careTeam]]);
+    // The audit stores the reason's code (translated where it is shown: app/i18n/reasons.ts).
+    expect(events.map((e) => [e.outcome, e.reason])).toEqual([["denied", reasonCode(REASONS.careTeam)]]);
   });
 
   it("records a refusal found while running (identity mismatch) as denied, and a failure as error", async () => {

@@ -147,7 +147,7 @@ function Notice({ image }: { image: ExamViewImage }) {
   if (image.duplicate) notes.push(t("exams.duplicates"));
   if (notes.length === 0) return null;
   return (
-    <ul className="mt-1 space-y-0.5 text-xs text-amber-900">
+    <ul className="mt-1 space-y-0.5 text-xs text-amber-200">
       {notes.map((n) => <li key={n}>{n}</li>)}
     </ul>
   );

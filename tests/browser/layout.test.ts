@@ -24,7 +24,7 @@ const VIEWPORTS = [
 type Role = "doctor" | "patient" | "admin" | "researcher" | "anonymous";
 
 /** Each page route file (app/routes/*.tsx with a component) → who visits it, at which URL. */
-function pagesFor(ids: { patientId: string; imageId: string; eventId: string }): Record<string, { role: Role; path: string }[]> {
+function pagesFor(ids: { patientId: string; imageId: string; eventId: string; examId: string }): Record<string, { role: Role; path: string }[]> {
   return {
     "connexion.tsx": [{ role: "anonymous", path: "/connexion" }, { role: "anonymous", path: "/connexion?redirectTo=%2Fpatients" }],
     "compte.tsx": (["doctor", "patient", "admin", "researcher"] as const).map((role) => ({ role, path: "/compte" })),
@@ -47,6 +47,10 @@ function pagesFor(ids: { patientId: string; imageId: string; eventId: string }):
     "admin.audit.$eventId.tsx": [{ role: "admin", path: `/admin/audit/${ids.eventId}` }],
     "recherche.tsx": [{ role: "researcher", path: "/recherche" }],
     "statistiques.tsx": [{ role: "doctor", path: "/statistiques" }, { role: "researcher", path: "/statistiques" }],
+    "statistiques_.programme.tsx": [{ role: "doctor", path: "/statistiques/programme" }, { role: "admin", path: "/statistiques/programme" }],
+    "lectures.tsx": [{ role: "doctor", path: "/lectures" }],
+    "examens.$examId.tsx": [{ role: "doctor", path: `/examens/${ids.examId}` }],
+    "examens.$examId_.lecture.tsx": [{ role: "doctor", path: `/examens/${ids.examId}/lecture` }],
     // Error pages.
     "$.tsx": [{ role: "anonymous", path: "/nulle-part" }, { role: "doctor", path: "/nulle-part" }],
     "(403)": [{ role: "patient", path: "/admin/comptes" }],
@@ -63,7 +67,7 @@ function pageRouteFiles(): string[] {
 
 describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal overflow, no serious axe violation", () => {
   const browser = useChromium();
-  const ids = { patientId: "", imageId: "", eventId: "" };
+  const ids = { patientId: "", imageId: "", eventId: "", examId: "" };
   const passwords: Record<Role, { email: string; password: string } | null> = {
     doctor: { email: "doctor@demo.nexus", password: DEMO_PASSWORD },
     patient: null,
@@ -110,6 +114,8 @@ describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal o
     const body = (await res.json()) as { id?: string; images?: { id: string }[] };
     ids.imageId = body.id ?? body.images![0]!.id;
     expect((await api("POST", `/api/v1/images/${ids.imageId}/predictions`, { token: doctor })).status).toBe(201);
+    const exams = await api<{ exams: { id: string }[] }>("GET", `/api/v1/patients/${patient.id}/exams`, { token: doctor });
+    ids.examId = exams.body.exams[0]!.id;
     // Enough accesses to need paging in the patient's access log.
     for (let i = 0; i < 30; i++) await api("GET", `/api/v1/patients/${patient.id}/consents`, { token: doctor });
     const admin = await tokenFor("admin@demo.nexus");
