@@ -16,7 +16,7 @@ import { auditEvents } from "../db/schema";
 import { LocalStore } from "../vault/local-store.server";
 import { record, verifyChain } from "./audit.server";
 import { chainHash } from "./chain.server";
-import { CHECKPOINT_PREFIX, verifyAnchoredChain, writeCheckpoint } from "./checkpoint.server";
+import { checkpointFolder, verifyAnchoredChain, writeCheckpoint } from "./checkpoint.server";
 
 const dir = mkdtempSync(path.join(tmpdir(), "nexus-checkpoints-"));
 const store = new LocalStore(dir);
@@ -95,7 +95,7 @@ describe("audit checkpoints", () => {
   it("never trust a checkpoint without the key's signature", async () => {
     const ids = await events(1);
     const fake = { version: 1, lastId: ids[0]! + 1000, hash: "0".repeat(64), at: new Date().toISOString(), mac: "ab".repeat(32) };
-    const key = `${CHECKPOINT_PREFIX}${String(fake.lastId).padStart(20, "0")}.json`;
+    const key = `${checkpointFolder()}${String(fake.lastId).padStart(20, "0")}.json`;
     await store.put(key, Readable.from([Buffer.from(JSON.stringify(fake))]));
     try {
       const report = await verifyAnchoredChain(store);

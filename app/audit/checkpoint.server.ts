@@ -5,8 +5,8 @@
  * database can delete the last rows, or rewrite one row and recompute every later hash, and the chain still links.
  * So, every AUDIT_CHECKPOINT_SECONDS, each server writes the head it sees — last id and hash — signed with
  * HMAC-SHA256 under a key the database does not hold (AUDIT_CHECKPOINT_KEY, or a key generated once into DATA_DIR
- * on the embedded default, like the session secret), to the object store (`audit-checkpoints/<id>.json`, the last
- * KEEP of them) and to the operational log. Verification reads the newest valid checkpoint and requires the chain
+ * on the embedded default, like the session secret), to the object store (`audit-checkpoints/<folder>/<id>.json`, the last
+ * KEEP of them, in a folder named after the key) and to the operational log. Verification reads the newest valid checkpoint and requires the chain
  * to still hold that row with that hash (or a sealed archive to end on it): a deleted tail or a recomputed chain
  * no longer does.
  *
@@ -61,7 +61,18 @@ export function checkpointStore(): ObjectStore {
   return store;
 }
 
-const objectKey = (lastId: number) => `${CHECKPOINT_PREFIX}${String(lastId).padStart(20, "0")}.json`;
+/**
+ * This deployment's folder of checkpoints, named after its checkpoint key (an HMAC of a constant: it reveals nothing
+ * of the key). Replicas share the key, hence the folder; another deployment (or a test server) sharing the bucket
+ * writes beside them, never among them. The name comes from configuration, not from the database, so rewriting
+ * the database cannot point verification at an empty folder.
+ */
+export function checkpointFolder(): string {
+  const name = createHmac("sha256", checkpointKey()).update("nexus-audit-checkpoint-folder:v1").digest("hex").slice(0, 16);
+  return `${CHECKPOINT_PREFIX}${name}/`;
+}
+
+const objectKey = (lastId: number) => `${checkpointFolder()}${String(lastId).padStart(20, "0")}.json`;
 
 function mac(lastId: number, hash: string, at: string): string {
   return createHmac("sha256", checkpointKey()).update(`nexus-audit-checkpoint:v1:${lastId}:${hash}:${at}`).digest("hex");
@@ -103,7 +114,7 @@ export async function writeCheckpoint(target: ObjectStore = checkpointStore()): 
 
 async function checkpointKeys(target: ObjectStore): Promise<string[]> {
   const keys: string[] = [];
-  for await (const k of target.list(CHECKPOINT_PREFIX)) if (k.endsWith(".json")) keys.push(k);
+  for await (const k of target.list(checkpointFolder())) if (k.endsWith(".json")) keys.push(k);
   return keys.sort();
 }
 
