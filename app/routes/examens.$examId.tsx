@@ -3,7 +3,10 @@ import { data } from "@remix-run/node";
 import { Link, useActionData, useLoaderData } from "@remix-run/react";
 import { z } from "zod";
 import { latestExamAi, runExamAi } from "../exams/exam-ai.server";
-import { examPatientId, getExam } from "../exams/exams.server";
+import { examPatientId, getExam, listExams } from "../exams/exams.server";
+import { config } from "../config.server";
+import { priorExam } from "../viewer/prior.server";
+import { ExamViewer } from "../viewer/ExamViewer";
 import { failure, HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
@@ -21,18 +24,22 @@ export async function loader(args: LoaderFunctionArgs) {
   const patientId = await examPatientId(examId);
   const resource = { type: "exam", id: examId, patientId } as const;
   return perform(ctx, "exam.read", resource, async () => {
-    const [exam, patient, analyse, readAi] = await Promise.all([
+    const [exam, patient, analyse, readAi, history] = await Promise.all([
       getExam(examId),
       getPatient(patientId!),
       authorize(ctx.actor, "exam.analyse", resource),
       authorize(ctx.actor, "prediction.read", resource),
+      listExams(patientId!),
     ]);
+    const prior = priorExam(exam!, history);
     const ai = readAi.allowed ? await latestExamAi(exam!) : null;
     return {
       exam: exam!,
       patient: { id: patient!.id, displayName: patient!.displayName, ipp: patient!.ipp, birthDate: patient!.birthDate },
       ai,
       analyse: analyse.allowed ? { allowed: true as const } : { allowed: false as const, reason: analyse.reason },
+      prior: prior ? { id: prior.id, date: prior.date, images: prior.images } : null,
+      aiDisplay: config.AI_DISPLAY,
     };
   });
 }
@@ -66,7 +73,7 @@ export async function action(args: ActionFunctionArgs) {
 
 export default function ExamPage() {
   const t = useT();
-  const { exam, patient, ai, analyse } = useLoaderData<typeof loader>();
+  const { exam, patient, ai, analyse, prior, aiDisplay } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   return (
     <div className="space-y-6">
@@ -89,8 +96,12 @@ export default function ExamPage() {
         ) : null}
         <ExamCompleteness complete={exam.complete} missing={exam.missing} />
       </section>
+      <ExamViewer current={{ id: exam.id, date: exam.date, images: exam.images }} prior={prior} ai={ai} aiDisplay={aiDisplay} />
       <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
-        <ExamViews images={exam.images} ai={ai?.views} />
+        {/* The server-rendered previews are for browsers without JavaScript; the viewer above replaces them. */}
+        <noscript>
+          <ExamViews images={exam.images} ai={ai?.views} />
+        </noscript>
         <ExamAiPanel ai={ai} analyse={analyse} error={result?.error} />
       </div>
     </div>
