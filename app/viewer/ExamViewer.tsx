@@ -140,10 +140,20 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
     controller.current?.relayout(single);
   }, [single]);
 
+  // Any change of the viewports' size (window, status lines, help panel) re-hangs the views at one scale.
+  const grid = useRef<HTMLDivElement | null>(null);
   useEffect(() => {
-    const onResize = () => controller.current?.relayout(single);
-    window.addEventListener("resize", onResize);
-    return () => window.removeEventListener("resize", onResize);
+    if (!grid.current || typeof ResizeObserver === "undefined") return;
+    let frame = 0;
+    const observer = new ResizeObserver(() => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => controller.current?.relayout(single));
+    });
+    observer.observe(grid.current);
+    return () => {
+      cancelAnimationFrame(frame);
+      observer.disconnect();
+    };
   }, [single]);
 
   const chooseTool = useCallback((next: PrimaryTool) => {
@@ -154,7 +164,9 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const target = e.target as HTMLElement | null;
-      if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+      // Shortcuts stay live on the toolbar's checkbox and slider; typing in a text field or a list is left alone.
+      const typing = target instanceof HTMLInputElement ? !["checkbox", "range", "button"].includes(target.type) : !!target && (target.isContentEditable || ["TEXTAREA", "SELECT"].includes(target.tagName));
+      if (typing) return;
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       const k = e.key.toLowerCase();
       const t = TOOLS.find((x) => x.key === k);
@@ -265,7 +277,7 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
         ) : null}
         {loading && started ? <p className="px-2 py-1 text-xs text-slate-400" role="status">{t("loading")}</p> : null}
         {errors.length ? <p className="px-2 py-1 text-xs text-amber-300" role="alert" data-testid="viewer-errors">{t("loadError")} : {errors.join(", ")}</p> : null}
-        <div className={`relative grid min-h-0 flex-1 gap-2 p-1 ${groups.length > 1 ? "grid-cols-2" : "grid-cols-1"}`}>
+        <div ref={grid} className={`relative grid min-h-0 flex-1 gap-2 p-1 ${groups.length > 1 ? "grid-cols-2" : "grid-cols-1"}`}>
           {groups.map((g) => (
             <div key={g.name} className="flex min-h-0 flex-col" data-group={g.name}>
               <p className="px-1 text-xs text-slate-300" data-testid={`viewer-${g.name}-title`}>

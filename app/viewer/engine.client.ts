@@ -71,16 +71,33 @@ const TOOL_NAMES: Record<PrimaryTool, string> = {
 
 let initialised: Promise<void> | null = null;
 
-/** Pixel spacing for `web:` images is unknown; DICOM spacing falls back to ImagerPixelSpacing (mammography). */
+/**
+ * One attribute of a loaded DICOM view, as a backslash-joined string: from the loader's naturalized metadata, else
+ * from its parsed data set (which path the DICOM loader keeps depends on its version).
+ */
+function dicomValue(imageId: string, keyword: string, tag: string): string | undefined {
+  if (!imageId.startsWith("wadouri:")) return undefined;
+  const natural = metaData.get("naturalized", imageId) as Record<string, unknown> | undefined;
+  const v = natural?.[keyword];
+  if (v !== undefined && v !== null && v !== "") return Array.isArray(v) ? v.map(String).join("\\") : String(v);
+  return wadouri.dataSetCacheManager.get(imageId.slice("wadouri:".length))?.string(tag) ?? undefined;
+}
+const numbers = (v: string | undefined) => (v ? v.split("\\").map(Number) : null);
+
+/** DICOM spacing falls back to ImagerPixelSpacing (mammography), which the DICOM loader ignores. */
+let inSpacingProvider = false;
 function spacingProvider(type: string, imageId: string) {
-  if (type !== "imagePlaneModule" || !imageId.startsWith("wadouri:")) return undefined;
-  const base = wadouri.metaData.metaDataProvider(type, imageId) as Record<string, unknown> | undefined;
-  if (!base || !base.usingDefaultValues) return undefined;
-  const dataSet = wadouri.dataSetCacheManager.get(imageId.slice("wadouri:".length));
-  const imager = dataSet ? [dataSet.floatString("x00181164", 0), dataSet.floatString("x00181164", 1)] : null;
-  const spacing = spacingOf(null, imager as number[] | null);
-  if (!spacing) return undefined;
-  return { ...base, rowPixelSpacing: spacing[0], columnPixelSpacing: spacing[1], pixelSpacing: spacing, usingDefaultValues: false };
+  if (type !== "imagePlaneModule" || !imageId.startsWith("wadouri:") || inSpacingProvider) return undefined;
+  inSpacingProvider = true;
+  try {
+    if (numbers(dicomValue(imageId, "PixelSpacing", "x00280030"))?.every((n) => n > 0)) return undefined;
+    const spacing = spacingOf(null, numbers(dicomValue(imageId, "ImagerPixelSpacing", "x00181164")));
+    const base = metaData.get(type, imageId) as Record<string, unknown> | undefined;
+    if (!spacing || !base) return undefined;
+    return { ...base, rowPixelSpacing: spacing[0], columnPixelSpacing: spacing[1], pixelSpacing: spacing, usingDefaultValues: false };
+  } finally {
+    inSpacingProvider = false;
+  }
 }
 
 /** `web:` images (JPEG/PNG): fetched without caching, decoded by the browser, shown as RGBA. */
@@ -181,6 +198,8 @@ interface Mounted {
   heatmap: OffscreenCanvas | null;
   rendered: boolean;
   firstRender: Promise<void>;
+  /** The display as loaded (window and its function), for reset. */
+  initial: { voiRange?: Types.VOIRange; VOILUTFunction?: Enums.VOILUTFunctionType } | null;
 }
 
 const { MouseBindings, KeyboardBindings } = ToolEnums;
@@ -259,6 +278,7 @@ export async function mountViewer(
     heatmap: null,
     rendered: false,
     firstRender: Promise.resolve(),
+    initial: null,
   }));
   for (const m of mounted) group.addViewport(m.viewport.id, ENGINE);
   let primary: PrimaryTool = "windowLevel";
@@ -350,14 +370,17 @@ export async function mountViewer(
     const id = cornerstoneImageId({ imageId: m.spec.imageId, contentType: m.spec.contentType }, window.location.origin);
     await m.viewport.setStack([id]);
     const image = m.viewport.getCornerstoneImage();
+    const { voiRange, VOILUTFunction } = m.viewport.getProperties();
+    m.initial = { voiRange: voiRange ? { ...voiRange } : undefined, VOILUTFunction };
     const plane = metaData.get("imagePlaneModule", id) as { rowPixelSpacing?: number; columnPixelSpacing?: number } | undefined;
     m.heightMm = image.rows * (plane?.rowPixelSpacing || 1);
     m.widthMm = image.columns * (plane?.columnPixelSpacing || 1);
-    const orientation = id.startsWith("wadouri:") ? wadouri.dataSetCacheManager.get(id.slice(8))?.string("x00200020") : null;
+    const orientation = dicomValue(id, "PatientOrientation", "x00200020");
     const byHeader = flipFromOrientation(m.spec.laterality, orientation);
     const [left, right] = sideMasses(image);
     m.flip = byHeader ?? flipFromPixels(m.spec.laterality, left, right);
     m.spec.element.dataset.spacing = plane?.rowPixelSpacing ? String(plane.rowPixelSpacing) : "";
+    m.spec.element.dataset.orientation = byHeader === null ? "pixels" : "header";
     if (m.spec.heatmapUrl) {
       maskedHeatmap(m.spec.heatmapUrl, image)
         .then((c) => {
@@ -394,8 +417,16 @@ export async function mountViewer(
       }
     },
     reset() {
-      annotation.state.removeAllAnnotations();
-      for (const m of mounted) if (m.viewport.getCornerstoneImage?.()) m.viewport.resetProperties();
+      try {
+        annotation.state.removeAllAnnotations();
+      } catch (error) {
+        options.onError?.("annotations", error);
+      }
+      for (const m of mounted) {
+        if (!m.viewport.getCornerstoneImage?.()) continue;
+        m.viewport.setProperties({ invert: false });
+        if (m.initial?.voiRange) m.viewport.setProperties({ voiRange: m.initial.voiRange, ...(m.initial.VOILUTFunction ? { VOILUTFunction: m.initial.VOILUTFunction } : {}) });
+      }
       hang();
     },
     presets: () => presetList,
@@ -445,8 +476,11 @@ export async function mountViewer(
     if (name === "current") {
       const first = ok.find((m) => m.spec.contentType === "application/dicom") ?? ok[0];
       if (first) {
-        const voi = metaData.get("voiLutModule", first.viewport.getCurrentImageId()) as Parameters<typeof windowPresets>[0] | undefined;
-        presetList = voi ? windowPresets(voi) : [];
+        const id = first.viewport.getCurrentImageId();
+        const voi = metaData.get("voiLutModule", id) as Parameters<typeof windowPresets>[0] | undefined;
+        // The DICOM loader leaves out Window Center & Width Explanation (0028,1055): the preset names come from it.
+        const explanation = dicomValue(id, "WindowCenterWidthExplanation", "x00281055")?.split("\\");
+        presetList = voi ? windowPresets({ ...voi, explanation: explanation ?? null }) : [];
         options.onPresets?.(presetList);
       }
     }
