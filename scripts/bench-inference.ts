@@ -199,7 +199,7 @@ async function main() {
         const t2 = performance.now();
         const prediction = await engine.predict(image.tensor);
         const t3 = performance.now();
-        await heatmapOverlay(gradCam(prediction.features, model.head, prediction.classIndex), image.width, image.height);
+        await heatmapOverlay(gradCam(prediction.features!, prediction.gradients!, model.gradCam!, prediction.classIndex), image.width, image.height);
         const t4 = performance.now();
         plain.fill(0);
         if (i === 0) continue; // warm-up

@@ -103,7 +103,9 @@ describe("GET|POST /api/v1/patients", () => {
   it("gives admins the directory without medical data and refuses creation to other roles", async () => {
     const list = await api("GET", "/api/v1/patients", { token: await tokenFor("admin@demo.nexus") });
     expect(list.status).toBe(200);
-    for (const p of list.body.patients) expect(Object.keys(p).sort()).toEqual(["createdAt", "displayName", "id"]);
+    // Identity only (name, IPP, INS, birth date, sex: what an admin needs to pick a patient), no medical data.
+    const identity = ["birthDate", "createdAt", "displayName", "id", "ins", "ipp", "sex"];
+    for (const p of list.body.patients) expect(Object.keys(p).filter((k) => !identity.includes(k))).toEqual([]);
     for (const who of ["admin@demo.nexus", "patient@demo.nexus", "researcher@demo.nexus"]) {
       const res = await api("POST", "/api/v1/patients", { token: await tokenFor(who), json: { displayName: "Nope Nope" } });
       expect(res.status, who).toBe(403);

@@ -68,7 +68,7 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
 
   it("refuses to start on a database whose migrations are pending, and names the command to run", async () => {
     const start = startServer(serverEnv(ownerUrl));
-    await expect(start).rejects.toThrow(/exited with code 1[\s\S]*8 migration\(s\) pending[\s\S]*npm run db:migrate/);
+    await expect(start).rejects.toThrow(/exited with code 1[\s\S]*9 migration\(s\) pending[\s\S]*npm run db:migrate/);
     const [schema] = await admin<{ n: number }>("select count(*)::int as n from pg_namespace where nspname = 'drizzle'", ownerUrl);
     expect(schema!.n, "the refused start created nothing").toBe(0);
   });
@@ -80,7 +80,7 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
         encoding: "utf8",
       });
       expect(run.status, run.stderr).toBe(0);
-      expect(run.stdout).toMatch(/Database schema up to date on postgres: 8 migrations, the last 0007_app_reads_migrations/);
+      expect(run.stdout).toMatch(/Database schema up to date on postgres: 9 migrations, the last 0008_exams_identity/);
     }
   });
 

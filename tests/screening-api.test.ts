@@ -274,6 +274,24 @@ describe("the identity check on arriving DICOM", () => {
   });
 });
 
+describe("the image page's intents", () => {
+  it("answers 400 to an unknown intent and erases nothing (only intent=erase erases)", { timeout: SLOW }, async () => {
+    const session = await BrowserSession.login("doctor@demo.nexus");
+    const me = await tokenFor("doctor@demo.nexus");
+    const demo = (await api("GET", "/api/v1/patients?q=NEX-000001", { token: me })).body.patients[0];
+    const up = await upload(me, demo.id, await jpeg(32, 32), { laterality: "R", view: "CC" }, "intent.jpg");
+    expect(up.status).toBe(201);
+    for (const intent of ["bogus", ""]) {
+      const res = await session.post(`/images/${up.body.id}`, { intent }, { csrf: await session.csrf() });
+      expect(res.status, intent).toBe(400);
+    }
+    const still = await fetch(`${baseUrl()}/api/v1/images/${up.body.id}`, { headers: { Authorization: `Bearer ${me}` } });
+    expect(still.status).toBe(200);
+    const erased = await session.post(`/images/${up.body.id}`, { intent: "erase" }, { csrf: await session.csrf() });
+    expect(erased.status).toBe(303);
+  });
+});
+
 describe("JPEG and PNG uploads", () => {
   it("go into the chosen exam, or today's, with the laterality and view given; bad values are a 400", { timeout: SLOW }, async () => {
     const p = await createPatient(doctor, { displayName: "Patiente JPEG", consents: { care: true } });

@@ -88,6 +88,86 @@ export function aggregate(views: { laterality: Laterality; probability: number }
   return { exam: { probability: Math.max(breasts.R?.probability ?? 0, breasts.L?.probability ?? 0) }, breasts };
 }
 
+const DECODE_CONCURRENCY = 2;
+
+/** `items.map(fn)` with at most `limit` calls in flight, results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export interface ViewAnalysis {
+  label: string;
+  probability: number;
+  probabilities: Record<string, number>;
+  /** The probability of the suspicious class ({@link scoreLabel}). */
+  score: number;
+  /** Grad-CAM overlay for the suspicious class (null for a model without Grad-CAM outputs). */
+  heatmapPng: Buffer | null;
+}
+
+/**
+ * Decodes every view at once (each buffer wiped once decoded), runs them through the model as one batch, then
+ * Grad-CAM and the heatmap PNGs in parallel. Shared by {@link runExamAi} and `npm run bench:exam`.
+ */
+export async function analyseViews(
+  e: InferenceEngine,
+  views: { contentType: string; load: () => Promise<Uint8Array> }[],
+): Promise<ViewAnalysis[]> {
+  // Two decodes in flight: one's JavaScript windowing overlaps the other's resize in libvips' threads, while the
+  // peak memory stays at two full-size views (a 12 MP DICOM is ≈ 27 MB of bytes and ≈ 55 MB of float values).
+  const prepared = await mapLimit(views, DECODE_CONCURRENCY, async (v) => {
+    const bytes = await v.load();
+    try {
+      return await preprocess(bytes, v.contentType, e.model.card);
+    } finally {
+      bytes.fill(0);
+    }
+  });
+  const one = prepared[0]!.tensor.length;
+  const batch = new Float32Array(one * prepared.length);
+  prepared.forEach((p, i) => batch.set(p.tensor, i * one));
+  const out = await e.run(batch, prepared.length);
+  const classes = e.model.classes;
+  const scoreIndex = classes.indexOf(scoreLabel(classes));
+  const features = e.gradCam ? out.features : null;
+  const gradients = e.gradCam ? out.gradients : null;
+  const featureSize = features ? features.length / prepared.length : 0;
+  const gradientSize = gradients ? gradients.length / prepared.length : 0;
+  return Promise.all(
+    prepared.map(async (p, i) => {
+      const probs = out.probabilities.subarray(i * classes.length, (i + 1) * classes.length);
+      let best = 0;
+      for (let k = 1; k < classes.length; k++) if (probs[k]! > probs[best]!) best = k;
+      // A model imported without Grad-CAM outputs reads without heatmap.
+      const cam =
+        features && gradients && e.gradCam
+          ? gradCam(
+              features.subarray(i * featureSize, (i + 1) * featureSize),
+              gradients.subarray(i * gradientSize, (i + 1) * gradientSize),
+              e.gradCam,
+              scoreIndex,
+            )
+          : null;
+      return {
+        label: classes[best]!,
+        probability: probs[best]!,
+        probabilities: Object.fromEntries(classes.map((c, k) => [c, probs[k]!])),
+        score: probs[scoreIndex]!,
+        heatmapPng: cam ? await heatmapOverlay(cam, p.width, p.height) : null,
+      };
+    }),
+  );
+}
+
 /**
  * Reads every readable view of the exam with the model and stores one prediction per view. 422 `no_readable_view`
  * when none can be read; 503 when the inference queue is full.
@@ -107,50 +187,24 @@ export async function runExamAi(
   if (e.pending >= e.maxQueue) throw busyError();
   const rows = await db.select().from(images).where(inArray(images.id, read.map((v) => v.imageId)));
   const byId = new Map(rows.map((r) => [r.id, r]));
-
-  // Decrypt and decode every view at once; each buffer is wiped as soon as it is decoded.
-  const prepared = await Promise.all(
-    read.map(async (v) => {
-      const row = byId.get(v.imageId)!;
-      const bytes = await vault.readImage(row, onIntegrityFailure(row));
-      try {
-        return await preprocess(bytes, v.contentType, e.model.card);
-      } finally {
-        bytes.fill(0);
-      }
-    }),
-  );
   const start = performance.now();
-  const one = prepared[0]!.tensor.length;
-  const batch = new Float32Array(one * prepared.length);
-  prepared.forEach((p, i) => batch.set(p.tensor, i * one));
-  const out = await e.run(batch, prepared.length);
-  const classes = e.model.classes;
-  const scoreIndex = classes.indexOf(scoreLabel(classes));
-  const featureSize = out.features.length / prepared.length;
-
-  const results = await Promise.all(
-    prepared.map(async (p, i) => {
-      const probs = out.probabilities.subarray(i * classes.length, (i + 1) * classes.length);
-      let best = 0;
-      for (let k = 1; k < classes.length; k++) if (probs[k]! > probs[best]!) best = k;
-      const cam = gradCam(out.features.subarray(i * featureSize, (i + 1) * featureSize), e.head, scoreIndex);
-      const heatmapPng = await heatmapOverlay(cam, p.width, p.height);
-      const id = randomUUID();
-      const heatmapKey = `heatmaps/${id}`;
-      const sealed = await vault.putSealed(heatmapKey, id, heatmapPng);
-      return {
-        id,
-        heatmapKey,
-        sealed,
-        label: classes[best]!,
-        probability: probs[best]!,
-        probabilities: Object.fromEntries(classes.map((c, k) => [c, probs[k]!])),
-        score: probs[scoreIndex]!,
-      };
+  const analysed = await analyseViews(
+    e,
+    read.map((v) => {
+      const row = byId.get(v.imageId)!;
+      return { contentType: v.contentType, load: () => vault.readImage(row, onIntegrityFailure(row)) };
     }),
   );
-  const durationMs = (performance.now() - start) / prepared.length;
+  const results = await Promise.all(
+    analysed.map(async (a) => {
+      const id = randomUUID();
+      if (!a.heatmapPng) return { ...a, id, heatmapKey: null, sealed: null };
+      const heatmapKey = `heatmaps/${id}`;
+      const sealed = await vault.putSealed(heatmapKey, id, a.heatmapPng);
+      return { ...a, id, heatmapKey, sealed };
+    }),
+  );
+  const durationMs = (performance.now() - start) / analysed.length;
   const { name, version, sha256, clinical } = e.model;
   let stored: PredictionView[];
   try {
@@ -171,14 +225,14 @@ export async function runExamAi(
           modelClinical: clinical,
           durationMs,
           heatmapKey: r.heatmapKey,
-          heatmapKeyId: r.sealed.keyId,
-          heatmapWrappedKey: r.sealed.wrappedKey,
+          heatmapKeyId: r.sealed?.keyId ?? null,
+          heatmapWrappedKey: r.sealed?.wrappedKey ?? null,
         })),
       )
       .returning();
     stored = inserted.map(toView);
   } catch (err) {
-    for (const r of results) await vault.store.delete(r.heatmapKey).catch(() => undefined);
+    for (const r of results) if (r.heatmapKey) await vault.store.delete(r.heatmapKey).catch(() => undefined);
     throw err;
   }
   return summarise(exam, stored, skipped);

@@ -5,26 +5,27 @@ import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeDemoModel } from "./densenet.server";
-import { classScores, gradCam, gradCamWeights, heatmapOverlay, jet, upsampleBilinear, type GradCamHead } from "./gradcam.server";
+import { gradCam, gradCamWeights, heatmapOverlay, jet, upsampleBilinear, type GradCamShape } from "./gradcam.server";
 import { attr, onnx, OnnxGraphBuilder } from "./import/onnx-builder";
 import { loadModelDirectory, type LoadedModel } from "./model.server";
 
-describe("Grad-CAM on a crafted head", () => {
-  // 3 channels, 7×7; class 1 is driven by channel 0 (and a little channel 1), class 0 by the opposite of channel 0.
-  const head: GradCamHead = {
-    kernel: Float32Array.from([-1, 0, 0, /* class 1 */ 1, 0.5, 0]),
-    bias: Float32Array.from([0, 0]),
-    channels: 3,
-    height: 7,
-    width: 7,
-  };
+describe("Grad-CAM from crafted gradients", () => {
+  // 3 channels, 7×7; class 1 is driven by channel 0 (and a little channel 1), class 0 by the opposite of channel 0:
+  // the gradients a GlobalAveragePooling → Dense head with W = [[-1, 0, 0], [1, 0.5, 0]] would give.
+  const shape: GradCamShape = { channels: 3, height: 7, width: 7 };
+  const W = [
+    [-1, 0, 0],
+    [1, 0.5, 0],
+  ];
+  const gradients = new Float32Array(2 * 3 * 49);
+  for (let c = 0; c < 2; c++) for (let k = 0; k < 3; k++) for (let p = 0; p < 49; p++) gradients[(c * 3 + k) * 49 + p] = W[c]![k]! / 49;
   const features = new Float32Array(3 * 49);
   features[0 * 49 + 2 * 7 + 5] = 3; // channel 0: a hot spot at row 2, column 5
   features[0 * 49 + 2 * 7 + 4] = 1;
   for (let p = 0; p < 49; p++) features[2 * 49 + p] = 5; // channel 2: everywhere, but no weight
 
   it("finds the hot spot of the class's evidence, normalised to [0, 1]", () => {
-    const cam = gradCam(features, head, 1);
+    const cam = gradCam(features, gradients, shape, 1);
     expect(cam).toMatchObject({ width: 7, height: 7 });
     const argmax = cam.values.indexOf(Math.max(...cam.values));
     expect([Math.floor(argmax / 7), argmax % 7]).toEqual([2, 5]);
@@ -34,16 +35,20 @@ describe("Grad-CAM on a crafted head", () => {
   });
 
   it("keeps only positive evidence (ReLU): nothing speaks for class 0 here", () => {
-    expect(Array.from(gradCam(features, head, 0).values).every((v) => v === 0)).toBe(true);
+    expect(Array.from(gradCam(features, gradients, shape, 0).values).every((v) => v === 0)).toBe(true);
   });
 
-  it("uses α = W[c,k] / (h·w)", () => {
-    expect(Array.from(gradCamWeights(head, 1))).toEqual([1 / 49, 0.5 / 49, 0].map((v) => Math.fround(v)));
-    expect(() => gradCamWeights(head, 2)).toThrow(RangeError);
+  it("α_k is the spatial mean of the gradient (here W[c,k] / (h·w)), even when it varies over positions", () => {
+    const a = gradCamWeights(gradients, shape, 1);
+    [1 / 49, 0.5 / 49, 0].forEach((v, k) => expect(a[k]).toBeCloseTo(v, 9));
+    const uneven = new Float32Array(2 * 3 * 49);
+    uneven[(1 * 3 + 2) * 49 + 10] = 4.9; // one position of channel 2, class 1 (as a GlobalMaxPooling head gives)
+    expect(gradCamWeights(uneven, shape, 1)[2]).toBeCloseTo(0.1, 6);
+    expect(() => gradCamWeights(gradients, shape, 2)).toThrow(RangeError);
   });
 });
 
-describe("closed form = numerical gradient through ONNX Runtime, on the demo model's real head", () => {
+describe("the demo model's `gradients` output = numerical gradient through ONNX Runtime", () => {
   let root: string;
   let model: LoadedModel;
   let full: ort.InferenceSession;
@@ -76,31 +81,33 @@ describe("closed form = numerical gradient through ONNX Runtime, on the demo mod
     rmSync(root, { recursive: true, force: true });
   });
 
-  async function realFeatures(): Promise<{ features: Float32Array; probabilities: Float32Array }> {
+  async function realOutputs(): Promise<{ features: Float32Array; gradients: Float32Array; probabilities: Float32Array }> {
     const input = new Float32Array(3 * 224 * 224);
     for (let i = 0; i < input.length; i++) input[i] = Math.sin(i / 97) * 1.5 + ((i % 224) / 224 - 0.5); // a smooth synthetic image
     const out = await full.run({ input: new ort.Tensor("float32", input, [1, 3, 224, 224]) });
-    return { features: out.features!.data as Float32Array, probabilities: out.probabilities!.data as Float32Array };
+    return {
+      features: out.features!.data as Float32Array,
+      gradients: out.gradients!.data as Float32Array,
+      probabilities: out.probabilities!.data as Float32Array,
+    };
   }
   const logits = async (features: Float32Array) =>
     (await headOnly.run({ features: new ort.Tensor("float32", features, [1, 1024, 7, 7]) })).logits!.data as Float32Array;
 
   it("the extracted head reproduces the model's probabilities", async () => {
-    const { features, probabilities } = await realFeatures();
+    const { features, probabilities } = await realOutputs();
     const z = await logits(features);
     const softmax = [Math.exp(z[0]!), Math.exp(z[1]!)].map((e, _, all) => e / (all[0]! + all[1]!));
     expect(softmax[0]).toBeCloseTo(probabilities[0]!, 5);
     expect(softmax[1]).toBeCloseTo(probabilities[1]!, 5);
-    const scores = classScores(features, model.head);
-    expect(scores[0]).toBeCloseTo(z[0]!, 3);
-    expect(scores[1]).toBeCloseTo(z[1]!, 3);
   });
 
-  it("∂y_c/∂A_k[i,j] measured by central differences equals W[c,k] / 49", async () => {
-    const { features } = await realFeatures();
+  it("∂y_c/∂A_k[i,j] measured by central differences equals the graph's `gradients`", async () => {
+    const { features, gradients } = await realOutputs();
     const eps = 0.25;
+    const shape = model.gradCam!;
     // the channels with the largest weights for class 1, plus channel 0; a few positions each
-    const alpha1 = gradCamWeights(model.head, 1);
+    const alpha1 = gradCamWeights(gradients, shape, 1);
     const channels = [0, ...Array.from(alpha1.keys()).sort((a, b) => Math.abs(alpha1[b]!) - Math.abs(alpha1[a]!)).slice(0, 3)];
     for (const k of channels) {
       for (const [i, j] of [[0, 0], [3, 4], [6, 2]] as const) {
@@ -112,22 +119,23 @@ describe("closed form = numerical gradient through ONNX Runtime, on the demo mod
         const [zp, zm] = [await logits(plus), await logits(minus)];
         for (const c of [0, 1]) {
           const numerical = (zp[c]! - zm[c]!) / (2 * eps);
-          const closedForm = gradCamWeights(model.head, c)[k]!;
-          expect(Math.abs(numerical - closedForm)).toBeLessThan(2e-4 + 0.01 * Math.abs(closedForm));
+          const graph = gradients[c * 1024 * 49 + index]!;
+          expect(Math.abs(numerical - graph)).toBeLessThan(2e-4 + 0.01 * Math.abs(graph));
         }
       }
     }
   });
 
   it("the CAM equals ReLU(Σ_k α_k A_k) / max computed independently in float64", async () => {
-    const { features } = await realFeatures();
+    const { features, gradients } = await realOutputs();
     for (const c of [0, 1]) {
-      const alpha = gradCamWeights(model.head, c);
+      const alpha = new Float64Array(1024);
+      for (let k = 0; k < 1024; k++) for (let p = 0; p < 49; p++) alpha[k]! += gradients[(c * 1024 + k) * 49 + p]! / 49;
       const expected = new Float64Array(49);
       for (let k = 0; k < 1024; k++) for (let p = 0; p < 49; p++) expected[p]! += alpha[k]! * features[k * 49 + p]!;
       const relu = Array.from(expected, (v) => Math.max(0, v));
       const max = Math.max(...relu);
-      const cam = gradCam(features, model.head, c);
+      const cam = gradCam(features, gradients, model.gradCam!, c);
       relu.forEach((v, p) => expect(cam.values[p]).toBeCloseTo(max > 0 ? v / max : 0, 4));
     }
   });

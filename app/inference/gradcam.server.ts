@@ -1,19 +1,17 @@
 /**
- * Grad-CAM (Selvaraju et al. 2017) from the model's second output, `features` = A (C × h × w: for DenseNet121 the
- * last dense block after its final BN + ReLU, 1024 × 7 × 7).
+ * Grad-CAM (Selvaraju et al. 2017) from the model's outputs `features` = A (C × h × w: the last convolutional
+ * feature map, for DenseNet121 the last dense block after its final BN + ReLU, 1024 × 7 × 7) and `gradients`
+ * = ∂y_c/∂A for every class c (K × C × h × w), which the imported ONNX graph computes itself by the backward pass of
+ * whatever head follows A (keras-to-onnx.ts, `headGradients`): nothing here depends on the head's layers.
  *
- * The head after A is GlobalAveragePool → Dense → softmax, so the score of class c before the softmax is
- *   y_c = Σ_k W[c,k] · (1/(h·w)) Σ_ij A_k[i,j] + b_c
- * and its gradient with respect to the feature map is constant over positions: ∂y_c/∂A_k[i,j] = W[c,k] / (h·w).
- * Grad-CAM's channel weights α_k^c (the spatial mean of that gradient) are therefore W[c,k] / (h·w), with no
- * backward pass, and CAM^c = ReLU(Σ_k α_k^c A_k), normalised to [0, 1] (for this head it equals CAM of Zhou et al.).
+ *   α_k^c = (1/(h·w)) Σ_ij ∂y_c/∂A_k[i,j]        CAM^c = ReLU(Σ_k α_k^c A_k), normalised to [0, 1].
+ *
+ * (For GlobalAveragePooling → Dense, α_k^c = W[c,k] / (h·w) and CAM^c equals Zhou et al.'s CAM.)
  */
 import sharp from "sharp";
 
-/** The dense layer after global average pooling: kernel class-major [K][C], bias [K], and A's shape. */
-export interface GradCamHead {
-  kernel: Float32Array;
-  bias: Float32Array;
+/** Shape of the feature map A: channels × height × width. */
+export interface GradCamShape {
   channels: number;
   height: number;
   width: number;
@@ -26,35 +24,29 @@ export interface Cam {
   values: Float32Array;
 }
 
-/** α_k = ∂y_c/∂A_k[i,j] = W[c,k] / (h·w): Grad-CAM's weights for class `classIndex`. */
-export function gradCamWeights(head: GradCamHead, classIndex: number): Float32Array {
-  const classes = head.bias.length;
-  if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= classes) throw new RangeError(`class ${classIndex} out of 0…${classes - 1}`);
-  const scale = 1 / (head.height * head.width);
-  return head.kernel.slice(classIndex * head.channels, (classIndex + 1) * head.channels).map((w) => w * scale);
-}
-
-/** The pre-softmax class scores y = W · GAP(A) + b (what the model's softmax receives). */
-export function classScores(features: Float32Array, head: GradCamHead): Float32Array {
-  const { channels, height, width } = head;
+/** α_k^c: the spatial mean of ∂y_c/∂A_k, from one image's `gradients` (K × C × h × w). */
+export function gradCamWeights(gradients: Float32Array, shape: GradCamShape, classIndex: number): Float32Array {
+  const { channels, height, width } = shape;
   const area = height * width;
-  const classes = head.bias.length;
-  const scores = Float32Array.from(head.bias);
+  const classes = gradients.length / (channels * area);
+  if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`gradients: ${gradients.length} values, not K×${channels}×${height}×${width}`);
+  if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= classes) throw new RangeError(`class ${classIndex} out of 0…${classes - 1}`);
+  const alpha = new Float32Array(channels);
+  const base = classIndex * channels * area;
   for (let k = 0; k < channels; k++) {
     let sum = 0;
-    for (let p = 0; p < area; p++) sum += features[k * area + p]!;
-    const mean = sum / area;
-    for (let c = 0; c < classes; c++) scores[c]! += head.kernel[c * channels + k]! * mean;
+    for (let p = 0; p < area; p++) sum += gradients[base + k * area + p]!;
+    alpha[k] = sum / area;
   }
-  return scores;
+  return alpha;
 }
 
-/** Grad-CAM of class `classIndex` for one image's feature map (C × h × w, as the model outputs it). */
-export function gradCam(features: Float32Array, head: GradCamHead, classIndex: number): Cam {
-  const { channels, height, width } = head;
+/** Grad-CAM of class `classIndex` for one image's feature map (C × h × w) and gradients (K × C × h × w). */
+export function gradCam(features: Float32Array, gradients: Float32Array, shape: GradCamShape, classIndex: number): Cam {
+  const { channels, height, width } = shape;
   const area = height * width;
   if (features.length !== channels * area) throw new RangeError(`features: ${features.length} values, expected ${channels}×${height}×${width}`);
-  const alpha = gradCamWeights(head, classIndex);
+  const alpha = gradCamWeights(gradients, shape, classIndex);
   const cam = new Float32Array(area);
   for (let k = 0; k < channels; k++) {
     const a = alpha[k]!;

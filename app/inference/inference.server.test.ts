@@ -44,7 +44,7 @@ describe("analyse", () => {
     expect(result.probability).toBeGreaterThanOrEqual(0.5);
     expect(result.model).toEqual({ name: "densenet121-demo", version: "1.0.0-demo", sha256: engine.model.sha256, clinical: false });
     expect(result.model.sha256).toMatch(/^[0-9a-f]{64}$/);
-    const heatmap = await sharp(result.heatmapPng).metadata();
+    const heatmap = await sharp(result.heatmapPng!).metadata();
     expect(heatmap).toMatchObject({ format: "png", width: 1024, height: 768, channels: 4 });
     expect(result.durationMs).toBeGreaterThan(0);
     expect(result.heatmapLabel).toBe(result.label);
@@ -57,7 +57,7 @@ describe("analyse", () => {
   it("DICOM (16-bit, windowed) and 16-bit PNG", async () => {
     const pixels = Array.from({ length: 512 * 400 }, (_, i) => ((i % 400) * 7 + Math.floor(i / 400) * 3) % 4096);
     const dicom = await analyseWith(engine, writeDicom({ rows: 512, columns: 400, pixels, bitsStored: 12, windowCenter: 2000, windowWidth: 3000 }), "application/dicom");
-    expect(await sharp(dicom.heatmapPng).metadata()).toMatchObject({ width: 400, height: 512 });
+    expect(await sharp(dicom.heatmapPng!).metadata()).toMatchObject({ width: 400, height: 512 });
     const png16 = await sharp(Uint16Array.from(pixels, (v) => v * 16), { raw: { width: 400, height: 512, channels: 1 } }).toColourspace("grey16").png().toBuffer();
     const png = await analyseWith(engine, png16, "image/png");
     expect(Object.values(png.probabilities).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);

@@ -6,16 +6,16 @@
  *   const result = await analyse(bytes, contentType);
  *
  * `analyse` = preprocess (decode, resize, normalise per the model card) + inference (ONNX Runtime, in its worker,
- * through the bounded queue) + Grad-CAM (closed form from the `features` output) + the heatmap PNG. Nothing is
+ * through the bounded queue) + Grad-CAM (from the `features` and `gradients` outputs) + the heatmap PNG. Nothing is
  * written to disk; the caller may wipe `bytes` as soon as the promise settles.
  *
  * Errors: HttpError 415 (type), 422 (unreadable image, unsupported DICOM transfer syntax), 503 + Retry-After
  * (queue full); ModelError from getEngine() when the model directory is unusable (the server must not start).
  */
 import path from "node:path";
-import { ensureDemoModel } from "./densenet.server";
+import { ensureDemoModel, writeDemoModel } from "./densenet.server";
 import { gradCam, heatmapOverlay } from "./gradcam.server";
-import { DEFAULT_MODEL_DIR, loadModelDirectory, modelDirFromEnv } from "./model.server";
+import { DEFAULT_MODEL_DIR, loadModelDirectory, ModelError, modelDirFromEnv, type LoadedModel } from "./model.server";
 import { preprocess } from "./preprocess.server";
 import { busyError, DEFAULT_QUEUE, InferenceEngine, type ModelInfo } from "./session.server";
 
@@ -28,8 +28,9 @@ export interface Analysis {
   probability: number;
   /** Probability per label, in classes.json order. */
   probabilities: Record<string, number>;
-  /** Transparent Grad-CAM overlay for `heatmapLabel`, image-sized (longest side ≤ 1024 px). */
-  heatmapPng: Buffer;
+  /** Transparent Grad-CAM overlay for `heatmapLabel`, image-sized (longest side ≤ 1024 px); null for a model
+   *  without Grad-CAM (an ONNX model imported as is: its card says `heatmap: "none"`). */
+  heatmapPng: Buffer | null;
   /** The class the heatmap explains: the predicted label unless another was asked for. */
   heatmapLabel: string;
   /** Wall-clock time of preprocess + inference + Grad-CAM, in milliseconds. */
@@ -64,8 +65,17 @@ export function threadsFromEnv(env: Record<string, string | undefined> = process
 
 /** Loads a model directory into a new engine (the demo model is built first when `dir` is the default and absent). */
 export async function createEngine(dir = modelDirFromEnv(), options: CreateEngineOptions = {}): Promise<InferenceEngine> {
-  if (options.buildDemoIfMissing ?? path.resolve(dir) === path.resolve(DEFAULT_MODEL_DIR)) await ensureDemoModel(dir);
-  const model = await loadModelDirectory(dir);
+  const demo = options.buildDemoIfMissing ?? path.resolve(dir) === path.resolve(DEFAULT_MODEL_DIR);
+  if (demo) await ensureDemoModel(dir);
+  let model: LoadedModel;
+  try {
+    model = await loadModelDirectory(dir);
+  } catch (err) {
+    // A demo model built before the `gradients` output existed: rebuild it (it is deterministic and never edited).
+    if (!(demo && err instanceof ModelError && err.code === "unsupported_head")) throw err;
+    await writeDemoModel(dir);
+    model = await loadModelDirectory(dir);
+  }
   return InferenceEngine.create(model, { maxQueue: options.maxQueue ?? queueSizeFromEnv(), threads: options.threads ?? threadsFromEnv() });
 }
 
@@ -120,8 +130,10 @@ export async function analyseWith(e: InferenceEngine, bytes: Uint8Array, content
   const image = await preprocess(bytes, contentType, e.model.card);
   const prediction = await e.predict(image.tensor);
   const camIndex = heatmapIndex ?? prediction.classIndex;
-  const cam = gradCam(prediction.features, e.head, camIndex);
-  const heatmapPng = await heatmapOverlay(cam, image.width, image.height);
+  const heatmapPng =
+    e.gradCam && prediction.features && prediction.gradients
+      ? await heatmapOverlay(gradCam(prediction.features, prediction.gradients, e.gradCam, camIndex), image.width, image.height)
+      : null;
   const { name, version, sha256, clinical } = e.model;
   return {
     label: prediction.label,

@@ -42,6 +42,14 @@ export const modelCardSchema = z
     sha256: z.string().regex(SHA256, "sha256 must be 64 lower-case hexadecimal characters"),
     /** Optional provenance (source file, converter, date). */
     source: z.string().max(2000).optional(),
+    /**
+     * How readings are explained: "grad-cam" (model.onnx has `features` and `gradients` outputs) or "none" (no
+     * convolutional feature map could be identified, e.g. a model imported as ONNX: readings carry no heatmap).
+     * Absent means "grad-cam".
+     */
+    heatmap: z.enum(["grad-cam", "none"]).optional(),
+    /** Why, in words, when `heatmap` is "none". */
+    heatmapNote: z.string().max(2000).optional(),
     createdAt: z.string().max(100).optional(),
   })
   .strict();

@@ -49,19 +49,19 @@ describe("demo model", () => {
     const model = onnx.ModelProto.decode(readFileSync(path.join(demo, "model.onnx")));
     let parameters = 0;
     for (const t of model.graph!.initializer!) {
-      if (t.dataType === onnx.TensorProto.DataType.FLOAT) parameters += t.dims!.reduce((a: number, d) => a * Number(d), 1);
+      if (t.dataType === onnx.TensorProto.DataType.FLOAT && !t.name!.startsWith("grad/")) parameters += t.dims!.reduce((a: number, d) => a * Number(d), 1);
     }
     expect(parameters).toBe(7_039_554);
     expect(DENSENET121_PARAMETERS_2_CLASSES).toBe(7_039_554);
     // 120 convolutions (1 stem + 58 × 2 in the dense blocks + 3 transitions) + the dense layer = DenseNet-121
-    const ops = model.graph!.node!.map((n) => n.opType);
+    const ops = model.graph!.node!.filter((n) => !n.name!.startsWith("grad/")).map((n) => n.opType); // without the head's backward pass
     expect(ops.filter((o) => o === "Conv")).toHaveLength(120);
     expect(ops.filter((o) => o === "Gemm")).toHaveLength(1);
     expect(ops.filter((o) => o === "BatchNormalization")).toHaveLength(121); // + the final BN
     expect(ops.filter((o) => o === "Concat")).toHaveLength(58);
     expect(Number(model.irVersion)).toBe(8);
     expect(Number(model.opsetImport![0]!.version)).toBe(13);
-    expect(model.graph!.output!.map((o) => o.name)).toEqual(["probabilities", "features"]);
+    expect(model.graph!.output!.map((o) => o.name)).toEqual(["probabilities", "features", "gradients"]);
   });
 
   it("is deterministic and builds in a few seconds", () => {
@@ -78,9 +78,7 @@ describe("demo model", () => {
     expect(model.card.intendedUse).toMatch(/démonstration/);
     expect(model.classes).toEqual(["Negative", "Positive"]);
     expect(model.sha256).toBe(model.card.sha256);
-    expect(model.head).toMatchObject({ channels: 1024, height: 7, width: 7 });
-    expect(model.head.kernel).toHaveLength(2 * 1024);
-    expect(model.head.bias).toHaveLength(2);
+    expect(model.gradCam).toEqual({ channels: 1024, height: 7, width: 7 });
   });
 
   it("takes the label order from classes.json, whatever the key order in the file", async () => {
@@ -150,5 +148,42 @@ describe("refusals (the server must not start)", () => {
       writeFileSync(path.join(d, "card.json"), JSON.stringify(card));
     });
     await expectRefused(dir, "invalid_model", /ONNX|graphe|entrée/);
+  });
+});
+
+describe("Grad-CAM outputs", () => {
+  /** The demo model with some graph outputs dropped (as a model built before `gradients` existed), card re-hashed. */
+  const withoutOutputs = (name: string, drop: string[], card: (c: Record<string, unknown>) => void = () => undefined) =>
+    variant(name, (d) => {
+      const model = onnx.ModelProto.decode(readFileSync(path.join(d, "model.onnx")));
+      model.graph!.output = model.graph!.output!.filter((o) => !drop.includes(o.name!));
+      const bytes = onnx.ModelProto.encode(model).finish();
+      writeFileSync(path.join(d, "model.onnx"), bytes);
+      const c = JSON.parse(readFileSync(path.join(d, "card.json"), "utf8"));
+      c.sha256 = createHash("sha256").update(bytes).digest("hex");
+      card(c);
+      writeFileSync(path.join(d, "card.json"), JSON.stringify(c));
+    });
+
+  it("a model with `features` but no `gradients` (written before 2026-11-30) is refused with a way out", async () => {
+    await expectRefused(withoutOutputs("no-gradients", ["gradients"]), "unsupported_head", /sortie « gradients » .*réimportez le modèle avec npm run model:import/);
+  });
+
+  it("no Grad-CAM outputs at all: refused unless the card says heatmap: none", async () => {
+    await expectRefused(withoutOutputs("no-cam", ["gradients", "features"]), "unsupported_head", /heatmap: "none"/);
+    const dir = withoutOutputs("no-cam-declared", ["gradients", "features"], (c) => (c.heatmap = "none"));
+    expect((await loadModelDirectory(dir)).gradCam).toBeNull();
+  });
+
+  it("a stale demo model (no `gradients`) is rebuilt when the engine starts on it", async () => {
+    const dir = withoutOutputs("stale-demo", ["gradients"]);
+    const { createEngine } = await import("./inference.server");
+    const engine = await createEngine(dir, { buildDemoIfMissing: true, threads: 1 });
+    try {
+      expect(engine.gradCam).toEqual({ channels: 1024, height: 7, width: 7 });
+      expect(engine.model.sha256).toBe(JSON.parse(readFileSync(path.join(demo, "card.json"), "utf8")).sha256);
+    } finally {
+      await engine.close();
+    }
   });
 });

@@ -5,10 +5,11 @@
  * - a missing directory or file;
  * - an invalid `classes.json` or `card.json` (schemas in model-card.ts);
  * - weights whose SHA-256 differs from the card's (a changed or tampered `model.onnx`);
- * - a graph without the expected input (`input` [N, 3, S, S], S = the card's inputSize) or outputs
- *   (`probabilities` [N, K] with K = the number of classes, `features` [N, C, h, w]);
- * - a head that is not GlobalAveragePool → Gemm → Softmax over `features`, for which the closed-form Grad-CAM of
- *   gradcam.server.ts would be wrong.
+ * - a graph without the expected input (`input` [N, 3, S, S], S = the card's inputSize) or output
+ *   (`probabilities` [N, K] with K = the number of classes);
+ * - for Grad-CAM, either both `features` [N, C, h, w] (the last convolutional feature map) and `gradients`
+ *   [N, K, C, h, w] (∂ class score / ∂ features, computed in the graph by the importer), or neither (a model imported
+ *   directly as ONNX: readings then carry no heatmap, and its card says `heatmap: "none"`).
  *
  * The bytes that were hashed are the bytes handed to ONNX Runtime: the file is read once.
  */
@@ -16,8 +17,8 @@ import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { classesSchema, describeIssues, modelCardSchema, type ModelCard } from "./model-card";
-import type { GradCamHead } from "./gradcam.server";
-import { dimsOf, initializerValues, onnx, type OnnxTypes } from "./import/onnx-builder";
+import type { GradCamShape } from "./gradcam.server";
+import { onnx, type OnnxTypes } from "./import/onnx-builder";
 
 export const DEFAULT_MODEL_DIR = "models/densenet121-demo";
 
@@ -52,8 +53,8 @@ export interface LoadedModel {
   sha256: string;
   /** The verified bytes of model.onnx. */
   onnx: Uint8Array;
-  /** The classification head, for Grad-CAM. */
-  head: GradCamHead;
+  /** Shape of the feature map for Grad-CAM; null when the model has none (no heatmap). */
+  gradCam: GradCamShape | null;
 }
 
 /** The model directory selected by `MODEL_DIR` (default {@link DEFAULT_MODEL_DIR}), resolved from the working directory. */
@@ -118,19 +119,18 @@ export async function loadModelDirectory(dirArg: string): Promise<LoadedModel> {
   } catch (err) {
     throw new ModelError("invalid_model", `${where("model.onnx")} n'est pas un modèle ONNX lisible (${(err as Error).message}).`);
   }
-  const head = inspectGraph(model, card, classes, where("model.onnx"));
-  return { dir, card, classes, sha256, onnx: bytes, head };
+  const gradCam = inspectGraph(model, card, classes, where("model.onnx"));
+  return { dir, card, classes, sha256, onnx: bytes, gradCam };
 }
 
-/** Checks inputs/outputs against the card and classes, and extracts the classification head. */
-function inspectGraph(model: OnnxTypes.ModelProto, card: ModelCard, classes: string[], file: string): GradCamHead {
+/** Checks inputs/outputs against the card and classes; returns the feature map's shape for Grad-CAM (or null). */
+function inspectGraph(model: OnnxTypes.ModelProto, card: ModelCard, classes: string[], file: string): GradCamShape | null {
   const graph = model.graph;
   const invalid = (why: string) => new ModelError("invalid_model", `${file} : ${why}.`);
   if (!graph) throw invalid("graphe absent");
   const graphInputs = graph.input ?? [];
   const graphOutputs = graph.output ?? [];
-  const nodes = graph.node ?? [];
-  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name ?? ""));
   const realInputs = graphInputs.filter((i) => !initializers.has(i.name ?? ""));
   const input = realInputs.find((i) => i.name === "input");
   const inputShape = shapeOf(input);
@@ -140,7 +140,6 @@ function inspectGraph(model: OnnxTypes.ModelProto, card: ModelCard, classes: str
     throw invalid(`l'entrée doit être [N, 3, ${card.inputSize}, ${card.inputSize}] (inputSize de la fiche), elle est [${inputShape.join(", ")}]`);
   }
   const probabilities = shapeOf(graphOutputs.find((o) => o.name === "probabilities"));
-  const features = shapeOf(graphOutputs.find((o) => o.name === "features"));
   if (!probabilities || probabilities.length !== 2 || typeof probabilities[1] !== "number") {
     throw invalid("la sortie « probabilities » [N, classes] est absente");
   }
@@ -150,55 +149,29 @@ function inspectGraph(model: OnnxTypes.ModelProto, card: ModelCard, classes: str
       `classes.json déclare ${classes.length} classes mais le modèle ${file} en produit ${probabilities[1]} : les étiquettes ne correspondraient pas aux sorties. Modèle refusé.`,
     );
   }
+  const featuresInfo = graphOutputs.find((o) => o.name === "features");
+  const gradientsInfo = graphOutputs.find((o) => o.name === "gradients");
+  if (!featuresInfo && !gradientsInfo) {
+    if (card.heatmap !== "none") {
+      throw new ModelError(
+        "unsupported_head",
+        `${file} : ni « features » ni « gradients » (pas de Grad-CAM possible) mais la fiche ne dit pas heatmap: "none" ; réimportez le modèle (npm run model:import). Modèle refusé.`,
+      );
+    }
+    return null;
+  }
+  const features = shapeOf(featuresInfo);
   if (!features || features.length !== 4 || features.slice(1).some((d) => typeof d !== "number")) {
-    throw invalid("la sortie « features » [N, C, h, w] (carte de caractéristiques pour le Grad-CAM) est absente");
+    throw invalid("la sortie « features » [N, C, h, w] (carte de caractéristiques pour le Grad-CAM) est absente ou sans forme fixe");
   }
   const [, channels, fh, fw] = features as [unknown, number, number, number];
-
-  // Walk the head backwards: probabilities ← Softmax ← Gemm ← Flatten ← GlobalAveragePool ← features.
-  const producer = new Map<string, OnnxTypes.INodeProto>();
-  for (const node of nodes) for (const out of node.output ?? []) producer.set(out, node);
-  const through = (tensor: string): OnnxTypes.INodeProto | undefined => {
-    let node = producer.get(tensor);
-    while (node?.opType === "Identity") node = producer.get(node.input![0]!);
-    return node;
-  };
-  const unsupported = (why: string) =>
-    new ModelError("unsupported_head", `${file} : tête de classification non prise en charge pour le Grad-CAM (${why}) ; attendu features → GlobalAveragePool → Gemm → Softmax.`);
-  const softmax = through("probabilities");
-  if (softmax?.opType !== "Softmax") throw unsupported(`« probabilities » vient de ${softmax?.opType ?? "rien"}`);
-  const gemm = through(softmax.input![0]!);
-  if (gemm?.opType !== "Gemm") throw unsupported(`le softmax suit ${gemm?.opType ?? "rien"}`);
-  const flatten = through(gemm.input![0]!);
-  const pool = flatten && ["Flatten", "Reshape", "Squeeze"].includes(flatten.opType ?? "") ? through(flatten.input![0]!) : undefined;
-  if (pool?.opType !== "GlobalAveragePool") throw unsupported("pas de GlobalAveragePool avant la couche dense");
-  const pooled = pool.input![0]!;
-  const featuresNode = producer.get("features");
-  if (pooled !== "features" && !(featuresNode?.opType === "Identity" && featuresNode.input![0] === pooled)) {
-    throw unsupported("le GlobalAveragePool ne lit pas la sortie « features »");
+  const gradients = shapeOf(gradientsInfo);
+  const expected = [classes.length, channels, fh, fw];
+  if (!gradients || gradients.length !== 5 || gradients.slice(1).join() !== expected.join()) {
+    throw new ModelError(
+      "unsupported_head",
+      `${file} : la sortie « gradients » [N, ${expected.join(", ")}] (dérivée des scores de classe par rapport à « features », pour le Grad-CAM) est absente ou de forme [${gradients?.join(", ") ?? ""}] ; réimportez le modèle avec npm run model:import. Modèle refusé.`,
+    );
   }
-  const attrOf = (name: string, fallback: number) => {
-    const a = gemm.attribute?.find((x) => x.name === name);
-    return a ? (a.type === onnx.AttributeProto.AttributeType.FLOAT ? Number(a.f) : Number(a.i)) : fallback;
-  };
-  if (attrOf("transA", 0) !== 0) throw unsupported("Gemm avec transA");
-  const kernelTensor = initializers.get(gemm.input![1]!);
-  if (!kernelTensor) throw unsupported("poids de la couche dense introuvables");
-  const transB = attrOf("transB", 0) !== 0;
-  const alpha = attrOf("alpha", 1);
-  const beta = attrOf("beta", 1);
-  const dims = dimsOf(kernelTensor);
-  const classCount = classes.length;
-  const expected = transB ? [classCount, channels] : [channels, classCount];
-  if (dims.join() !== expected.join()) throw unsupported(`poids [${dims.join(", ")}] au lieu de [${expected.join(", ")}]`);
-  const raw = initializerValues(kernelTensor);
-  // Class-major [K][C] copy, alpha folded in.
-  const kernel = new Float32Array(classCount * channels);
-  for (let k = 0; k < classCount; k++)
-    for (let ch = 0; ch < channels; ch++) kernel[k * channels + ch] = alpha * raw[transB ? k * channels + ch : ch * classCount + k]!;
-  const biasTensor = gemm.input![2] ? initializers.get(gemm.input![2]) : undefined;
-  if (gemm.input![2] && !biasTensor) throw unsupported("biais de la couche dense introuvable");
-  const bias = biasTensor ? initializerValues(biasTensor).map((b) => b * beta) : new Float32Array(classCount);
-  if (bias.length !== classCount) throw unsupported("biais de taille inattendue");
-  return { kernel, bias, channels, height: fh, width: fw };
+  return { channels, height: fh, width: fw };
 }

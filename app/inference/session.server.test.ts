@@ -47,7 +47,8 @@ describe("InferenceEngine", () => {
     expect(p.probability).toBe(Math.max(...values));
     expect(p.label).toBe(values[0]! >= values[1]! ? "Negative" : "Positive");
     expect(p.features).toHaveLength(1024 * 7 * 7);
-    expect(Math.min(...p.features)).toBeGreaterThanOrEqual(0); // after the final ReLU
+    expect(Math.min(...p.features!)).toBeGreaterThanOrEqual(0); // after the final ReLU
+    expect(p.gradients).toHaveLength(2 * 1024 * 7 * 7);
   });
 
   it("gives different images different probabilities (the demo weights are not degenerate)", async () => {

@@ -14,7 +14,7 @@ import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { HttpError } from "../http/errors.server";
-import type { GradCamHead } from "./gradcam.server";
+import type { GradCamShape } from "./gradcam.server";
 import type { ModelCard } from "./model-card";
 import { ModelError, type LoadedModel } from "./model.server";
 
@@ -36,15 +36,19 @@ export interface Prediction {
   label: string;
   probability: number;
   classIndex: number;
-  /** The feature map for Grad-CAM (C × h × w, e.g. 1024 × 7 × 7). */
-  features: Float32Array;
+  /** The feature map for Grad-CAM (C × h × w, e.g. 1024 × 7 × 7); null for a model without Grad-CAM. */
+  features: Float32Array | null;
+  /** ∂ class score / ∂ features for every class (K × C × h × w); null for a model without Grad-CAM. */
+  gradients: Float32Array | null;
 }
 
 export interface BatchOutput {
   /** [batch × classes] */
   probabilities: Float32Array;
-  /** [batch × C × h × w] */
-  features: Float32Array;
+  /** [batch × C × h × w], null when the model has no Grad-CAM outputs */
+  features: Float32Array | null;
+  /** [batch × K × C × h × w], null when the model has no Grad-CAM outputs */
+  gradients: Float32Array | null;
 }
 
 export interface EngineOptions {
@@ -86,8 +90,12 @@ parentPort.on("message", (msg) => {
       const input = new ort.Tensor("float32", msg.data, msg.dims);
       const out = await session.run({ input });
       const probabilities = new Float32Array(out.probabilities.data);
-      const features = new Float32Array(out.features.data);
-      parentPort.postMessage({ type: "result", id: msg.id, probabilities, features }, [probabilities.buffer, features.buffer]);
+      const features = out.features ? new Float32Array(out.features.data) : null;
+      const gradients = out.gradients ? new Float32Array(out.gradients.data) : null;
+      const transfer = [probabilities.buffer];
+      if (features) transfer.push(features.buffer);
+      if (gradients) transfer.push(gradients.buffer);
+      parentPort.postMessage({ type: "result", id: msg.id, probabilities, features, gradients }, transfer);
     } catch (err) {
       parentPort.postMessage({ type: "result", id: msg.id, error: String((err && err.message) || err) });
     }
@@ -99,7 +107,7 @@ start();
 type WorkerReply =
   | { type: "ready" }
   | { type: "failed"; message: string }
-  | { type: "result"; id: number; probabilities?: Float32Array; features?: Float32Array; error?: string };
+  | { type: "result"; id: number; probabilities?: Float32Array; features?: Float32Array | null; gradients?: Float32Array | null; error?: string };
 
 interface Job {
   resolve: (out: BatchOutput) => void;
@@ -108,7 +116,8 @@ interface Job {
 
 export class InferenceEngine {
   readonly model: ModelInfo;
-  readonly head: GradCamHead;
+  /** Shape of the Grad-CAM feature map; null when the model has none (readings carry no heatmap). */
+  readonly gradCam: GradCamShape | null;
   readonly inputSize: number;
   readonly maxQueue: number;
   private readonly worker: Worker;
@@ -126,7 +135,7 @@ export class InferenceEngine {
       card: model.card,
       dir: model.dir,
     };
-    this.head = model.head;
+    this.gradCam = model.gradCam;
     this.inputSize = model.card.inputSize;
     this.maxQueue = maxQueue;
     this.worker = worker;
@@ -192,6 +201,7 @@ export class InferenceEngine {
       probability: out.probabilities[best]!,
       classIndex: best,
       features: out.features,
+      gradients: out.gradients,
     };
   }
 
@@ -212,8 +222,8 @@ export class InferenceEngine {
     if (!job) return;
     this.jobs.delete(msg.id);
     if (this.jobs.size === 0) this.worker.unref();
-    if (msg.error || !msg.probabilities || !msg.features) job.reject(new Error(`inference failed: ${msg.error ?? "no output"}`));
-    else job.resolve({ probabilities: msg.probabilities, features: msg.features });
+    if (msg.error || !msg.probabilities) job.reject(new Error(`inference failed: ${msg.error ?? "no output"}`));
+    else job.resolve({ probabilities: msg.probabilities, features: msg.features ?? null, gradients: msg.gradients ?? null });
   }
 
   private fail(err: Error): void {

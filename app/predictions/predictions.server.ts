@@ -49,8 +49,9 @@ export async function predict(image: ImageRow, by: Actor, onIntegrityFailure: (e
   const result = await analyse(bytes, image.contentType);
   bytes.fill(0);
   const id = randomUUID();
-  const heatmapKey = `heatmaps/${id}`;
-  const sealed = await vault.putSealed(heatmapKey, id, result.heatmapPng);
+  // A model without Grad-CAM (imported as ONNX, card `heatmap: "none"`) gives a reading without heatmap.
+  const heatmapKey = result.heatmapPng ? `heatmaps/${id}` : null;
+  const sealed = heatmapKey && result.heatmapPng ? await vault.putSealed(heatmapKey, id, result.heatmapPng) : null;
   try {
     const [row] = await db
       .insert(predictions)
@@ -68,13 +69,13 @@ export async function predict(image: ImageRow, by: Actor, onIntegrityFailure: (e
         modelClinical: result.model.clinical,
         durationMs: result.durationMs,
         heatmapKey,
-        heatmapKeyId: sealed.keyId,
-        heatmapWrappedKey: sealed.wrappedKey,
+        heatmapKeyId: sealed?.keyId ?? null,
+        heatmapWrappedKey: sealed?.wrappedKey ?? null,
       })
       .returning();
     return toView(row!);
   } catch (err) {
-    await vault.store.delete(heatmapKey).catch(() => undefined);
+    if (heatmapKey) await vault.store.delete(heatmapKey).catch(() => undefined);
     throw err;
   }
 }

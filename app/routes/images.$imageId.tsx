@@ -153,6 +153,8 @@ export default function ImagePage() {
                   <input type="range" min={0} max={1} step={0.05} value={opacity} onChange={(e) => setOpacity(Number(e.target.value))} />
                 </label>
               </div>
+            ) : latest ? (
+              <p className="mt-3 text-sm text-slate-600" data-testid="no-heatmap">{t("ai.noHeatmap")}</p>
             ) : null}
             {isDicom ? <figcaption className="mt-2 text-center text-xs text-slate-500">{t("image.preview")}</figcaption> : null}
           </figure>

@@ -215,12 +215,17 @@ async function writeKeras3(file: string, model: tf.LayersModel, topology: Json) 
     },
     registered_name: "Functional",
   };
+  // Keras 3 stores each layer under layers/<snake_case(class)>[_n] (numbered per class, in model order), not its name.
+  const used = new Map<string, number>();
   const weightsH5 = await h5Bytes((f) => {
     const base = f.create_group("layers");
-    for (const { layer, weights } of layerWeights(model)) {
-      const vars = base.create_group(clean(layer)).create_group("vars");
-      weights.forEach((w, i) => vars.create_dataset({ name: String(i), data: w.data, shape: w.shape, dtype: "<f" }));
-    }
+    model.layers.forEach((layer, index) => {
+      const stem = layer.getClassName().replace(/(.)([A-Z][a-z0-9]+)/g, "$1_$2").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+      const n = used.has(stem) ? used.get(stem)! + 1 : 0;
+      used.set(stem, n);
+      const vars = base.create_group(n === 0 ? stem : `${stem}_${n}`).create_group("vars");
+      layerWeights(model)[index]!.weights.forEach((w, i) => vars.create_dataset({ name: String(i), data: w.data, shape: w.shape, dtype: "<f" }));
+    });
   });
   const text = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
   writeFileSync(file, zip({ "metadata.json": text({ keras_version: "3.6.0" }), "config.json": text(config), "model.weights.h5": weightsH5 }));
@@ -281,7 +286,7 @@ describe("Keras / TF.js → ONNX equals TF.js", () => {
     expect(df).toBeLessThan(1e-5);
     // the platform's loader accepts it, Grad-CAM head included
     const loaded = await loadModelDirectory(dir);
-    expect(loaded.head).toMatchObject({ channels: 16, height: 4, width: 4 });
+    expect(loaded.gradCam).toEqual({ channels: 16, height: 4, width: 4 });
     expect(loaded.card.clinical).toBe(clinical);
   };
 
@@ -369,24 +374,280 @@ describe("heads and layouts met in transfer learning", () => {
 });
 
 describe("refusals", () => {
-  it("a head without global average pooling, an unsupported layer, unknown label order", async () => {
+  it("a branching head, an unsupported layer, unknown label order — each refusal names the layer", async () => {
     const L = tf.layers;
     const input = tf.input({ shape: [8, 8, 3] });
-    const flat = L.flatten().apply(L.conv2d({ filters: 2, kernelSize: 3 }).apply(input)) as tf.SymbolicTensor;
-    const m1 = tf.model({ inputs: input, outputs: L.dense({ units: 2, activation: "softmax" }).apply(flat) as tf.SymbolicTensor });
-    const f1 = writeTfjs(path.join(root, "src-flatten"), await save(m1));
-    await expect(importModel({ source: f1, name: "flatten", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/tête de classification non reconnue .*Grad-CAM/);
+    const pooled = L.globalAveragePooling2d({ name: "gap" }).apply(L.conv2d({ filters: 2, kernelSize: 3 }).apply(input)) as tf.SymbolicTensor;
+    const a = L.dense({ units: 3, name: "branch_a" }).apply(pooled) as tf.SymbolicTensor;
+    const b = L.dense({ units: 3, name: "branch_b" }).apply(pooled) as tf.SymbolicTensor;
+    const sum = L.add({ name: "head_sum" }).apply([a, b]) as tf.SymbolicTensor;
+    const m1 = tf.model({ inputs: input, outputs: L.dense({ units: 2, activation: "softmax", name: "out" }).apply(sum) as tf.SymbolicTensor });
+    const f1 = writeTfjs(path.join(root, "src-branch"), await save(m1));
+    await expect(importModel({ source: f1, name: "branch", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/couche head_sum \(Add\) : 2 entrées .*Grad-CAM/);
 
     const input2 = tf.input({ shape: [8, 8, 3] });
-    const dw = L.depthwiseConv2d({ kernelSize: 3 }).apply(input2) as tf.SymbolicTensor;
-    const m2 = tf.model({ inputs: input2, outputs: L.dense({ units: 2, activation: "softmax" }).apply(L.globalAveragePooling2d({}).apply(dw)) as tf.SymbolicTensor });
-    const f2 = writeTfjs(path.join(root, "src-depthwise"), await save(m2));
-    await expect(importModel({ source: f2, name: "depthwise", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/type DepthwiseConv2D non pris en charge/);
+    const sep = L.separableConv2d({ kernelSize: 3, filters: 2, name: "sep" }).apply(input2) as tf.SymbolicTensor;
+    const m2 = tf.model({ inputs: input2, outputs: L.dense({ units: 2, activation: "softmax" }).apply(L.globalAveragePooling2d({}).apply(sep)) as tf.SymbolicTensor });
+    const f2 = writeTfjs(path.join(root, "src-separable"), await save(m2));
+    await expect(importModel({ source: f2, name: "separable", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/couche sep : type SeparableConv2D non pris en charge/);
 
     await expect(importModel({ source: f2, name: "noclasses", modelsDir: root })).rejects.toThrow(ImportError);
-    await expect(importModel({ source: f2, name: "wrongcount", classes: ["a", "b", "c"], modelsDir: root })).rejects.toThrow(/DepthwiseConv2D|3 classes/);
+    await expect(importModel({ source: f2, name: "wrongcount", classes: ["a", "b", "c"], modelsDir: root })).rejects.toThrow(/SeparableConv2D|3 classes/);
     writeFileSync(path.join(root, "junk.h5"), "definitely not HDF5");
     await expect(importModel({ source: path.join(root, "junk.h5"), name: "junk", classes: ["a", "b"], modelsDir: root })).rejects.toThrow(/ni HDF5/);
     expect(() => readFileSync(path.join(root, "junk", "card.json"))).toThrow();
   });
+});
+
+/**
+ * ONNX outputs against TF.js for one model: probabilities, and the `gradients` output (∂ class score / ∂ feature
+ * map, computed in the ONNX graph) against `tf.grad` of the head applied by TF.js itself. `head` lists the layers
+ * from the pooling to the final Dense, whose logits are computed by hand (x·W + b) for the class scores.
+ */
+async function compareWithTfjs(model: tf.LayersModel, opts: { dir: string; size: number; features: tf.SymbolicTensor; head: string[]; sigmoid?: boolean; n?: number }) {
+  const n = opts.n ?? 2;
+  const data = inputs(n, opts.size, opts.size * 13 + opts.head.length);
+  const session = await ort.InferenceSession.create(path.join(opts.dir, "model.onnx"));
+  const out = await session.run({ input: new ort.Tensor("float32", data.nchw, [n, 3, opts.size, opts.size]) });
+  await session.release();
+  const expected = (model.predict(data.nhwc) as tf.Tensor).dataSync();
+  const got = out.probabilities!.data as Float32Array;
+  const k = got.length / n;
+  const dp = maxDiff(opts.sigmoid ? Float32Array.from({ length: n }, (_, i) => got[i * 2 + 1]!) : got, expected);
+  const A = tf.model({ inputs: model.inputs, outputs: opts.features }).predict(data.nhwc) as tf.Tensor4D;
+  const [, h, w, c] = A.shape as [number, number, number, number];
+  const final = model.getLayer(opts.head[opts.head.length - 1]!);
+  const [kernel, bias] = final.getWeights();
+  const logits = (a: tf.Tensor) => {
+    let t: tf.Tensor = a;
+    for (const name of opts.head.slice(0, -1)) t = model.getLayer(name).apply(t) as tf.Tensor;
+    const z = tf.matMul(t as tf.Tensor2D, kernel as tf.Tensor2D);
+    return bias ? tf.add(z, bias) : z;
+  };
+  expect(out.gradients!.dims).toEqual([n, k, c, h, w]);
+  const gradients = out.gradients!.data as Float32Array;
+  let dg = 0;
+  let scale = 0;
+  for (let cls = 0; cls < k; cls++) {
+    const unit = opts.sigmoid ? 0 : cls;
+    const sign = opts.sigmoid ? (cls === 1 ? 0.5 : -0.5) : 1;
+    const g = toNchw(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.slice(logits(a), [0, unit], [-1, 1]), sign)))(A).dataSync() as Float32Array, n, h, w, c);
+    for (let b = 0; b < n; b++) {
+      const size = c * h * w;
+      const ref = g.subarray(b * size, (b + 1) * size);
+      dg = Math.max(dg, maxDiff(gradients.subarray((b * k + cls) * size, (b * k + cls + 1) * size), ref));
+      for (const v of ref) scale = Math.max(scale, Math.abs(v));
+    }
+  }
+  console.log(`${path.basename(opts.dir)}: max |Δ| probabilities ${dp.toExponential(1)}, gradients ${dg.toExponential(1)} (max |∂| ${scale.toExponential(1)})`);
+  expect(dp).toBeLessThan(1e-5);
+  expect(scale).toBeGreaterThan(0);
+  expect(dg).toBeLessThan(1e-6 + 1e-4 * scale);
+}
+
+describe("Grad-CAM through any head: the graph's gradients equal tf.grad", () => {
+  const L = tf.layers;
+  const body = (size: number) => {
+    const input = tf.input({ shape: [size, size, 3], name: "image" });
+    let x = L.conv2d({ filters: 6, kernelSize: 3, name: "c1" }).apply(input) as tf.SymbolicTensor;
+    x = L.batchNormalization({ name: "bn1" }).apply(x) as tf.SymbolicTensor;
+    x = L.activation({ activation: "relu", name: "last_conv" }).apply(x) as tf.SymbolicTensor;
+    return { input, x };
+  };
+
+  it("Flatten → Dense(relu) → BatchNormalization → Dropout → Dense(softmax)", async () => {
+    const { input, x } = body(9);
+    let y = L.flatten({ name: "flat" }).apply(x) as tf.SymbolicTensor;
+    y = L.dense({ units: 10, activation: "relu", name: "hidden" }).apply(y) as tf.SymbolicTensor;
+    y = L.batchNormalization({ name: "head_bn" }).apply(y) as tf.SymbolicTensor;
+    y = L.dropout({ rate: 0.5, name: "drop" }).apply(y) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: L.dense({ units: 3, activation: "softmax", name: "out" }).apply(y) as tf.SymbolicTensor });
+    randomiseBatchNorm(model, 11);
+    const result = await importModel({ source: writeTfjs(path.join(root, "src-head-flatten"), await save(model)), name: "head-flatten", classes: ["a", "b", "c"], modelsDir: root });
+    await compareWithTfjs(model, { dir: result.dir, size: 9, features: x, head: ["flat", "hidden", "head_bn", "drop", "out"] });
+  });
+
+  it("GlobalMaxPooling2D → Dense(tanh) → ReLU(max 6) → Dense(elu) → Activation(sigmoid) → Dense → Activation(softmax)", async () => {
+    const { input, x } = body(10);
+    let y = L.globalMaxPooling2d({ name: "gmp" }).apply(x) as tf.SymbolicTensor;
+    y = L.dense({ units: 8, activation: "tanh", name: "d1" }).apply(y) as tf.SymbolicTensor;
+    y = L.reLU({ maxValue: 6, name: "relu6" }).apply(y) as tf.SymbolicTensor;
+    y = L.dense({ units: 7, activation: "elu", name: "d2" }).apply(y) as tf.SymbolicTensor;
+    y = L.activation({ activation: "sigmoid", name: "sig" }).apply(y) as tf.SymbolicTensor;
+    y = L.dense({ units: 4, name: "logits" }).apply(y) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: L.activation({ activation: "softmax", name: "probs" }).apply(y) as tf.SymbolicTensor });
+    randomiseBatchNorm(model, 12);
+    const result = await importModel({ source: writeTfjs(path.join(root, "src-head-gmp"), await save(model)), name: "head-gmp", classes: ["a", "b", "c", "d"], modelsDir: root });
+    await compareWithTfjs(model, { dir: result.dir, size: 10, features: x, head: ["gmp", "d1", "relu6", "d2", "sig", "logits"] });
+  });
+
+  it("GlobalAveragePooling2D → LeakyReLU → Dense(softplus) → Dense(1, sigmoid)", async () => {
+    const { input, x } = body(8);
+    let y = L.globalAveragePooling2d({ name: "gap" }).apply(x) as tf.SymbolicTensor;
+    y = L.leakyReLU({ alpha: 0.1, name: "leaky" }).apply(y) as tf.SymbolicTensor;
+    y = L.dense({ units: 5, activation: "softplus", name: "soft" }).apply(y) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: L.dense({ units: 1, activation: "sigmoid", name: "p" }).apply(y) as tf.SymbolicTensor });
+    randomiseBatchNorm(model, 13);
+    const result = await importModel({ source: writeTfjs(path.join(root, "src-head-sigmoid"), await save(model)), name: "head-sigmoid", classes: ["N", "P"], modelsDir: root });
+    await compareWithTfjs(model, { dir: result.dir, size: 8, features: x, head: ["gap", "leaky", "soft", "p"], sigmoid: true });
+  });
+
+  it("a Teachable Machine model: Sequential[Sequential[MobileNet-like model, GAP], Sequential[Dense relu, Dense softmax]]", async () => {
+    // As @teachablemachine/image builds it: the truncated network and its pooling in one Sequential, the trained
+    // head in another, joined in a third; only the innermost model declares its input shape.
+    const baseInput = tf.input({ shape: [12, 12, 3], name: "input_1" });
+    let b = L.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: "same", useBias: false, name: "Conv1" }).apply(baseInput) as tf.SymbolicTensor;
+    b = L.reLU({ maxValue: 6, name: "Conv1_relu" }).apply(b) as tf.SymbolicTensor;
+    b = L.depthwiseConv2d({ kernelSize: 3, padding: "same", useBias: false, name: "expanded_conv_depthwise" }).apply(b) as tf.SymbolicTensor;
+    b = L.reLU({ maxValue: 6, name: "out_relu" }).apply(b) as tf.SymbolicTensor;
+    const truncated = tf.model({ inputs: baseInput, outputs: b, name: "model1" });
+    const features = tf.sequential({ layers: [truncated, L.globalAveragePooling2d({ name: "gap" })], name: "sequential_1" });
+    const head = tf.sequential({
+      layers: [L.dense({ inputShape: [4], units: 6, activation: "relu", name: "dense_Dense1" }), L.dense({ units: 3, useBias: false, activation: "softmax", name: "dense_Dense2" })],
+      name: "sequential_3",
+    });
+    const model = tf.sequential({ layers: [features, head], name: "sequential_4" });
+    const saved = await save(model);
+    expect(JSON.stringify(saved.topology)).not.toMatch(/"name":"sequential_4","layers":\[\{"class_name":"InputLayer"/);
+    const result = await importModel({ source: writeTfjs(path.join(root, "src-tm"), saved), name: "tm", classes: ["x", "y", "z"], modelsDir: root, preprocessing: "tf" });
+    expect(result.card.preprocessing).toMatchObject({ mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+    const data = inputs(2, 12, 21);
+    const got = await runOnnx(result.dir, data.nchw, 2, 12);
+    expect(maxDiff(got.probabilities, (model.predict(data.nhwc) as tf.Tensor).dataSync())).toBeLessThan(1e-5);
+    expect(got.featureDims).toEqual([2, 4, 6, 6]); // the feature map entering the GAP, for Grad-CAM
+  });
+});
+
+describe("preprocessing and augmentation layers", () => {
+  it("Rescaling is applied (the card then feeds pixels 0–255); random augmentation layers of Keras 2 and 3 are identity", async () => {
+    const L = tf.layers;
+    const input = tf.input({ shape: [10, 10, 3], name: "img" });
+    let x = L.rescaling({ scale: 1 / 127.5, offset: -1, name: "rescaling" }).apply(input) as tf.SymbolicTensor;
+    x = L.conv2d({ filters: 3, kernelSize: 3, activation: "relu", name: "conv" }).apply(x) as tf.SymbolicTensor;
+    x = L.globalAveragePooling2d({ name: "gap" }).apply(x) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: L.dense({ units: 2, activation: "softmax", name: "out" }).apply(x) as tf.SymbolicTensor });
+    const saved = await save(model);
+    // Insert augmentation layers between the input and Rescaling, as `data_augmentation = Sequential([...])` does.
+    const layers = saved.topology.config.layers as Json[];
+    const augment = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast", "RandomTranslation"].map((cls, i) => ({
+      class_name: cls,
+      name: `aug_${i}`,
+      config: { name: `aug_${i}`, mode: "horizontal", factor: 0.2, seed: null },
+      inbound_nodes: [[[i === 0 ? "img" : `aug_${i - 1}`, 0, 0, {}]]],
+    }));
+    const rescaling = layers.find((l) => l.name === "rescaling")!;
+    rescaling.inbound_nodes = [[[`aug_${augment.length - 1}`, 0, 0, {}]]];
+    layers.splice(1, 0, ...augment);
+    const result = await importModel({ source: writeTfjs(path.join(root, "src-augment"), saved), name: "augment", classes: ["N", "P"], modelsDir: root });
+    expect(result.card.preprocessing).toEqual({ scale: "0-1", mean: [0, 0, 0], std: [1 / 255, 1 / 255, 1 / 255] });
+    const r = random(4);
+    const pixels = Float32Array.from({ length: 2 * 10 * 10 * 3 }, () => Math.round(r() * 255));
+    const got = await runOnnx(result.dir, toNchw(pixels, 2, 10, 10, 3), 2, 10);
+    expect(maxDiff(got.probabilities, (model.predict(tf.tensor4d(pixels, [2, 10, 10, 3])) as tf.Tensor).dataSync())).toBeLessThan(1e-5);
+  });
+
+  it("Normalization (mean/variance as weights, ε = 1e-7) is applied", async () => {
+    const L = tf.layers;
+    const input = tf.input({ shape: [8, 8, 3], name: "img" });
+    let x = L.conv2d({ filters: 3, kernelSize: 3, name: "conv" }).apply(input) as tf.SymbolicTensor;
+    x = L.globalAveragePooling2d({ name: "gap" }).apply(x) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: L.dense({ units: 2, activation: "softmax", name: "out" }).apply(x) as tf.SymbolicTensor });
+    const saved = await save(model);
+    // A Normalization layer after the input (Keras 2 weights: mean, variance, count); TF.js has no such layer, so the
+    // reference is the same model fed with (x − mean) / √variance.
+    const mean = [100, 120, 90];
+    const variance = [900, 1600, 0];
+    const layers = saved.topology.config.layers as Json[];
+    layers.splice(1, 0, { class_name: "Normalization", name: "normalization", config: { name: "normalization", axis: -1 }, inbound_nodes: [[["img", 0, 0, {}]]] });
+    layers.find((l) => l.name === "conv")!.inbound_nodes = [[["normalization", 0, 0, {}]]];
+    const extra = new Float32Array([...mean, ...variance, 50]);
+    saved.specs = [
+      { name: "normalization/mean", shape: [3], dtype: "float32" },
+      { name: "normalization/variance", shape: [3], dtype: "float32" },
+      { name: "normalization/count", shape: [], dtype: "float32" },
+      ...saved.specs,
+    ];
+    saved.data = new Uint8Array(Buffer.concat([Buffer.from(extra.buffer), Buffer.from(saved.data)]));
+    const result = await importModel({ source: writeTfjs(path.join(root, "src-normalization"), saved), name: "normalization", classes: ["N", "P"], modelsDir: root });
+    const r = random(5);
+    const pixels = Float32Array.from({ length: 8 * 8 * 3 }, () => Math.round(r() * 255));
+    const normalised = pixels.map((v, i) => (v - mean[i % 3]!) / Math.max(Math.sqrt(variance[i % 3]!), 1e-7));
+    const got = await runOnnx(result.dir, toNchw(pixels, 1, 8, 8, 3), 1, 8);
+    expect(maxDiff(got.probabilities, (model.predict(tf.tensor4d(normalised, [1, 8, 8, 3])) as tf.Tensor).dataSync())).toBeLessThan(1e-5);
+  });
+});
+
+describe("tf.keras 2.13–2.15 .keras: weights under _layer_checkpoint_dependencies, mapped by order", () => {
+  /** Two Dense layers of the same shape whose config names are the reverse of the checkpoint's numbering. */
+  function model(): tf.LayersModel {
+    const L = tf.layers;
+    const input = tf.input({ shape: [8, 8, 3], name: "input_1" });
+    let x = L.conv2d({ filters: 4, kernelSize: 3, activation: "relu", name: "conv2d" }).apply(input) as tf.SymbolicTensor;
+    x = L.globalAveragePooling2d({ name: "global_average_pooling2d" }).apply(x) as tf.SymbolicTensor;
+    x = L.dense({ units: 4, activation: "relu", name: "dense_2" }).apply(x) as tf.SymbolicTensor; // 1st Dense: checkpoint "dense"
+    x = L.dropout({ rate: 0.2, name: "dropout" }).apply(x) as tf.SymbolicTensor;
+    const out = L.dense({ units: 4, activation: "softmax", name: "dense" }).apply(x) as tf.SymbolicTensor; // 2nd: "dense_2"
+    return tf.model({ inputs: input, outputs: out, name: "model" });
+  }
+
+  /**
+   * tf.keras 2.13's saving_lib: each layer under `_layer_checkpoint_dependencies/<snake_case(class)>[_n]/vars/<i>`,
+   * numbered per class while walking `layer_with_weights-i` then `layer-i` (a layer with weights is met twice, so
+   * the second Dense is `dense_2`); saved on Windows, the path separator is a backslash inside ONE group name.
+   */
+  async function writeTfKeras213(file: string, m: tf.LayersModel, topology: Json, separator: "\\" | "/") {
+    const counters = new Map<string, number>();
+    const weightsH5 = await h5Bytes((f) => {
+      for (const layer of m.layers) {
+        const stem = layer.getClassName().replace(/(.)([A-Z][a-z0-9]+)/g, "$1_$2").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+        const visits = layer.weights.length ? 2 : 1;
+        const n = counters.get(stem) ?? 0;
+        counters.set(stem, n + visits);
+        const name = n === 0 ? stem : `${stem}_${n}`;
+        const group = separator === "\\" ? f.create_group(`_layer_checkpoint_dependencies\\${name}`) : ensureGroup(f, `_layer_checkpoint_dependencies/${name}`);
+        const vars = group.create_group("vars");
+        layer.getWeights().forEach((w, i) => vars.create_dataset({ name: String(i), data: w.dataSync() as Float32Array, shape: w.shape, dtype: "<f" }));
+      }
+    });
+    const config = { module: "keras", class_name: "Functional", config: topology.config, registered_name: "Functional" };
+    const text = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    writeFileSync(file, zip({ "metadata.json": text({ keras_version: "2.13.1" }), "config.json": text(config), "model.weights.h5": weightsH5 }));
+    return weightsH5;
+  }
+
+  for (const separator of ["\\", "/"] as const) {
+    it(`maps by order, not by name (separator ${JSON.stringify(separator)}): a name match would swap the two Dense layers`, async () => {
+      const m = model();
+      const saved = await save(m);
+      const file = path.join(root, `tfkeras213-${separator === "/" ? "slash" : "backslash"}.keras`);
+      const weightsH5 = await writeTfKeras213(file, m, saved.topology, separator);
+      // The hazard: the checkpoint group named like the config's "dense_2" holds the OTHER layer's weights.
+      const groupOf = await readGroupKernel(weightsH5, separator, "dense_2");
+      const kernelOfLayer = (name: string) => Array.from(m.getLayer(name).getWeights()[0]!.dataSync());
+      expect(groupOf).toEqual(kernelOfLayer("dense"));
+      expect(groupOf).not.toEqual(kernelOfLayer("dense_2"));
+
+      const result = await importModel({ source: file, name: `tfkeras213-${separator === "/" ? "slash" : "backslash"}`, classes: ["a", "b", "c", "d"], modelsDir: root });
+      expect(result.format).toBe("keras-v3");
+      expect(result.card.source).toMatch(/associés par ordre/);
+      const data = inputs(3, 8, 17);
+      const got = await runOnnx(result.dir, data.nchw, 3, 8);
+      expect(maxDiff(got.probabilities, (m.predict(data.nhwc) as tf.Tensor).dataSync())).toBeLessThan(1e-5);
+    });
+  }
+
+  async function readGroupKernel(bytes: Uint8Array, separator: string, name: string): Promise<number[]> {
+    const module = await h5wasm.ready;
+    const file = `/check-${Date.now()}.h5`;
+    module.FS!.writeFile(file, bytes);
+    const f = new h5wasm.File(file, "r");
+    try {
+      const path = separator === "\\" ? `_layer_checkpoint_dependencies\\${name}` : `_layer_checkpoint_dependencies/${name}`;
+      const group = separator === "\\" ? (f.get(path) as Group) : (f.get(path) as Group);
+      return Array.from((group.get("vars/0") as unknown as { value: Float32Array }).value);
+    } finally {
+      f.close();
+      module.FS!.unlink(file);
+    }
+  }
 });

@@ -2,8 +2,10 @@
  * Readers for trained Keras models, each giving the flattened layer graph and a source of weights per layer:
  *
  * - Keras 2 `.h5` (`model.save("x.h5")`): root attribute `model_config` (the model's JSON) and
- *   `model_weights/<layer>/<weight name>` datasets listed by each layer group's `weight_names` attribute;
- * - Keras 3 `.keras`: a ZIP with `config.json` and `model.weights.h5` (`layers/<layer>/vars/<i>`);
+ *   `model_weights/<layer>/<weight name>` datasets listed by each layer group's `weight_names` attribute, with
+ *   h5py's quirks (empty list = zero-length float64 array, bytes or str, attributes split into chunks);
+ * - Keras 3 `.keras`: a ZIP with `config.json` and `model.weights.h5` (`layers/<class>[_n]/vars/<i>`, mapped by
+ *   order), and tf.keras 2.13–2.15's (`_layer_checkpoint_dependencies/<class>[_n]/vars/<i>`, also by order);
  * - TF.js layers `model.json` with its binary weight shards (`weightsManifest`), float32 or quantised.
  *
  * HDF5 is read with h5wasm in its in-memory file system: nothing is written to disk.
@@ -56,17 +58,53 @@ function toFloat32(value: unknown, what: string, dtype?: unknown): Float32Array 
   throw new ImportError(`${what} : type de données ${String(dtype)} non pris en charge (float32, float64 ou float16 attendus)`);
 }
 
-function text(value: unknown): string {
+function text(value: unknown, what: string): string {
   if (typeof value === "string") return value;
   if (value instanceof Uint8Array) return new TextDecoder().decode(value);
-  if (Array.isArray(value) && value.length === 1) return text(value[0]);
-  throw new ImportError("attribut texte illisible");
+  if (Array.isArray(value) && value.length === 1) return text(value[0], what);
+  throw new ImportError(`attribut ${what} illisible (texte attendu, ${describeValue(value)} trouvé)`);
 }
 
-function strings(value: unknown): string[] {
+function describeValue(value: unknown): string {
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name} de ${(value as unknown as ArrayLike<unknown>).length} valeurs`;
+  if (Array.isArray(value)) return `liste de ${value.length} valeurs`;
+  return typeof value;
+}
+
+/**
+ * A list of strings as h5py writes it for Keras: an array of byte or UTF-8 strings, a scalar string, or, for an
+ * empty Python list (`weight_names` of a layer without weights), a zero-length float64 array (numpy's default dtype).
+ */
+function strings(value: unknown, what: string): string[] {
   if (value === null || value === undefined) return [];
-  if (Array.isArray(value)) return value.map(text);
-  return [text(value)];
+  if (Array.isArray(value)) return value.map((v) => text(v, what));
+  if (ArrayBuffer.isView(value) && !(value instanceof Uint8Array) && (value as unknown as ArrayLike<unknown>).length === 0) return [];
+  return [text(value, what)];
+}
+
+type Attrs = Group["attrs"];
+
+/**
+ * Keras' `load_attributes_from_hdf5_group`: the attribute `name`, or, when Keras had to split it (HDF5 object headers
+ * hold at most 64 KB), the chunks `name0`, `name1`, … concatenated.
+ */
+function listAttribute(attrs: Attrs, name: string, where: string): string[] {
+  if (attrs[name]) return strings(attrs[name].value, `${where}${name}`);
+  const out: string[] = [];
+  for (let i = 0; attrs[`${name}${i}`]; i++) out.push(...strings(attrs[`${name}${i}`]!.value, `${where}${name}${i}`));
+  return out;
+}
+
+/** A text attribute (bytes or str), possibly split into `name0`, `name1`, … chunks; undefined when absent. */
+function textAttribute(attrs: Attrs, name: string): string | undefined {
+  if (attrs[name]) return text(attrs[name].value, name);
+  if (!attrs[`${name}0`]) return undefined;
+  let out = "";
+  for (let i = 0; attrs[`${name}${i}`]; i++) {
+    const v = attrs[`${name}${i}`]!.value;
+    out += Array.isArray(v) ? v.map((x) => text(x, `${name}${i}`)).join("") : text(v, `${name}${i}`);
+  }
+  return out;
 }
 
 /** Opens an HDF5 image in h5wasm's in-memory file system; `read` runs while it is open. */
@@ -100,15 +138,16 @@ const parentOf = (weightName: string) => weightName.slice(0, Math.max(0, weightN
 /** Keras 2 `.h5`: the whole file is read into memory while open (DenseNet121: 606 arrays, ≈ 0.3 s). */
 async function readKeras2H5(bytes: Uint8Array): Promise<KerasSource> {
   return withH5(bytes, (file) => {
-    const configAttr = file.attrs.model_config;
-    if (!configAttr) throw new ImportError("fichier .h5 sans architecture (attribut model_config absent : fichier de poids seuls ?)");
-    const topology = parseKerasTopology(JSON.parse(text(configAttr.value)));
+    const configText = textAttribute(file.attrs, "model_config");
+    if (configText === undefined) throw new ImportError("fichier .h5 sans architecture (attribut model_config absent : fichier de poids seuls ?)");
+    const topology = parseKerasTopology(parseJson(configText, "model_config"));
     const root = subgroup(file, "model_weights") ?? file;
     const cache = new Map<string, WeightArray[]>();
-    for (const layerName of strings(root.attrs.layer_names?.value)) {
+    for (const layerName of listAttribute(root.attrs, "layer_names", "")) {
       const group = subgroup(root, layerName);
       if (!group) continue;
-      const names = strings(group.attrs.weight_names?.value);
+      const names = listAttribute(group.attrs, "weight_names", `${layerName}/`);
+      if (!cache.has(layerName)) cache.set(layerName, []); // a layer without weights (Activation, pooling…)
       for (const n of names) {
         const array = dataset(group, n, layerName);
         // Key by the top-level layer, plus the inner layer for weights of a nested model ("outer|inner").
@@ -126,46 +165,146 @@ async function readKeras2H5(bytes: Uint8Array): Promise<KerasSource> {
       if (!found) throw new ImportError(`poids de la couche ${p.join("/")} introuvables dans le fichier .h5`);
       return found;
     };
-    const version = file.attrs.keras_version ? text(file.attrs.keras_version.value) : undefined;
-    return { format: "keras-h5" as const, topology, weights, producer: version ? `Keras ${version}` : undefined };
+    const version = textAttribute(file.attrs, "keras_version");
+    const backend = textAttribute(file.attrs, "backend");
+    const producer = version ? `Keras ${version}${backend ? ` (${backend})` : ""}` : undefined;
+    return { format: "keras-h5" as const, topology, weights, producer };
   });
 }
 
-/** Keras 3 `.keras` (ZIP: config.json + model.weights.h5). */
+function parseJson(source: string, what: string): unknown {
+  try {
+    return JSON.parse(source);
+  } catch (err) {
+    throw new ImportError(`${what} : JSON illisible (${(err as Error).message})`);
+  }
+}
+
+/** Keras' `to_snake_case` (the name tf.keras 2.13–2.15 gives a layer's weights in a `.keras` file). */
+export function snakeCase(className: string): string {
+  const intermediate = className.replace(/(.)([A-Z][a-z0-9]+)/g, "$1_$2");
+  return intermediate.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}
+
+/** One node of model.weights.h5, its path split on both "/" (HDF5 groups) and "\\" (tf.keras saved on Windows). */
+interface WeightNode {
+  vars?: WeightArray[];
+  children: Map<string, WeightNode>;
+}
+
+function weightTree(file: Group, what: string): WeightNode {
+  const root: WeightNode = { children: new Map() };
+  const walk = (group: Group, segments: string[]) => {
+    for (const name of group.keys()) {
+      const child = subgroup(group, name);
+      if (!child) continue;
+      const path = [...segments, ...name.split("\\").filter(Boolean)];
+      if (name === "vars") {
+        let node = root;
+        for (const s of segments) {
+          if (!node.children.has(s)) node.children.set(s, { children: new Map() });
+          node = node.children.get(s)!;
+        }
+        const keys = child.keys().sort((a, b) => Number(a) - Number(b));
+        node.vars = keys.map((k) => dataset(child, k, `${what} ${segments.join("/")}`));
+      } else {
+        walk(child, path);
+      }
+    }
+  };
+  walk(file, []);
+  return root;
+}
+
+const LAYER_SUFFIX = /^(.*?)(?:_(\d+))?$/;
+
+/**
+ * `.keras` weights are not stored under the layers' names but under `<container>/<snake_case(class)>[_n]/vars`,
+ * numbered per class while Keras walks the model (Keras 3's `saving_lib._save_container_state`: "Do NOT address the
+ * saveable via `saveable.name`"). The container is `layers` (Keras 3) or `_layer_checkpoint_dependencies`
+ * (tf.keras 2.13–2.15, where each layer with weights is met twice, so the second Dense is `dense_2`). They are mapped
+ * by order, as Keras loads them: the i-th layer of a class in config.json gets the i-th group of that class holding
+ * weights (numbered order, `dense_10` after `dense_2`). A name match would silently swap layers of the same shape.
+ */
+function mapByOrder(config: unknown, tree: WeightNode, container: "layers" | "_layer_checkpoint_dependencies"): Map<string, WeightArray[]> {
+  const found = new Map<string, WeightArray[]>();
+  const MODEL_CLASSES = new Set(["Functional", "Model", "Sequential"]);
+  const visit = (model: Record<string, unknown>, node: WeightNode | undefined, prefix: string[]) => {
+    const cfg = (model.config ?? {}) as Record<string, unknown>;
+    const layers = (Array.isArray(cfg.layers) ? cfg.layers : Array.isArray(model.config) ? model.config : []) as Array<Record<string, unknown>>;
+    const deps = node?.children.get(container);
+    // Groups per class stem, in Keras' numbering order.
+    const byStem = new Map<string, Array<{ n: number; node: WeightNode }>>();
+    for (const [name, child] of deps?.children ?? []) {
+      const m = LAYER_SUFFIX.exec(name)!;
+      const stem = m[1]!;
+      if (!byStem.has(stem)) byStem.set(stem, []);
+      byStem.get(stem)!.push({ n: m[2] === undefined ? 0 : Number(m[2]), node: child });
+    }
+    for (const list of byStem.values()) list.sort((a, b) => a.n - b.n);
+    const used = new Map<string, number>();
+    for (const layer of layers) {
+      const className = String(layer.class_name);
+      const cfgLayer = (layer.config ?? {}) as Record<string, unknown>;
+      const name = String(layer.name ?? cfgLayer.name);
+      const nested = MODEL_CLASSES.has(className);
+      const stem = nested ? (className === "Sequential" ? "sequential" : "functional") : snakeCase(className);
+      const candidates = (byStem.get(stem) ?? []).filter((c) => (nested ? c.node.children.has(container) : c.node.vars?.length));
+      if (!candidates.length) {
+        // Files whose groups carry the layers' own names (early Keras 3 previews); otherwise a layer without weights.
+        const named = deps?.children.get(name);
+        if (named && nested && named.children.has(container)) visit(layer, named, [...prefix, name]);
+        else if (named?.vars?.length) found.set([...prefix, name].join("|"), named.vars);
+        continue;
+      }
+      const index = used.get(stem) ?? 0;
+      used.set(stem, index + 1);
+      const match = candidates[index];
+      if (!match) {
+        throw new ImportError(
+          `couche ${[...prefix, name].join("/")} (${className}) : model.weights.h5 contient ${candidates.length} groupe(s) de poids « ${stem} » pour davantage de couches de ce type / weights missing for this layer`,
+        );
+      }
+      if (nested) visit(layer, match.node, [...prefix, name]);
+      else found.set([...prefix, name].join("|"), match.node.vars!);
+    }
+  };
+  visit(config as Record<string, unknown>, tree, []);
+  return found;
+}
+
+/** Keras 3 `.keras` (ZIP: config.json + model.weights.h5), and tf.keras 2.13–2.15's layout of the same files. */
 async function readKeras3(bytes: Uint8Array): Promise<KerasSource> {
-  const entries = readZip(bytes);
+  let entries: Map<string, Uint8Array>;
+  try {
+    entries = readZip(bytes);
+  } catch (err) {
+    throw new ImportError(`archive .keras illisible : ${(err as Error).message}`);
+  }
   const config = entries.get("config.json");
   const weightsFile = entries.get("model.weights.h5");
   if (!config || !weightsFile) throw new ImportError("archive .keras incomplète (config.json et model.weights.h5 attendus)");
-  const topology = parseKerasTopology(JSON.parse(new TextDecoder().decode(config)));
+  const configJson = parseJson(new TextDecoder().decode(config), "config.json");
+  const topology = parseKerasTopology(configJson);
   const metadata = entries.get("metadata.json");
-  const version = metadata ? (JSON.parse(new TextDecoder().decode(metadata)) as { keras_version?: string }).keras_version : undefined;
+  const version = metadata ? (parseJson(new TextDecoder().decode(metadata), "metadata.json") as { keras_version?: string }).keras_version : undefined;
+  let legacy = false;
   const cache = await withH5(weightsFile, (file) => {
-    const found = new Map<string, WeightArray[]>();
-    const base = subgroup(file, "layers") ?? subgroup(file, "_layer_checkpoint_dependencies");
-    if (!base) throw new ImportError("model.weights.h5 sans groupe « layers »");
-    const walk = (group: Group, prefix: string[]) => {
-      for (const name of group.keys()) {
-        const layer = subgroup(group, name);
-        if (!layer) continue;
-        const vars = subgroup(layer, "vars");
-        if (vars) {
-          const keys = vars.keys().sort((a, b) => Number(a) - Number(b));
-          found.set([...prefix, name].join("|"), keys.map((k) => dataset(vars, k, [...prefix, name].join("/"))));
-        }
-        const inner = subgroup(layer, "layers");
-        if (inner) walk(inner, [...prefix, name]);
-      }
-    };
-    walk(base, []);
-    return found;
+    const tree = weightTree(file, "model.weights.h5");
+    if (tree.children.has("_layer_checkpoint_dependencies")) {
+      legacy = true;
+      return mapByOrder(configJson, tree, "_layer_checkpoint_dependencies");
+    }
+    if (!tree.children.has("layers")) throw new ImportError("model.weights.h5 sans groupe « layers » ni « _layer_checkpoint_dependencies »");
+    return mapByOrder(configJson, tree, "layers");
   });
   const weights: WeightSource = (p) => {
     const found = cache.get(p.join("|"));
     if (!found) throw new ImportError(`poids de la couche ${p.join("/")} introuvables dans model.weights.h5`);
     return found;
   };
-  return { format: "keras-v3", topology, weights, producer: version ? `Keras ${version}` : undefined };
+  const producer = version ? `Keras ${version}${legacy ? ", poids tf.keras 2.13–2.15 associés par ordre" : ""}` : legacy ? "tf.keras 2.13–2.15" : undefined;
+  return { format: "keras-v3", topology, weights, producer };
 }
 
 interface ManifestEntry {
@@ -177,7 +316,7 @@ interface ManifestEntry {
 
 /** TF.js layers `model.json`; the shards are read from the same directory. */
 async function readTfjs(jsonPath: string, bytes: Uint8Array): Promise<KerasSource> {
-  const json = JSON.parse(new TextDecoder().decode(bytes)) as {
+  const json = parseJson(new TextDecoder().decode(bytes), path.basename(jsonPath)) as {
     format?: string;
     generatedBy?: string;
     modelTopology?: unknown;

@@ -1,18 +1,19 @@
 /**
- * Keras layers (NHWC, channels last) → an ONNX graph (NCHW), layer by layer, for the layer types of DenseNet121 and
- * a few common transfer-learning heads:
+ * Keras layers (NHWC, channels last) → an ONNX graph (NCHW), layer by layer:
  *
  *   InputLayer · ZeroPadding2D → Pad (int64 pads) · Conv2D (bias or not, 'valid' / 'same' → SAME_UPPER, groups,
- *   dilation) · BatchNormalization (epsilon from the config) · Activation / ReLU / LeakyReLU / Softmax · MaxPooling2D ·
- *   AveragePooling2D (count_include_pad = 0, as TensorFlow) · Concatenate (axis −1 → 1) · Add · GlobalAveragePooling2D ·
- *   GlobalMaxPooling2D · Flatten (NHWC order kept) · Dense → Gemm · Dropout & co. (identity at inference).
+ *   dilation) · DepthwiseConv2D (grouped Conv) · BatchNormalization (epsilon from the config) · Activation / ReLU /
+ *   LeakyReLU / Softmax · MaxPooling2D · AveragePooling2D (count_include_pad = 0, as TensorFlow) · Concatenate
+ *   (axis −1 → 1) · Add · GlobalAveragePooling2D · GlobalMaxPooling2D · Flatten (NHWC order kept) · Dense → Gemm ·
+ *   Rescaling, Normalization (applied) · Dropout & co. and random augmentation layers (identity at inference).
  *
  * Weights are transposed from Keras' layouts (Conv2D kernel [kh, kw, in, out] → [out, in, kh, kw]).
  *
- * The graph has one input `input` [N, 3, S, S] and two outputs: `probabilities` [N, K] (the softmax of the
- * classification head) and `features` [N, C, h, w] (the feature map that enters the head's global average pooling:
- * for DenseNet121 the last dense block after its final BN + ReLU) for Grad-CAM. The head must therefore be
- * GlobalAveragePooling2D → (Dropout) → Dense → softmax; a one-unit sigmoid head is rewritten as the equivalent
+ * The graph has one input `input` [N, 3, S, S] and three outputs: `probabilities` [N, K], `features` [N, C, h, w]
+ * (the last convolutional feature map: what enters the head's first GlobalAveragePooling2D / GlobalMaxPooling2D /
+ * Flatten) and `gradients` [N, K, C, h, w] (∂ class score / ∂ features, emitted as the ONNX backward pass of the head:
+ * see {@link headGradients}) for Grad-CAM. The head is any chain of Dense / Dropout / BatchNormalization /
+ * Activation after the pooling, ending in a Dense with softmax, or a one-unit sigmoid rewritten as the equivalent
  * two-class softmax (logits −z/2, z/2), so that classes.json always has one label per output.
  */
 import type { LayerSpec, Topology } from "./keras-topology";
@@ -45,6 +46,8 @@ export interface ConvertedModel {
   featureShape: [number, number, number];
   /** Elements of all float initializers (Keras' parameter count, BN's four vectors included). */
   parameterCount: number;
+  /** The model starts with its own preprocessing (Rescaling / Normalization): it expects pixel values 0–255. */
+  rawPixels: boolean;
 }
 
 export class ConversionError extends Error {
@@ -65,6 +68,39 @@ const PASS_THROUGH = new Set([
   "ActivityRegularization",
 ]);
 
+/**
+ * Random augmentation layers, Keras 2 (`tf.keras.layers.*`, `…experimental.preprocessing.*`) and Keras 3 class names:
+ * identity at inference (Keras returns its input unchanged when `training` is false).
+ */
+export const AUGMENTATION = new Set([
+  "RandomFlip",
+  "RandomRotation",
+  "RandomZoom",
+  "RandomTranslation",
+  "RandomContrast",
+  "RandomBrightness",
+  "RandomHeight",
+  "RandomWidth",
+  "RandomGrayscale",
+  "RandomHue",
+  "RandomSaturation",
+  "RandomSharpness",
+  "RandomShear",
+  "RandomColorJitter",
+  "RandomColorDegeneration",
+  "RandomPosterization",
+  "RandomInvert",
+  "RandomErasing",
+  "RandomGaussianBlur",
+  "RandomPerspective",
+  "RandomElasticTransform",
+  "RandomApply",
+  "RandomChoice",
+  "Solarization",
+]);
+
+const isIdentity = (className: string) => PASS_THROUGH.has(className) || AUGMENTATION.has(className);
+
 interface Tensor {
   name: string;
   /** Shape without the batch axis: [C, H, W] (rank 4) or [F] (rank 2). */
@@ -82,15 +118,14 @@ function pair(value: unknown, fallback: [number, number], what: string): [number
 
 const ROLE = /(?:^|\/)(kernel|bias|gamma|beta|moving_mean|moving_variance)(?::\d+)?$/;
 
-/** Analysis of the head: which layers produce the logits, the probabilities and the features. */
+/** Analysis of the head's end: which layers produce the logits and the probabilities. */
 interface Head {
+  /** The final Dense layer: its pre-activation output is the class scores Grad-CAM differentiates. */
   dense: LayerSpec;
   /** A one-unit sigmoid head rewritten as a two-class softmax. */
   sigmoid: boolean;
   /** The layer (possibly a separate Activation) whose output is the model's probabilities. */
   output: LayerSpec;
-  /** The layer whose output feeds the global average pooling. */
-  features: string;
 }
 
 function activationOf(layer: LayerSpec): string | undefined {
@@ -100,15 +135,15 @@ function activationOf(layer: LayerSpec): string | undefined {
   return undefined;
 }
 
+const HEAD_HELP =
+  "attendu : GlobalAveragePooling2D / GlobalMaxPooling2D / Flatten → Dense, Dropout, BatchNormalization, Activation… → Dense final avec softmax (ou sigmoïde à une unité) / expected pooling → dense stack → final Dense with softmax or sigmoid";
+
 function findHead(topology: Topology, byName: Map<string, LayerSpec>): Head {
-  const fail = (why: string) =>
-    new ConversionError(
-      `tête de classification non reconnue (${why}) : attendu GlobalAveragePooling2D → Dense → softmax (ou sigmoïde à une unité), nécessaire au Grad-CAM`,
-    );
-  if (topology.outputs.length !== 1) throw fail(`${topology.outputs.length} sorties`);
+  const fail = (layer: string, why: string) => new ConversionError(`couche ${layer} : ${why} ; ${HEAD_HELP}`);
+  if (topology.outputs.length !== 1) throw new ConversionError(`le modèle a ${topology.outputs.length} sorties : une seule est prise en charge (${topology.outputs.join(", ")})`);
   const skip = (name: string): LayerSpec => {
     let layer = byName.get(name)!;
-    while (PASS_THROUGH.has(layer.className)) layer = byName.get(layer.inbound[0]!)!;
+    while (isIdentity(layer.className)) layer = byName.get(layer.inbound[0]!)!;
     return layer;
   };
   const output = skip(topology.outputs[0]!);
@@ -118,23 +153,38 @@ function findHead(topology: Topology, byName: Map<string, LayerSpec>): Head {
     dense = output;
   } else if (kind === "softmax" || kind === "sigmoid") {
     dense = skip(output.inbound[0]!);
-    if (dense.className !== "Dense" || activationOf(dense) !== "linear") throw fail(`${output.name} ne suit pas une couche Dense linéaire`);
+    if (dense.className !== "Dense") throw fail(output.name, `la sortie ${kind} suit une couche ${dense.className} (${dense.name}) et non une couche Dense`);
+    if (activationOf(dense) !== "linear") throw fail(dense.name, `activation ${activationOf(dense)} avant la sortie ${kind}`);
   } else {
-    throw fail(`la sortie ${output.name} est une couche ${output.className}`);
+    throw fail(output.name, `la sortie du modèle est une couche ${output.className} et non une couche Dense`);
   }
   if (output.className === "Dense") kind = activationOf(dense);
   const units = Number(dense.config.units);
   let sigmoid = false;
   if (kind === "sigmoid") {
-    if (units !== 1) throw fail(`sigmoïde sur ${units} unités (multi-label)`);
+    if (units !== 1) throw fail(dense.name, `sigmoïde sur ${units} unités (multi-étiquette) non prise en charge`);
     sigmoid = true;
   } else if (kind !== "softmax") {
-    throw fail(`activation de sortie ${kind}`);
+    throw fail(output.name, `activation de sortie « ${kind} » (des probabilités sont attendues)`);
   }
-  const pool = skip(dense.inbound[0]!);
-  if (pool.className !== "GlobalAveragePooling2D") throw fail(`la couche Dense ${dense.name} suit ${pool.className}`);
-  if (pool.config.keepdims === true) throw fail("GlobalAveragePooling2D avec keepdims");
-  return { dense, sigmoid, output, features: pool.inbound[0]! };
+  return { dense, sigmoid, output };
+}
+
+/** What the backward pass of the head needs to know about a layer's forward computation. */
+interface Forward {
+  /** Input and output tensor names (for an activation: x and y). */
+  input: string;
+  output: string;
+  /** Rank without the batch axis of the input. */
+  inputShape: number[];
+  /** Activation applied (Dense with activation, Activation, ReLU, LeakyReLU): its kind and pre-activation tensor. */
+  activation?: { kind: string; pre: string; alpha?: number; max?: number };
+  /** Dense: the kernel initializer [fin, units]. */
+  kernel?: string;
+  /** BatchNormalization: γ / √(σ² + ε) per feature. */
+  bnScale?: Float32Array;
+  /** GlobalMaxPooling2D: the pooled [N, C, 1, 1] tensor. */
+  pooled?: string;
 }
 
 export function kerasToOnnx(topology: Topology, weightSource: WeightSource, options: ConvertOptions = {}): ConvertedModel {
@@ -151,7 +201,9 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
     if (!t) throw new ConversionError(`tenseur ${name} introuvable`);
     return t;
   };
-  const outputName = (layer: LayerSpec) => (layer === head.output ? "probabilities" : layer.name === head.features ? "features" : layer.name);
+  const forward = new Map<string, Forward>();
+  let rawPixels = false;
+  const outputName = (layer: LayerSpec) => (layer === head.output ? "probabilities" : layer.name);
   const constant = (name: string, shape: number[], data: Float32Array) => {
     parameterCount += data.length;
     return g.initializer(name, shape, data);
@@ -190,8 +242,17 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
         return g.node("Softmax", [input], [output], [attr.int("axis", rank === 4 ? 1 : -1)], nodeName);
       case "relu6":
         return clip(input, output, nodeName, 6);
+      case "elu":
+        return g.node("Elu", [input], [output], [attr.float("alpha", 1)], nodeName);
+      case "softplus":
+        return g.node("Softplus", [input], [output], [], nodeName);
+      case "swish":
+      case "silu": {
+        const sig = g.node("Sigmoid", [input], [`${nodeName}/sigmoid`], [], `${nodeName}/sigmoid`);
+        return g.node("Mul", [input, sig], [output], [], nodeName);
+      }
       default:
-        throw new ConversionError(`activation ${kind} non prise en charge`);
+        throw new ConversionError(`couche ${nodeName.split("/")[0]} : activation « ${kind} » non prise en charge / unsupported activation`);
     }
   };
   const clip = (input: string, output: string, nodeName: string, max: number) => {
@@ -282,6 +343,34 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
         tensors.set(name, { name: result, shape: [cout, outSize(h, kh, sh, dh, padding), outSize(w, kw, sw, dw, padding)] });
         break;
       }
+      case "DepthwiseConv2D": {
+        // Keras kernel [kh, kw, C, multiplier] → ONNX grouped Conv [C·multiplier, 1, kh, kw], group = C.
+        checkChannelsLast(layer);
+        const t = input();
+        const [ch, h, w] = spatial(t, layer);
+        const useBias = c.use_bias !== false;
+        const wts = weightsOf(layer, useBias ? ["kernel", "bias"] : ["kernel"]);
+        const kernel = wts.kernel!;
+        const [kh, kw, cin, mult] = kernel.shape as [number, number, number, number];
+        if (kernel.shape.length !== 4 || cin !== ch) throw new ConversionError(`couche ${name} : noyau [${kernel.shape.join(", ")}] pour ${ch} canaux`);
+        const [sh, sw] = pair(c.strides, [1, 1], "strides");
+        const [dh, dw] = pair(c.dilation_rate, [1, 1], "dilation_rate");
+        const padding = paddingOf(layer);
+        const transposed = new Float32Array(kernel.data.length);
+        for (let y = 0; y < kh; y++)
+          for (let x = 0; x < kw; x++)
+            for (let i = 0; i < cin; i++)
+              for (let m = 0; m < mult; m++) transposed[((i * mult + m) * kh + y) * kw + x] = kernel.data[((y * kw + x) * cin + i) * mult + m]!;
+        const inputs = [t.name, constant(`${name}/kernel`, [cin * mult, 1, kh, kw], transposed)];
+        if (useBias) inputs.push(constant(`${name}/bias`, [cin * mult], wts.bias!.data));
+        const attrs: Attribute[] = [attr.ints("kernel_shape", [kh, kw]), attr.ints("strides", [sh, sw]), attr.ints("dilations", [dh, dw]), attr.int("group", cin)];
+        attrs.push(padding === "same" ? attr.string("auto_pad", "SAME_UPPER") : attr.ints("pads", [0, 0, 0, 0]));
+        const act = String(c.activation ?? "linear");
+        const convOut = g.node("Conv", inputs, [act === "linear" ? out : `${name}/conv`], attrs, name);
+        const result = activate(act, convOut, out, `${name}/${act}`, 4);
+        tensors.set(name, { name: result, shape: [cin * mult, outSize(h, kh, sh, dh, padding), outSize(w, kw, sw, dw, padding)] });
+        break;
+      }
       case "BatchNormalization": {
         const t = input();
         const axis = Number(Array.isArray(c.axis) ? c.axis[0] : (c.axis ?? -1));
@@ -305,6 +394,10 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
           [attr.float("epsilon", eps)],
           name,
         );
+        const gamma = wts.gamma?.data;
+        const variance = wts.moving_variance!.data;
+        const bnScale = Float32Array.from({ length: ch }, (_, i) => (gamma ? gamma[i]! : 1) / Math.sqrt(variance[i]! + eps));
+        forward.set(name, { input: t.name, output: out, inputShape: t.shape, bnScale });
         tensors.set(name, { name: out, shape: t.shape });
         break;
       }
@@ -314,18 +407,25 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
       case "LeakyReLU": {
         const t = input();
         let result: string;
+        let activation: Forward["activation"];
         if (head.sigmoid && layer === head.output) {
           result = t.name; // the Dense already produced the two-class softmax
         } else if (layer.className === "ReLU") {
           const max = c.max_value ?? null;
           if (Number(c.negative_slope ?? 0) !== 0 || Number(c.threshold ?? 0) !== 0) throw new ConversionError(`couche ${name} : ReLU paramétrée non prise en charge`);
           result = max === null ? g.node("Relu", [t.name], [out], [], name) : clip(t.name, out, name, Number(max));
+          activation = max === null ? { kind: "relu", pre: t.name } : { kind: "clip", pre: t.name, max: Number(max) };
         } else if (layer.className === "LeakyReLU") {
-          result = g.node("LeakyRelu", [t.name], [out], [attr.float("alpha", Number(c.negative_slope ?? c.alpha ?? 0.3))], name);
+          const alpha = Number(c.negative_slope ?? c.alpha ?? 0.3);
+          result = g.node("LeakyRelu", [t.name], [out], [attr.float("alpha", alpha)], name);
+          activation = { kind: "leaky", pre: t.name, alpha };
         } else {
           if (layer.className === "Softmax" && c.axis !== undefined && Number(c.axis) !== -1) throw new ConversionError(`couche ${name} : softmax sur l'axe ${String(c.axis)}`);
-          result = activate(activationOf(layer)!, t.name, out, name, t.shape.length + 1);
+          const kind = activationOf(layer)!;
+          result = activate(kind, t.name, out, name, t.shape.length + 1);
+          activation = { kind: kind === "relu6" ? "clip" : kind, pre: t.name, max: kind === "relu6" ? 6 : undefined };
         }
+        forward.set(name, { input: t.name, output: result, inputShape: t.shape, activation });
         tensors.set(name, { name: result, shape: t.shape });
         break;
       }
@@ -353,16 +453,19 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
         if (c.keepdims === true) {
           g.node(op, [t.name], [out], [], name);
           tensors.set(name, { name: out, shape: [ch, 1, 1] });
+          forward.set(name, { input: t.name, output: out, inputShape: t.shape, pooled: out });
         } else {
           const pooled = g.node(op, [t.name], [`${name}/pooled`], [], name);
           g.node("Flatten", [pooled], [out], [attr.int("axis", 1)], `${name}/flatten`);
           tensors.set(name, { name: out, shape: [ch] });
+          forward.set(name, { input: t.name, output: out, inputShape: t.shape, pooled });
         }
         break;
       }
       case "Flatten": {
         checkChannelsLast(layer);
         const t = input();
+        forward.set(name, { input: t.name, output: out, inputShape: t.shape });
         if (t.shape.length === 1) {
           tensors.set(name, t);
           break;
@@ -422,15 +525,77 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
           outUnits = 2;
           act = "softmax";
         }
-        const inputs = [t.name, constant(`${name}/kernel`, [fin, outUnits], kernelData)];
-        if (useBias || head.sigmoid) inputs.push(constant(`${name}/bias`, [outUnits], biasData));
+        // Parameters as Keras counts them (the rewritten sigmoid head stores each weight twice, negated and halved).
+        const inputs = [t.name, g.initializer(`${name}/kernel`, [fin, outUnits], kernelData)];
+        parameterCount += kernel.data.length + (useBias ? units : 0);
+        if (useBias || head.sigmoid) inputs.push(g.initializer(`${name}/bias`, [outUnits], biasData));
         const gemmOut = g.node("Gemm", inputs, [act === "linear" ? out : `${name}/logits`], [], name);
         const result = activate(act, gemmOut, out, `${name}/${act}`, 2);
+        forward.set(name, {
+          input: t.name,
+          output: result,
+          inputShape: t.shape,
+          kernel: inputs[1]!,
+          activation: { kind: act === "relu6" ? "clip" : act, pre: gemmOut, max: act === "relu6" ? 6 : undefined },
+        });
         tensors.set(name, { name: result, shape: [outUnits] });
         break;
       }
+      case "Rescaling": {
+        // y = x · scale + offset (scale, offset: numbers or per-channel lists).
+        const t = input();
+        const ch = t.shape[0]!;
+        const vector = (v: unknown, fallback: number, what: string): Float32Array => {
+          const values = v === undefined || v === null ? [fallback] : Array.isArray(v) ? v.map(Number) : [Number(v)];
+          if (values.some((x) => !Number.isFinite(x)) || (values.length !== 1 && values.length !== ch)) {
+            throw new ConversionError(`couche ${name} (Rescaling) : ${what} illisible (${JSON.stringify(v)})`);
+          }
+          return Float32Array.from({ length: ch }, (_, i) => values[values.length === 1 ? 0 : i]!);
+        };
+        const shape = t.shape.length === 3 ? [ch, 1, 1] : [ch];
+        const scaled = g.node("Mul", [t.name, g.initializer(`${name}/scale`, shape, vector(c.scale, 1, "scale"))], [`${name}/scaled`], [], `${name}/mul`);
+        g.node("Add", [scaled, g.initializer(`${name}/offset`, shape, vector(c.offset, 0, "offset"))], [out], [], name);
+        if (t.name === "input") rawPixels = true;
+        tensors.set(name, { name: out, shape: t.shape });
+        break;
+      }
+      case "Normalization": {
+        // Keras: (x − mean) / max(√variance, ε), ε = 1e-7, per channel (axis −1); mean/variance from the config
+        // (adapted values passed to the constructor) or from the layer's weights (mean, variance, count).
+        const t = input();
+        const ch = t.shape[0]!;
+        if (c.invert === true) throw new ConversionError(`couche ${name} (Normalization) : invert=true non pris en charge`);
+        const axis = c.axis === undefined ? -1 : Array.isArray(c.axis) ? (c.axis.length === 1 ? Number(c.axis[0]) : NaN) : Number(c.axis);
+        if (axis !== -1 && axis !== t.shape.length) throw new ConversionError(`couche ${name} (Normalization) : axe ${JSON.stringify(c.axis)} non pris en charge (seul l'axe des canaux l'est)`);
+        const perChannel = (v: unknown): Float32Array | undefined => {
+          if (v === undefined || v === null) return undefined;
+          const flat = (Array.isArray(v) ? v.flat(4) : [v]).map(Number);
+          if (flat.length !== 1 && flat.length !== ch) return undefined;
+          return Float32Array.from({ length: ch }, (_, i) => flat[flat.length === 1 ? 0 : i]!);
+        };
+        let mean = perChannel(c.mean);
+        let variance = perChannel(c.variance);
+        if (!mean || !variance) {
+          const arrays = weightSource(layer.weightPath);
+          const pick = (role: string, index: number) => arrays.find((a) => new RegExp(`(^|/)${role}(:\\d+)?$`).test(a.name)) ?? arrays[index];
+          const m = pick("mean", 0);
+          const v = pick("variance", 1);
+          if (!m || !v || m.data.length !== ch || v.data.length !== ch) {
+            throw new ConversionError(`couche ${name} (Normalization) : moyenne et variance par canal introuvables (${arrays.length} tableaux de poids) / mean and variance not found`);
+          }
+          mean = m.data;
+          variance = v.data;
+        }
+        const std = variance.map((x) => Math.max(Math.sqrt(x), 1e-7));
+        const shape = t.shape.length === 3 ? [ch, 1, 1] : [ch];
+        const centred = g.node("Sub", [t.name, g.initializer(`${name}/mean`, shape, mean)], [`${name}/centred`], [], `${name}/sub`);
+        g.node("Div", [centred, g.initializer(`${name}/std`, shape, std)], [out], [], name);
+        if (t.name === "input") rawPixels = true;
+        tensors.set(name, { name: out, shape: t.shape });
+        break;
+      }
       default: {
-        if (PASS_THROUGH.has(layer.className)) {
+        if (isIdentity(layer.className)) {
           tensors.set(name, input());
           break;
         }
@@ -445,14 +610,16 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
     return { name: wanted, shape: t.shape };
   };
   const probabilities = expose(topology.outputs[0]!, "probabilities");
-  const features = expose(head.features, "features");
-  if (features.shape.length !== 3) throw new ConversionError("la carte de caractéristiques n'est pas 4D");
+  const { features: featureLayer, gradients } = headGradients(g, head, byName, forward, tensorOf);
+  const features = expose(featureLayer, "features");
+  const classes = probabilities.shape[0]!;
   const onnx = g.encode({
     graphName: topology.name,
     inputs: [{ name: "input", shape: ["N", 3, inputSize, inputSize] }],
     outputs: [
-      { name: "probabilities", shape: ["N", probabilities.shape[0]!] },
+      { name: "probabilities", shape: ["N", classes] },
       { name: "features", shape: ["N", ...features.shape] },
+      { name: gradients, shape: ["N", classes, ...features.shape] },
     ],
     producer: options.producer,
     docString: options.docString,
@@ -461,8 +628,153 @@ export function kerasToOnnx(topology: Topology, weightSource: WeightSource, opti
   return {
     onnx,
     inputSize,
-    classes: probabilities.shape[0]!,
+    classes,
     featureShape: features.shape as [number, number, number],
     parameterCount,
+    rawPixels,
   };
+}
+
+/**
+ * The backward pass of the classification head, emitted as ONNX nodes: `gradients` [N, K, C, h, w] holds, for each
+ * class c, ∂y_c/∂A — the derivative of the class score y_c (the final Dense's output before its softmax/sigmoid)
+ * with respect to the feature map A that enters the head's pooling. The K seeds (one-hot rows of the identity) are
+ * carried together on a class axis: for G [N, K, F] = ∂y/∂(a head tensor),
+ *
+ *   Dense x·W + b ........ G ← G · Wᵀ (after the activation's derivative, as below)
+ *   relu / relu6 / leaky . G ← G ⊙ f′(x) (masks of x > 0 …), sigmoid: G ⊙ y(1 − y), tanh: G ⊙ (1 − y²),
+ *                          elu: G ⊙ (x > 0 ? 1 : y + 1), softplus: G ⊙ σ(x), swish: G ⊙ (σ(x) + x σ(x)(1 − σ(x)))
+ *   BatchNormalization .... G ← G ⊙ γ/√(σ² + ε)
+ *   Dropout & co. ......... G
+ *   GlobalAveragePooling2D  ∂A = G / (h·w), broadcast over positions
+ *   GlobalMaxPooling2D .... ∂A = G at the maxima (shared between ties, as TensorFlow does), 0 elsewhere
+ *   Flatten ............... ∂A = G reshaped to [h, w, C] (Keras flattens channels last) and transposed to [C, h, w]
+ *
+ * Grad-CAM then needs no knowledge of the head: α_k^c is the spatial mean of `gradients`[c, k].
+ */
+function headGradients(
+  g: OnnxGraphBuilder,
+  head: Head,
+  byName: Map<string, LayerSpec>,
+  forward: Map<string, Forward>,
+  tensorOf: (name: string) => Tensor,
+): { features: string; gradients: string } {
+  const refuse = (layer: LayerSpec, why: string) =>
+    new ConversionError(
+      `couche ${layer.name} (${layer.className}) : ${why} ; la tête de classification doit aller de la dernière carte de caractéristiques à la sortie par GlobalAveragePooling2D / GlobalMaxPooling2D / Flatten puis Dense, Dropout, BatchNormalization, Activation / unsupported in the classification head, Grad-CAM needs it`,
+    );
+  const int64 = (name: string, values: number[]) =>
+    g.hasInitializer(name) ? name : g.initializer(name, [values.length], BigInt64Array.from(values.map(BigInt)));
+  const scalar = (value: number) => {
+    const name = `grad/const/${value}`;
+    return g.hasInitializer(name) ? name : g.initializer(name, [], new Float32Array([value]));
+  };
+  let step = 0;
+  const node = (op: string, inputs: string[], attrs: Attribute[] = []) => {
+    const out = `grad/${step++}/${op}`;
+    return g.node(op, inputs, [out], attrs, out);
+  };
+  const unsqueezeClass = (t: string) => node("Unsqueeze", [t, int64("grad/axes/1", [1])]);
+  const cast = (t: string) => node("Cast", [t], [attr.int("to", 1 /* FLOAT */)]);
+
+  /** G ⊙ f′ for an activation (G [N, K, …], the forward tensors [N, …]). */
+  const throughActivation = (G: string, layer: LayerSpec, f: Forward): string => {
+    const a = f.activation;
+    if (!a || a.kind === "linear") return G;
+    const x = a.pre;
+    const y = f.output;
+    let d: string;
+    switch (a.kind) {
+      case "relu":
+        d = cast(node("Greater", [x, scalar(0)]));
+        break;
+      case "clip":
+        d = cast(node("And", [node("Greater", [x, scalar(0)]), node("Less", [x, scalar(a.max!)])]));
+        break;
+      case "leaky":
+        d = node("Where", [node("Greater", [x, scalar(0)]), scalar(1), scalar(a.alpha!)]);
+        break;
+      case "sigmoid":
+        d = node("Mul", [y, node("Sub", [scalar(1), y])]);
+        break;
+      case "tanh":
+        d = node("Sub", [scalar(1), node("Mul", [y, y])]);
+        break;
+      case "elu":
+        d = node("Where", [node("Greater", [x, scalar(0)]), scalar(1), node("Add", [y, scalar(1)])]);
+        break;
+      case "softplus":
+        d = node("Sigmoid", [x]);
+        break;
+      case "swish":
+      case "silu": {
+        const sig = node("Sigmoid", [x]);
+        d = node("Add", [sig, node("Mul", [node("Mul", [x, sig]), node("Sub", [scalar(1), sig])])]);
+        break;
+      }
+      default:
+        throw refuse(layer, `activation « ${a.kind} » dont la dérivée n'est pas prise en charge`);
+    }
+    return node("Mul", [G, unsqueezeClass(d)]);
+  };
+
+  // Seed: ∂y/∂y = I_K for every image: [K, K] expanded to [N, K, K] (N from the logits' shape).
+  const dense = forward.get(head.dense.name)!;
+  const logits = dense.activation!.pre;
+  const k = tensorOf(head.dense.name).shape[0]!;
+  const eye = g.initializer("grad/eye", [k, k], Float32Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? 1 : 0)));
+  const batch = node("Slice", [node("Shape", [logits]), int64("grad/zero", [0]), int64("grad/one", [1])]);
+  let G = node("Expand", [eye, node("Concat", [batch, int64(`grad/kk`, [k, k])], [attr.int("axis", 0)])]);
+  G = node("MatMul", [G, node("Transpose", [dense.kernel!], [attr.ints("perm", [1, 0])])]);
+
+  let layer = byName.get(head.dense.inbound[0]!)!;
+  for (;;) {
+    if (layer.inbound.length !== 1) throw refuse(layer, `${layer.inbound.length} entrées`);
+    if (isIdentity(layer.className)) {
+      layer = byName.get(layer.inbound[0]!)!;
+      continue;
+    }
+    const f = forward.get(layer.name);
+    const spatial = f?.inputShape.length === 3;
+    if (spatial && ["GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten"].includes(layer.className)) {
+      const [c, h, w] = f.inputShape as [number, number, number];
+      if (layer.className === "Flatten") {
+        const nhwc = node("Reshape", [G, int64(`grad/shape/${layer.name}`, [0, 0, h, w, c])]);
+        G = node("Transpose", [nhwc], [attr.ints("perm", [0, 1, 4, 2, 3])]);
+      } else {
+        // [N, K, C] (or [N, K, C, 1, 1] with keepdims) → [N, K, C, 1, 1]
+        const g5 = node("Reshape", [G, int64(`grad/shape/${layer.name}`, [0, 0, c, 1, 1])]);
+        if (layer.className === "GlobalAveragePooling2D") {
+          G = node("Expand", [node("Mul", [g5, scalar(1 / (h * w))]), int64(`grad/expand/${layer.name}`, [1, 1, c, h, w])]);
+        } else {
+          const mask = cast(node("Equal", [f.input, f.pooled!]));
+          const ties = node("ReduceSum", [mask, int64("grad/axes/23", [2, 3])], [attr.int("keepdims", 1)]);
+          G = node("Mul", [g5, unsqueezeClass(node("Div", [mask, ties]))]);
+        }
+      }
+      g.node("Identity", [G], ["gradients"], [], "gradients/identity");
+      return { features: layer.inbound[0]!, gradients: "gradients" };
+    }
+    if (spatial || !f) throw refuse(layer, spatial ? "couche sur la carte de caractéristiques après le début de la tête" : "type de couche non pris en charge dans la tête");
+    switch (layer.className) {
+      case "Dense":
+        G = throughActivation(G, layer, f);
+        G = node("MatMul", [G, node("Transpose", [f.kernel!], [attr.ints("perm", [1, 0])])]);
+        break;
+      case "Activation":
+      case "ReLU":
+      case "LeakyReLU":
+        if (f.activation?.kind === "softmax") throw refuse(layer, "softmax au milieu de la tête");
+        G = throughActivation(G, layer, f);
+        break;
+      case "BatchNormalization":
+        G = node("Mul", [G, g.initializer(`grad/${layer.name}/bn_scale`, [f.bnScale!.length], f.bnScale!)]);
+        break;
+      case "Flatten":
+        break; // rank 2: identity
+      default:
+        throw refuse(layer, "type de couche non pris en charge dans la tête");
+    }
+    layer = byName.get(layer.inbound[0]!)!;
+  }
 }

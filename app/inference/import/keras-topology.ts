@@ -68,6 +68,26 @@ function parseModel(model: Json, weightPrefix: string[], namePrefix: string): To
     : parseFunctional(name, config, layersJson as Json[], weightPrefix, namePrefix);
 }
 
+/**
+ * The input shape a Sequential model's first layer declares: `batch_input_shape` (Keras 2, TF.js) or `batch_shape`
+ * (Keras 3) on the layer itself, or, when the first layer is itself a model (Teachable Machine: a Sequential whose
+ * first layer is the truncated MobileNet), on that model's first layer or input layer.
+ */
+function firstInputShape(layer: Json): unknown {
+  const cfg = configOf(layer);
+  const own = cfg.batch_input_shape ?? cfg.batch_shape;
+  if (own) return own;
+  if (!MODEL_CLASSES.has(String(layer.class_name))) return undefined;
+  const layers = Array.isArray(cfg.layers) ? (cfg.layers as Json[]) : Array.isArray(layer.config) ? (layer.config as Json[]) : [];
+  if (layer.class_name !== "Sequential") {
+    const inputs = Array.isArray(cfg.input_layers) ? cfg.input_layers : [];
+    const first = Array.isArray(inputs[0]) ? inputs[0][0] : inputs[0];
+    const input = layers.find((l) => l.class_name === "InputLayer" && (first === undefined || layerName(l) === first));
+    return input ? firstInputShape(input) : undefined;
+  }
+  return layers[0] ? firstInputShape(layers[0]) : undefined;
+}
+
 function inputSpec(name: string, shape: unknown, weightPrefix: string[]): LayerSpec {
   return { className: "InputLayer", name, config: { batch_input_shape: shape }, inbound: [], weightPath: [...weightPrefix, name] };
 }
@@ -86,8 +106,12 @@ function parseSequential(name: string, layers: Json[], weightPrefix: string[], n
       continue;
     }
     if (previous === undefined) {
-      const shape = cfg.batch_input_shape ?? cfg.batch_shape;
-      if (!shape) throw new TopologyError(`modèle séquentiel ${name} sans forme d'entrée`);
+      const shape = firstInputShape(layer);
+      if (!shape) {
+        throw new TopologyError(
+          `modèle séquentiel ${name} sans forme d'entrée : sa première couche ${layerName(layer)} (${className}) ne déclare ni batch_input_shape ni batch_shape / no input shape`,
+        );
+      }
       const spec = inputSpec(`${namePrefix}${name}_input`, shape, weightPrefix);
       out.push(spec);
       previous = input = spec.name;
