@@ -18,7 +18,7 @@ WORKDIR /app
 # onnxruntime-node would otherwise download CUDA libraries at install time; the CPU runtime ships in the package.
 ENV ONNXRUNTIME_NODE_INSTALL=skip \
     NPM_CONFIG_UPDATE_NOTIFIER=false
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 # `npm install` with the lockfile, not `npm ci`: lockfiles written on the development machines lack some
 # platform-specific optional packages, which `npm ci` refuses (shared/README.md).
 RUN npm install --no-audit --no-fund --loglevel=error
@@ -35,7 +35,7 @@ FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip \
     NPM_CONFIG_UPDATE_NOTIFIER=false
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund --loglevel=error \
  && npm cache clean --force
 
@@ -58,7 +58,7 @@ RUN groupadd --system --gid 10001 nexus \
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/build ./build
 COPY --from=build /app/models ./models
-COPY package.json server.mjs ./
+COPY package.json server.mjs http-edge.mjs ./
 COPY drizzle ./drizzle
 USER nexus
 EXPOSE 3000

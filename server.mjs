@@ -1,12 +1,23 @@
 // The Nexus HTTP server: Express in front of the Remix request handler.
 //   node server.mjs         production build from build/ (npm start builds it first)
 //   node server.mjs --dev   Vite dev server with hot reload
-import { randomUUID } from "node:crypto";
-import { createRequestHandler } from "@remix-run/express";
-import express from "express";
-import pino from "pino";
-
+// React, Remix and Express pick their production builds from NODE_ENV, read when they are first loaded: it must be
+// set before any of them is imported (hence the dynamic imports below). Production unless --dev; an explicit
+// NODE_ENV=production with --dev stays as given.
 const dev = process.argv.includes("--dev");
+if (!dev) process.env.NODE_ENV = "production";
+else process.env.NODE_ENV ??= "development";
+
+const { randomUUID } = await import("node:crypto");
+const { declaredBodyLimit, remixHandler } = await import("./http-edge.mjs");
+const { default: express } = await import("express");
+const { default: pino } = await import("pino");
+const { AsyncLocalStorage } = await import("node:async_hooks");
+
+// NEXUS_TIMING=1 (benchmarks): stage timings per request in the access log (app/http/timing.server.ts).
+const timings = process.env.NEXUS_TIMING === "1" ? new AsyncLocalStorage() : undefined;
+if (timings) globalThis[Symbol.for("nexus.timing")] = timings;
+
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? "127.0.0.1";
 
@@ -43,13 +54,16 @@ app.use((req, res, next) => {
   res.setHeader("Referrer-Policy", "same-origin");
   res.setHeader("X-Frame-Options", "DENY");
   const started = process.hrtime.bigint();
+  const stages = timings ? {} : undefined;
   res.on("finish", () => {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const line = { requestId, method: req.method, path: logPath(req.path), status: res.statusCode, ms: Math.round(ms * 10) / 10 };
+    if (stages) line.timing = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v * 100) / 100]));
     if (res.statusCode >= 500) accessLog.error(line, "request");
     else accessLog.info(line, "request");
   });
-  next();
+  if (timings) timings.run(stages, next);
+  else next();
 });
 
 // Remix aborts an action whose Origin differs from its Host with a bare 500. We flag such requests instead and let
@@ -75,6 +89,9 @@ app.use((req, _res, next) => {
   next();
 });
 
+// Bodies over the route's limit are refused (413) before anything reads them (see http-edge.mjs).
+app.use(declaredBodyLimit);
+
 if (vite) {
   app.use(vite.middlewares);
 } else {
@@ -95,10 +112,11 @@ const { build, info } = await (async () => {
 
 app.all(
   "*",
-  createRequestHandler({
+  remixHandler({
     build: vite ? loadBuild : build,
     mode: dev ? "development" : "production",
     getLoadContext: (req, res) => ({ requestId: res.locals.requestId, clientIp: req.ip ?? null }),
+    unavailableFlag: "databaseUnavailable",
   }),
 );
 
@@ -107,6 +125,7 @@ const server = app.listen(port, host, () => {
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
   const where = info.database === "pglite" ? `embedded PGlite in ${info.dataDir}` : "PostgreSQL (DATABASE_URL)";
   const lines = [`Nexus is listening on ${url}  (database: ${where}; images: ${info.storage})`, `AI model: ${info.model}`];
+  if (info.dicom) lines.push(`DICOM (DIMSE C-ECHO, C-STORE) listening: ${info.dicom}`);
   if (info.demoAccounts.length > 0) {
     lines.push(`Demo accounts — password: ${info.demoPassword}`);
     for (const a of info.demoAccounts) lines.push(`  ${a.role.padEnd(11)} ${a.email}`);

@@ -16,6 +16,7 @@ const serverExternals = [
   "minio",
   "dicom-parser",
   "dcmjs-codecs",
+  "dcmjs-dimse",
   "sharp",
   "onnxruntime-node",
   "onnx-proto",

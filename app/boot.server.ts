@@ -1,10 +1,12 @@
 /** Start-up work after the database is open and migrated: demo data, housekeeping, what to print. */
 import { pruneExpiredSessions } from "./accounts/session.server";
 import { seedDemo, type DemoAccount } from "./accounts/demo.server";
+import { startCheckpoints } from "./audit/checkpoint.server";
 import { config } from "./config.server";
 import { connection } from "./db/db.server";
 import { getEngine } from "./inference/inference.server";
 import { vault } from "./vault/instance.server";
+import { dimseOptionsFromConfig, startDimse } from "./dimse/scp.server";
 
 export interface BootInfo {
   database: "postgres" | "pglite";
@@ -13,6 +15,8 @@ export interface BootInfo {
   demoPassword: string | null;
   storage: string;
   model: string;
+  /** The DIMSE SCP, when DICOM_PORT is set: "AE NEXUS on 127.0.0.1:11112". */
+  dicom: string | null;
 }
 
 export async function boot(): Promise<BootInfo> {
@@ -23,12 +27,18 @@ export async function boot(): Promise<BootInfo> {
   // inconsistent classes.json or a tampered model file stops the start with its reason (ModelError).
   const engine = await getEngine();
   const demoAccounts = config.demo ? await seedDemo(config.NEXUS_DEMO_PASSWORD) : [];
+  // DIMSE (C-ECHO, C-STORE) only when DICOM_PORT is set; a port already taken stops the start with its reason.
+  const dimse = dimseOptionsFromConfig();
+  const scp = dimse ? await startDimse(dimse) : null;
+  // Signed checkpoints of the audit chain's head, outside the database (store and log), every AUDIT_CHECKPOINT_SECONDS.
+  startCheckpoints();
   return {
     database: connection.kind,
     dataDir: config.DATA_DIR,
     demoAccounts,
     demoPassword: config.demo ? config.NEXUS_DEMO_PASSWORD : null,
     storage: `${vault.store.kind} (${vault.store.location})`,
+    dicom: scp && dimse ? `AE ${dimse.aeTitle} on ${dimse.host}:${scp.port}` : null,
     model: `${engine.model.name} ${engine.model.version}${engine.model.clinical ? "" : " — modèle de démonstration, non validé cliniquement"}`,
   };
 }

@@ -30,6 +30,15 @@ const schema = z.object({
   API_TOKEN_TTL_HOURS: positiveInt(12),
   LOGIN_MAX_FAILURES: positiveInt(5),
   LOGIN_LOCK_MINUTES: positiveInt(15),
+  LOGIN_GLOBAL_MAX_FAILURES: positiveInt(50),
+  MFA_REQUIRED: z.enum(["staff", "all", "none"], { message: "MFA_REQUIRED must be staff, all or none" }).optional(),
+  OIDC_ISSUER: z.string().url("OIDC_ISSUER must be the identity provider's issuer URL").optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  OIDC_SCOPES: z.string().default("openid"),
+  OIDC_ID_CLAIM: z.string().min(1).default("sub"),
+  OIDC_LABEL: z.string().min(1).default("Pro Santé Connect"),
+  OIDC_ALLOW_HTTP: bool,
   NEXUS_DEMO: bool,
   NEXUS_DEMO_PASSWORD: z.string().min(8).default("nexus-demo-2026"),
   TRUST_PROXY: z.string().default("loopback"),
@@ -41,14 +50,45 @@ const schema = z.object({
     .max(36_500, "AUDIT_RETENTION_DAYS must be at most 36500 (100 years)")
     .default(3650),
   AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
+  // Image decoding (app/imaging/decode-pool.server.ts): worker threads, waiting jobs, pixel budget, time limit.
+  DECODE_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  DECODE_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10_000).default(16),
+  DECODE_PIXEL_LIMIT_MP: z.coerce.number().positive().max(1000).default(60),
+  DECODE_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(30),
+  /** L1/L2 disagreement: `recall` (the French programme) or `arbitration` (a third reader decides). */
+  READING_DISAGREEMENT: z
+    .enum(["recall", "arbitration"], { message: "READING_DISAGREEMENT must be recall or arbitration" })
+    .default("recall"),
+  /** Who signs the result letters and whom the woman calls. */
+  LETTER_CENTRE_NAME: z.string().min(1).default("Centre de dépistage Nexus"),
+  LETTER_CENTRE_PHONE: z.string().min(1).default("01 00 00 00 00"),
   /**
    * When readers see AI results on an exam: `after_reading` (default: each reader only after submitting her own
    * reading) or `concurrent` (at once). Patients never see them.
    */
   AI_DISPLAY: z.enum(["after_reading", "concurrent"], { message: "AI_DISPLAY must be after_reading or concurrent" }).default("after_reading"),
+  /** Lifetime of a machine account's (modality, PACS) bearer token. */
+  MACHINE_TOKEN_TTL_DAYS: positiveInt(365),
+  /** DIMSE: the C-STORE/C-ECHO SCP listens on this port when set (AE title NEXUS). */
+  DICOM_PORT: z.coerce.number().int().min(0).max(65535).optional().or(z.literal("").transform(() => undefined)),
+  DICOM_HOST: z.string().default("127.0.0.1"),
+  DICOM_AE_TITLE: z.string().regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, "DICOM_AE_TITLE: 1 to 16 ASCII characters").default("NEXUS"),
+  /** Calling AE titles accepted (comma-separated); unset: any calling AE title, from a loopback address only. */
+  DICOM_ALLOWED_AETS: z.string().optional(),
+  /** Simultaneous DIMSE associations. */
+  DICOM_MAX_ASSOCIATIONS: positiveInt(8),
+  // Issue 15 / 11.5: how long a PostgreSQL statement may wait for a lock (the audit chain's included) and run, before
+  // the request is answered 503 with Retry-After instead of waiting forever.
+  DB_LOCK_TIMEOUT_MS: positiveInt(5_000),
+  DB_STATEMENT_TIMEOUT_MS: positiveInt(60_000),
+  // Issue 11.6: signed checkpoints of the audit chain's head, outside the database.
+  AUDIT_CHECKPOINT_KEY: z.string().min(32, "AUDIT_CHECKPOINT_KEY must be at least 32 characters").optional(),
+  AUDIT_CHECKPOINT_SECONDS: positiveInt(60),
 });
 
-export type Config = z.infer<typeof schema> & {
+export type Config = Omit<z.infer<typeof schema>, "MFA_REQUIRED"> & {
+  /** Who must have a second factor: `staff` by default, `none` on the demo unless set. */
+  MFA_REQUIRED: "staff" | "all" | "none";
   /** Embedded PGlite (no DATABASE_URL): the zero-configuration default. */
   embedded: boolean;
   /** Demo accounts are seeded on the embedded default or when NEXUS_DEMO=1. */
@@ -62,7 +102,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const embedded = !parsed.data.DATABASE_URL;
-  return { ...parsed.data, embedded, demo: embedded || parsed.data.NEXUS_DEMO };
+  const demo = embedded || parsed.data.NEXUS_DEMO;
+  if (Boolean(parsed.data.OIDC_ISSUER) !== Boolean(parsed.data.OIDC_CLIENT_ID)) {
+    throw new Error("Invalid configuration:\n  - OIDC_ISSUER and OIDC_CLIENT_ID go together (OpenID Connect sign-in)");
+  }
+  return { ...parsed.data, embedded, demo, MFA_REQUIRED: parsed.data.MFA_REQUIRED ?? (demo ? "none" : "staff") };
 }
 
 export const config = readConfig();

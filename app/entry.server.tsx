@@ -1,9 +1,11 @@
 import { PassThrough } from "node:stream";
 import type { EntryContext } from "@remix-run/node";
 import { createReadableStreamFromReadable } from "@remix-run/node";
-import { RemixServer } from "@remix-run/react";
+import { RemixServer, isRouteErrorResponse } from "@remix-run/react";
+import { log, logPath } from "./log.server";
 import { renderToPipeableStream } from "react-dom/server";
 import { boot as bootApp } from "./boot.server";
+import { markUnavailable, unavailableReason } from "./db/unavailable.server";
 
 export const streamTimeout = 5_000;
 
@@ -34,7 +36,7 @@ export default function handleRequest(
       onShellError: reject,
       onError(error: unknown) {
         failed = true;
-        console.error("[render]", error instanceof Error ? error.message : error);
+        log.error({ path: logPath(new URL(request.url).pathname), err: error instanceof Error ? error.message : String(error) }, "render error");
       },
     });
     setTimeout(abort, streamTimeout + 1000);
@@ -42,7 +44,16 @@ export default function handleRequest(
 }
 
 /** Server errors are logged (message only, no request data); users see the error page, never a stack trace. */
-export function handleError(error: unknown, { request }: { request: Request }) {
+export function handleError(error: unknown, { request, context }: { request: Request; context?: unknown }) {
   if (request.signal.aborted) return;
-  console.error("[error]", new URL(request.url).pathname, error instanceof Error ? (error.stack ?? error.message) : error);
+  // The database refuses connections: server.mjs answers 503 with Retry-After; one line, no stack.
+  if (markUnavailable(context, error)) {
+    console.error("[unavailable] database unreachable:", unavailableReason(error));
+    return;
+  }
+  // An answer the app chose (404 for an unknown URL, 403, …) is not a server error: the access log's one line says it.
+  if (isRouteErrorResponse(error)) return;
+  const requestId = (context as { requestId?: string } | undefined)?.requestId;
+  const line = { requestId, path: logPath(new URL(request.url).pathname), err: error instanceof Error ? error.message : String(error) };
+  log.error(process.env.LOG_LEVEL === "debug" && error instanceof Error ? { ...line, stack: error.stack } : line, "unexpected error");
 }

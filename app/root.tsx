@@ -12,7 +12,8 @@ import {
 } from "@remix-run/react";
 import { csrfToken } from "./accounts/csrf.server";
 import { actorFromSession } from "./accounts/session.server";
-import { parseLang, translator } from "./i18n/strings";
+import { parseLang } from "./i18n/strings";
+import { ErrorContent, describeError, type ErrorInfo } from "./ui/error-page";
 import { AppShell } from "./ui/shell";
 import stylesheet from "./tailwind.css?url";
 
@@ -20,7 +21,21 @@ export const links: LinksFunction = () => [
   { rel: "stylesheet", href: stylesheet },
   { rel: "icon", href: "/favicon.svg", type: "image/svg+xml" },
 ];
-export const meta: MetaFunction = () => [{ title: "Nexus" }];
+export const meta: MetaFunction = ({ data, error }) => {
+  if (!error) return [{ title: "Nexus" }];
+  return [{ title: `${describeError(errorInfo(error), parseLang((data as { lang?: string } | undefined)?.lang)).title} — Nexus` }];
+};
+
+/** Status, code and message of what a loader or action threw (500 for anything unexpected). */
+function errorInfo(error: unknown): ErrorInfo {
+  const info: ErrorInfo = { status: 500 };
+  if (isRouteErrorResponse(error)) {
+    const payload = error.data as { code?: string; message?: string } | string | undefined;
+    info.status = error.status;
+    if (typeof payload === "object" && payload) Object.assign(info, { code: payload.code, message: payload.message });
+  }
+  return info;
+}
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const cookies = request.headers.get("Cookie") ?? "";
@@ -62,25 +77,10 @@ export default function App() {
 export function ErrorBoundary() {
   const error = useRouteError();
   const root = useRouteLoaderData<typeof loader>("root");
-  const t = translator(root?.lang ?? "fr");
-  let status = 500;
-  let message = t("error.title");
-  if (isRouteErrorResponse(error)) {
-    status = error.status;
-    const payload = error.data as { message?: string } | string | undefined;
-    message = typeof payload === "object" && payload?.message ? payload.message : status === 404 ? t("error.notFound") : message;
-  }
-  const title = status === 403 ? t("error.forbidden") : status === 404 ? t("error.notFound") : t("error.title");
+  const lang = root?.lang ?? "fr";
   return (
     <AppShell>
-      <div className="card mx-auto max-w-xl" role="alert">
-        <p className="text-sm font-semibold text-brand-700">{status}</p>
-        <h1 className="mt-1 text-2xl font-bold">{title}</h1>
-        <p className="mt-3 text-slate-700">{message}</p>
-        <a className="btn mt-6" href="/">
-          {t("error.back")}
-        </a>
-      </div>
+      <ErrorContent error={errorInfo(error)} lang={lang} />
     </AppShell>
   );
 }

@@ -1,5 +1,8 @@
 /** The words shared by the server and the interface (no server-only imports here). */
-export const ROLES = ["admin", "doctor", "patient", "researcher"] as const;
+/** People who sign in. */
+export const HUMAN_ROLES = ["admin", "doctor", "patient", "researcher"] as const;
+/** `system`: a machine account (a modality or a PACS) sending over DICOMweb or DIMSE with a bearer token or AE title. */
+export const ROLES = [...HUMAN_ROLES, "system"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Consent purposes: care (care team views images), ai_analysis (model reads them), research (pseudonymised). */
@@ -8,3 +11,7 @@ export type Purpose = (typeof PURPOSES)[number];
 
 export const OUTCOMES = ["allowed", "denied", "error"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+
+/** What a machine account may do: `store` (send instances), `query` (QIDO/WADO of consenting patients' studies). */
+export const MACHINE_SCOPES = ["store", "query"] as const;
+export type MachineScope = (typeof MACHINE_SCOPES)[number];

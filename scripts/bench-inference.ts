@@ -7,7 +7,11 @@
  *   2. the full path of one analysis — decrypt (vault format, in memory) → preprocess → infer → Grad-CAM + heatmap
  *      PNG — for a 4000×3000 JPEG and a 3328×4096 16-bit DICOM (≈ 27 MB), both generated in memory.
  *
+ *   3. DICOM decoding (scripts/bench-decode.ts): decode time per encoding of a 3328×4096 12-bit mammogram, and a
+ *      hostile-load run (8 concurrent previews of a 100-megapixel RLE DICOM: peak RSS, worst /healthz latency).
+ *
  *   npx tsx scripts/bench-inference.ts            (npm run bench:inference)
+ *   npx tsx scripts/bench-inference.ts --decode   (part 3 only)
  *
  * Prints a markdown report. Goals: ORT batch-1 p50 ≤ 40 ms on 2 cores; full path ≤ 300 ms. The model is built in a
  * temporary directory (removed after); nothing else touches the disk.
@@ -22,6 +26,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { writeDicom } from "../app/imaging/dicom-writer";
+import { decodeBenchmark } from "./bench-decode";
 import { denseNet121Json, denseNet121Weights, writeDemoModel } from "../app/inference/densenet.server";
 import { gradCam, heatmapOverlay } from "../app/inference/gradcam.server";
 import { loadModelDirectory } from "../app/inference/model.server";
@@ -223,4 +228,6 @@ async function main() {
   }
 }
 
-await main();
+// `--decode`: only the DICOM decode part (scripts/bench-decode.ts), which otherwise follows the inference part.
+if (!process.argv.includes("--decode")) await main();
+await decodeBenchmark((line = "") => console.log(line));

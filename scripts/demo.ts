@@ -5,7 +5,11 @@
  * its HTTP status: a doctor logs in → creates a patient with consents → uploads a mammogram (encrypted) → asks for
  * an AI prediction → the patient withdraws `ai_analysis` and `care` → the same requests are now refused (403) →
  * the admin's audit trail holds an event for every one of these requests, with the right outcome, and the hash
- * chain verifies. Exits non-zero as soon as one step does not behave so.
+ * chain verifies. Then the screening programme (issue 12), on the demo patient: a synthetic four-view DICOM exam with
+ * her identity in the headers → a file of another woman refused (409 identity_mismatch, fields named) → the exam
+ * AI → the first reading (L1, normal) by the doctor → the second reading (L2) by doctor2, blind → the woman
+ * downloads her result letter (PDF; its text shown with pdftotext when poppler-utils is installed).
+ * Exits non-zero as soon as one step does not behave so.
  *
  * The API never hands out stored bytes, so "the stored object is ciphertext" is checked beside it, and only when
  * the script can read the server's storage itself: `--data-dir DIR` (the server's DATA_DIR, local object store in
@@ -15,16 +19,19 @@
  *   --base URL          the server (default NEXUS_URL, else http://127.0.0.1:3000); e.g. https://127.0.0.1:8443
  *   --ca FILE           trust this CA for HTTPS (e.g. the local CA root printed by npm run start:https)
  *   --insecure          accept any certificate (a self-signed test server); says so in the output
- *   --doctor EMAIL / --doctor-password PW, --admin EMAIL / --admin-password PW
+ *   --doctor EMAIL / --doctor-password PW, --admin EMAIL / --admin-password PW, --doctor2 EMAIL / --doctor2-password PW,
+ *   --patient EMAIL / --patient-password PW (the programme part: a second radiologist and a patient of both doctors)
  *                       accounts to use (default: the demo accounts and NEXUS_DEMO_PASSWORD or nexus-demo-2026)
  */
-import { createHash, randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { createHash, randomBytes, randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
+import { screeningAttributes, writeDicom } from "../app/imaging/dicom-writer";
 import { LocalStore } from "../app/vault/local-store.server";
 import { S3Store, s3OptionsFromEnv } from "../app/vault/s3-store.server";
 import type { ObjectStore } from "../app/vault/store.server";
@@ -45,6 +52,10 @@ const { values: args } = parseArgs({
     "doctor-password": { type: "string", default: DEMO_PASSWORD },
     admin: { type: "string", default: "admin@demo.nexus" },
     "admin-password": { type: "string", default: DEMO_PASSWORD },
+    doctor2: { type: "string", default: "doctor2@demo.nexus" },
+    "doctor2-password": { type: "string", default: DEMO_PASSWORD },
+    patient: { type: "string", default: "patient@demo.nexus" },
+    "patient-password": { type: "string", default: DEMO_PASSWORD },
   },
 });
 
@@ -103,9 +114,13 @@ function call(
   });
 }
 
-function multipart(field: string, fileName: string, contentType: string, data: Buffer) {
+function multipart(field: string, fileName: string, contentType: string, data: Buffer, fields: Record<string, string> = {}) {
   const boundary = `----nexus-demo-${randomBytes(12).toString("hex")}`;
-  const head = `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${fileName}"\r\nContent-Type: ${contentType}\r\n\r\n`;
+  // Plain fields (laterality, view…) come before the file part they apply to.
+  const plain = Object.entries(fields)
+    .map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`)
+    .join("");
+  const head = `${plain}--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${fileName}"\r\nContent-Type: ${contentType}\r\n\r\n`;
   return {
     body: Buffer.concat([Buffer.from(head), data, Buffer.from(`\r\n--${boundary}--\r\n`)]),
     contentType: `multipart/form-data; boundary=${boundary}`,
@@ -148,7 +163,7 @@ async function step(title: string, run: () => Promise<string>): Promise<void> {
     flushDetails();
   } catch (error) {
     report(label, "FAILED");
-    detail(error instanceof StepFailed ? error.message : `unexpected error: ${(error as Error).stack ?? error}`);
+    detail(error instanceof StepFailed ? error.message : `unexpected error: ${(error as Error).message ?? error}`);
     flushDetails();
     finish(false);
   }
@@ -212,7 +227,19 @@ async function readAll(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
 
 // ---- the scenario -------------------------------------------------------------------------------------------------
 
+const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ETIMEDOUT"]);
+
 async function main() {
+  // No server there: one line that says what to do, not a stack.
+  try {
+    await call("GET", "/healthz");
+  } catch (error) {
+    if (CONNECTION_ERRORS.has((error as NodeJS.ErrnoException).code ?? "")) {
+      console.error(`demo: no Nexus server at ${base.origin} — start the server first (npm start)`);
+      process.exit(1);
+    }
+    throw error;
+  }
   line(`NEXUS scenario against ${base.origin}, through the HTTP API only`);
   if (base.protocol === "https:") {
     line(
@@ -259,7 +286,7 @@ async function main() {
 
   await step("Doctor uploads a mammogram (POST /api/v1/patients/:id/images, multipart)", async () => {
     original = await syntheticMammogram();
-    const form = multipart("file", "mammographie-demo.jpg", "image/jpeg", original);
+    const form = multipart("file", "mammographie-demo.jpg", "image/jpeg", original, { laterality: "L", view: "CC" });
     const res = await call("POST", `/api/v1/patients/${patientId}/images`, { token: doctor, ...form });
     const status = expectStatus(res, 201, "upload");
     imageId = res.json.id;
@@ -338,9 +365,9 @@ async function main() {
     return status;
   });
 
-  await step("Patient logs in with the account the doctor created (POST /api/v1/tokens)", async () => {
+  await step("Patient logs in with the temporary password and chooses her own (POST /api/v1/tokens)", async () => {
     const res = await call("POST", "/api/v1/tokens", {
-      json: { email: patientAccount!.email, password: patientAccount!.temporaryPassword },
+      json: { email: patientAccount!.email, password: patientAccount!.temporaryPassword, newPassword: `demo-patient-${Date.now()}` },
     });
     const status = expectStatus(res, 201, "patient logs in");
     patientToken = res.json.token;
@@ -376,6 +403,176 @@ async function main() {
     const status = expectStatus(res, 403, "AI prediction after withdrawal");
     remember(res, "AI prediction after withdrawal", "denied");
     detail(`« ${res.json?.error?.message} »`);
+    return status;
+  });
+
+
+  // ---- the screening programme (issue 12): exam, identity check, exam AI, double reading, letter --------------
+
+  let doctor2 = "";
+  let woman = "";
+  let womanId = "";
+  let examId = "";
+  let identity = { displayName: "", ipp: "", birthDate: "", sex: "F" };
+
+  await step(`Second radiologist ${args.doctor2} logs in (POST /api/v1/tokens)`, async () => {
+    const res = await call("POST", "/api/v1/tokens", { json: { email: args.doctor2, password: args["doctor2-password"] } });
+    const status = expectStatus(res, 201, "doctor2 logs in");
+    doctor2 = res.json.token;
+    remember(res, "doctor2 login", "allowed");
+    return status;
+  });
+
+  await step(`Patient ${args.patient} logs in; the doctor opens her record (GET /api/v1/patients/:id)`, async () => {
+    const login = await call("POST", "/api/v1/tokens", { json: { email: args.patient, password: args["patient-password"] } });
+    expectStatus(login, 201, "patient logs in");
+    woman = login.json.token;
+    womanId = (await call("GET", "/api/v1/me", { token: woman })).json?.patientId;
+    if (!womanId) throw new StepFailed(`${args.patient} is not linked to a patient record`);
+    const res = await call("GET", `/api/v1/patients/${womanId}`, { token: doctor });
+    const status = expectStatus(res, 200, "patient record");
+    if (!res.json.ipp || !res.json.birthDate) throw new StepFailed("the demo patient has no IPP or birth date to put in the DICOM headers");
+    identity = { displayName: res.json.displayName, ipp: res.json.ipp, birthDate: res.json.birthDate, sex: res.json.sex ?? "F" };
+    remember(res, "patient record read", "allowed");
+    detail(`${identity.displayName}, born ${identity.birthDate}, IPP ${identity.ipp}`);
+    return status;
+  });
+
+  const study = `1.2.826.0.1.3680043.10.999.${Date.now()}.${randomInt(1_000_000)}`;
+  const dicomName = (displayName: string) => {
+    const [first, ...rest] = displayName.split(" ");
+    return `${rest.join(" ").toUpperCase()}^${(first ?? "").toUpperCase()}`;
+  };
+  /** A synthetic 12-bit view (a breast-like ellipse with texture) with the study's and the woman's tags. */
+  const view = (who: { id: string; name: string; birthDate: string; sex: string }, laterality: "R" | "L", position: string) => {
+    const columns = 256;
+    const rows = 320;
+    const pixels = new Uint16Array(columns * rows);
+    for (let y = 0; y < rows; y++) {
+      for (let x = 0; x < columns; x++) {
+        const dx = (laterality === "R" ? x : columns - 1 - x) / (columns * 0.9);
+        const dy = (y - rows / 2) / (rows * 0.45);
+        const r = dx * dx + dy * dy;
+        pixels[y * columns + x] = Math.round((r < 1 ? 900 + 2400 * (1 - r) : 60) + randomInt(300));
+      }
+    }
+    return Buffer.from(
+      writeDicom({
+        rows,
+        columns,
+        pixels,
+        bitsAllocated: 16,
+        bitsStored: 12,
+        sopInstanceUid: `${study}.${laterality === "R" ? 1 : 2}.${position.length}`,
+        attributes: screeningAttributes({
+          patient: { id: who.id, name: who.name, birthDate: who.birthDate, sex: who.sex },
+          studyInstanceUid: study,
+          studyDate: new Date().toISOString().slice(0, 10).replace(/-/g, ""),
+          accessionNumber: `DEMO${randomInt(1_000_000)}`,
+          laterality,
+          view: position,
+        }),
+      }),
+    );
+  };
+
+  await step("Doctor uploads a four-view screening exam as DICOM (R-CC, L-CC, R-MLO, L-MLO)", async () => {
+    const who = { id: identity.ipp, name: dicomName(identity.displayName), birthDate: identity.birthDate.replace(/-/g, ""), sex: identity.sex };
+    let status = "";
+    for (const [laterality, position] of [["R", "CC"], ["L", "CC"], ["R", "MLO"], ["L", "MLO"]] as const) {
+      const form = multipart("file", `${laterality}-${position}.dcm`, "application/dicom", view(who, laterality, position));
+      const res = await call("POST", `/api/v1/patients/${womanId}/images`, { token: doctor, ...form });
+      status = expectStatus(res, 201, `upload ${laterality}-${position}`);
+      if (res.json.laterality !== laterality || res.json.view !== position) {
+        throw new StepFailed(`${laterality}-${position} was filed as ${res.json.laterality}-${res.json.view}`);
+      }
+      examId = res.json.examId;
+      remember(res, `DICOM ${laterality}-${position}`, "allowed");
+    }
+    detail(`PatientID ${who.id}, PatientName ${who.name}, birth ${who.birthDate}; StudyInstanceUID ${study}`);
+    detail(`exam ${examId}: laterality and view read from ImageLaterality / ViewPosition`);
+    return status;
+  });
+
+  await step("A file of another woman is refused (409 identity_mismatch, nothing stored)", async () => {
+    const other = { id: "IPP-AUTRE-42", name: "MARTIN^JEANNE", birthDate: "19550302", sex: "F" };
+    const form = multipart("file", "autre-patiente.dcm", "application/dicom", view(other, "R", "CC"));
+    const res = await call("POST", `/api/v1/patients/${womanId}/images`, { token: doctor, ...form });
+    const status = expectStatus(res, 409, "file of another woman");
+    if (res.json?.error?.code !== "identity_mismatch") throw new StepFailed(`expected identity_mismatch, got ${res.json?.error?.code}`);
+    remember(res, "identity mismatch", "denied");
+    detail(`« ${res.json.error.message} »`);
+    return status;
+  });
+
+  await step("Exam AI reads every view (POST /api/v1/exams/:id/ai)", async () => {
+    const res = await call("POST", `/api/v1/exams/${examId}/ai`, { token: doctor });
+    const status = expectStatus(res, 201, "exam AI");
+    const ai = res.json;
+    remember(res, "exam AI", "allowed");
+    const pc = (v: number | undefined) => (typeof v === "number" ? `${(v * 100).toFixed(1)} %` : "—");
+    detail(`exam ${pc(ai.exam?.probability)} — right breast ${pc(ai.breasts?.R?.probability)}, left breast ${pc(ai.breasts?.L?.probability)}`);
+    detail(`${(ai.views ?? []).length} views read by ${ai.model?.name} ${ai.model?.version ?? ""} (for the readers only, never shown to the woman)`);
+    return status;
+  });
+
+  await step("First reading (L1) by the doctor: ACR 1 right, ACR 2 left (POST /api/v1/exams/:id/readings)", async () => {
+    const list = await call("GET", "/api/v1/worklists/first-reading", { token: doctor });
+    expectStatus(list, 200, "first-reading worklist");
+    if (!list.json.exams.some((e: { id: string }) => e.id === examId)) throw new StepFailed("the exam is not in the doctor's first-reading worklist");
+    const res = await call("POST", `/api/v1/exams/${examId}/readings`, {
+      token: doctor,
+      json: { breasts: { R: { acr: 1, density: "B" }, L: { acr: 2, density: "B" } }, conclusion: "Pas d'anomalie suspecte." },
+    });
+    const status = expectStatus(res, 201, "first reading");
+    if (res.json.examStatus !== "awaiting_second_reading") throw new StepFailed(`exam status ${res.json.examStatus}, expected awaiting_second_reading`);
+    remember(res, "first reading", "allowed");
+    detail(`reading ${res.json.kind} → exam ${res.json.examStatus}`);
+    return status;
+  });
+
+  await step("The first reader cannot second-read her own exam (409 same_reader)", async () => {
+    const res = await call("POST", `/api/v1/exams/${examId}/readings`, { token: doctor, json: { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } } });
+    const status = expectStatus(res, 409, "same reader");
+    if (res.json?.error?.code !== "same_reader") throw new StepFailed(`expected same_reader, got ${res.json?.error?.code}`);
+    return status;
+  });
+
+  await step("Second reading (L2) by doctor2, blind: normal → final_normal", async () => {
+    const list = await call("GET", "/api/v1/worklists/second-reading", { token: doctor2 });
+    expectStatus(list, 200, "second-reading worklist");
+    if (!list.json.exams.some((e: { id: string }) => e.id === examId)) throw new StepFailed("the exam is not in doctor2's second-reading worklist");
+    const exam = await call("GET", `/api/v1/exams/${examId}`, { token: doctor2 });
+    expectStatus(exam, 200, "exam for the second reader");
+    if ((exam.json.readings ?? []).length > 0 || exam.json.ai) throw new StepFailed("the second reader sees the first reading or the AI before reading");
+    detail("before her reading, doctor2 sees neither the first reading nor the AI");
+    const res = await call("POST", `/api/v1/exams/${examId}/readings`, {
+      token: doctor2,
+      json: { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } },
+    });
+    const status = expectStatus(res, 201, "second reading");
+    if (res.json.examStatus !== "final_normal") throw new StepFailed(`exam status ${res.json.examStatus}, expected final_normal`);
+    remember(res, "second reading", "allowed");
+    detail(`reading ${res.json.kind} → exam ${res.json.examStatus}`);
+    return status;
+  });
+
+  await step("The woman downloads her result letter (GET /api/v1/exams/:id/letter, PDF)", async () => {
+    const res = await call("GET", `/api/v1/exams/${examId}/letter`, { token: woman });
+    const status = expectStatus(res, 200, "result letter");
+    if (res.headers["content-type"] !== "application/pdf" || !res.body.subarray(0, 5).equals(Buffer.from("%PDF-"))) {
+      throw new StepFailed(`not a PDF: ${res.headers["content-type"]}`);
+    }
+    remember(res, "result letter", "allowed");
+    detail(`${res.body.length} bytes of PDF, rendered on request (no copy on the server's disk)`);
+    const text = spawnSync("pdftotext", ["-enc", "UTF-8", "-", "-"], { input: res.body });
+    if (text.error) {
+      detail("(install poppler-utils to see its text here)");
+    } else {
+      const body = text.stdout.toString();
+      if (/ACR|%|score/i.test(body)) throw new StepFailed("the woman's letter shows a classification or a model score");
+      for (const l of body.split("\n").filter((x) => x.trim()).slice(0, 12)) detail(`│ ${l.trim()}`);
+    }
     return status;
   });
 

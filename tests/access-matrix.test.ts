@@ -8,6 +8,7 @@ import { readdirSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAccount, createPatient } from "./helpers/fixtures";
 import { api, baseUrl, BrowserSession, tokenFor } from "./helpers/http";
+import { uploadExam } from "./helpers/exams";
 import { jpeg } from "./helpers/images";
 
 const ACTORS = ["anonymous", "admin", "doctor", "otherDoctor", "patient", "otherPatient", "researcher"] as const;
@@ -31,6 +32,10 @@ let demoPredictionId = "";
 let demoExamId = "";
 let someEventId = "";
 let smallJpeg: Buffer;
+/** Demo patient's exams: awaiting L1 (API reading, then the reading page), and one final (letters). */
+let apiExamId = "";
+let formExamId = "";
+let finalExamId = "";
 
 beforeAll(async () => {
   const otherDoctor = await createAccount("doctor");
@@ -46,7 +51,7 @@ beforeAll(async () => {
     doctor: { email: "doctor@demo.nexus" },
     otherDoctor,
     patient: { email: "patient@demo.nexus" },
-    otherPatient: { email: other.account!.email, password: other.account!.temporaryPassword },
+    otherPatient: { email: other.account!.email, password: other.account!.password },
     researcher: { email: "researcher@demo.nexus" },
   };
   actors.anonymous = { browser: new BrowserSession(), token: null, email: null, password: null };
@@ -66,6 +71,17 @@ beforeAll(async () => {
   const reading = await api("POST", `/api/v1/images/${demoImageId}/predictions`, { token: actors.doctor.token });
   if (reading.status !== 201) throw new Error(`demo prediction failed: ${reading.status} ${JSON.stringify(reading.body)}`);
   demoPredictionId = reading.body.id;
+  [apiExamId, formExamId, finalExamId] = [
+    await uploadExam(actors.doctor.token!, demoPatientId),
+    await uploadExam(actors.doctor.token!, demoPatientId),
+    await uploadExam(actors.doctor.token!, demoPatientId),
+  ];
+  const normal = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } };
+  const doctor2 = await tokenFor("doctor2@demo.nexus");
+  for (const token of [actors.doctor.token, doctor2]) {
+    const r = await api("POST", `/api/v1/exams/${finalExamId}/readings`, { token, json: normal });
+    if (r.status !== 201) throw new Error(`matrix reading failed: ${r.status} ${JSON.stringify(r.body)}`);
+  }
   someEventId = String((await api("GET", "/api/v1/audit?limit=1", { token: adminToken })).body.events[0].id);
 });
 
@@ -122,6 +138,8 @@ const call = (method: string, path: () => string, json?: unknown, freshToken = f
 const browserUpload = (patientId: () => string) => async (a: Actor) => {
   const body = new FormData();
   body.append("csrf", a.email ? await a.browser.csrf() : await a.browser.csrf("/connexion"));
+  body.append("laterality", "R");
+  body.append("view", "CC");
   body.append("file", new Blob([new Uint8Array(smallJpeg)], { type: "image/jpeg" }), "formulaire.jpg");
   const res = await fetch(`${baseUrl()}/patients/${patientId()}/televersement`, {
     method: "POST",
@@ -282,8 +300,8 @@ const CASES: Case[] = [
   },
   {
     route: "api.v1.images.$imageId",
-    name: "GET /api/v1/images/:unknown (403, not 404: existence is not revealed)",
-    expected: all(403, { anonymous: 401 }),
+    name: "GET /api/v1/images/:unknown (404 before the policy is asked; issue 11 item 8)",
+    expected: all(404, { anonymous: 401 }),
     call: call("GET", () => `/api/v1/images/${randomUUID()}`),
   },
   // Erasures: each actor gets an image / a patient of its own, so every expectation is about a live resource.
@@ -319,8 +337,14 @@ const CASES: Case[] = [
     expected: all(403, { anonymous: 302, admin: 303, doctor: 303 }),
     call: async (a) => {
       const id = await demoImage();
-      return form(`/images/${id}`, { intent: "erase" })(a);
+      return form(`/images/${id}`, { intent: "erase", confirm: "1" })(a);
     },
+  },
+  {
+    route: "$",
+    name: "GET /nulle-part (no such page)",
+    expected: all(404),
+    call: page(() => "/nulle-part"),
   },
   {
     route: "images.$imageId.fichier",
@@ -453,7 +477,148 @@ const CASES: Case[] = [
     expected: all(403, { anonymous: 401, admin: 200 }),
     call: call("GET", () => "/api/v1/audit/export?format=ndjson&action=patient.create"),
   },
+  // Identity (second factor, forced password change, OpenID Connect).
+  { route: "connexion_.code", name: "GET /connexion/code (no sign-in pending)", expected: all(302), call: page(() => "/connexion/code") },
+  { route: "connexion_.code", name: "POST /connexion/code (no sign-in pending)", expected: all(302), call: form("/connexion/code", { code: "123456" }) },
+  {
+    route: "compte_.nouveau-mot-de-passe",
+    name: "GET /compte/nouveau-mot-de-passe (no temporary password in use)",
+    expected: all(302),
+    call: page(() => "/compte/nouveau-mot-de-passe"),
+  },
+  {
+    route: "compte_.double-authentification",
+    name: "GET /compte/double-authentification",
+    expected: all(200, { anonymous: 302 }),
+    call: page(() => "/compte/double-authentification"),
+  },
+  {
+    route: "compte_.double-authentification",
+    name: "POST /compte/double-authentification (invalid code)",
+    expected: all(400, { anonymous: 302 }),
+    call: form("/compte/double-authentification", { intent: "confirm", code: "abc" }),
+  },
+  {
+    route: "api.v1.me.totp",
+    name: "POST /api/v1/me/totp",
+    expected: all(201, { anonymous: 401 }),
+    call: call("POST", () => "/api/v1/me/totp"),
+  },
+  {
+    route: "api.v1.me.totp.confirm",
+    name: "POST /api/v1/me/totp/confirm (malformed code)",
+    expected: all(400, { anonymous: 401 }),
+    call: call("POST", () => "/api/v1/me/totp/confirm", { otp: "abc" }),
+  },
+  // Without a configured provider the button is absent and both answer with the login page (tests/oidc.test.ts has one).
+  { route: "connexion_.oidc", name: "POST /connexion/oidc (no provider configured)", expected: all(302), call: form("/connexion/oidc", {}) },
+  { route: "connexion_.oidc.retour", name: "GET /connexion/oidc/retour (no sign-in in progress)", expected: all(302), call: page(() => "/connexion/oidc/retour?code=x&state=y") },
   { route: "api.v1.$", name: "GET /api/v1/unknown", expected: all(404), call: call("GET", () => "/api/v1/unknown") },
+  // DICOMweb and machine accounts (interoperability).
+  {
+    route: "dicomweb.$",
+    name: "GET /dicomweb/studies (QIDO-RS: each caller sees only what they may read)",
+    expected: all(200, { anonymous: 401, admin: 403, researcher: 403 }),
+    call: call("GET", () => "/dicomweb/studies?PatientID=none"),
+  },
+  {
+    route: "dicomweb.$",
+    name: "GET /dicomweb/studies/:unknown (WADO-RS: 403, existence is not revealed)",
+    expected: all(403, { anonymous: 401 }),
+    call: call("GET", () => `/dicomweb/studies/2.25.${BigInt("0x" + randomUUID().replace(/-/g, ""))}`),
+  },
+  {
+    route: "api.v1.machines",
+    name: "GET /api/v1/machines",
+    expected: all(403, { anonymous: 401, admin: 200 }),
+    call: call("GET", () => "/api/v1/machines"),
+  },
+  {
+    route: "api.v1.machines.$machineId.tokens",
+    name: "POST /api/v1/machines/:unknown/tokens",
+    expected: all(403, { anonymous: 401, admin: 404 }),
+    call: call("POST", () => `/api/v1/machines/${randomUUID()}/tokens`),
+  },
+  {
+    route: "api.v1.dicom-inbox",
+    name: "GET /api/v1/dicom-inbox (reconciliation queue)",
+    expected: all(403, { anonymous: 401, doctor: 200, otherDoctor: 200 }),
+    call: call("GET", () => "/api/v1/dicom-inbox"),
+  },
+  {
+    route: "api.v1.dicom-inbox.$entryId",
+    name: "POST /api/v1/dicom-inbox/:unknown (reject)",
+    expected: all(403, { anonymous: 401, doctor: 404, otherDoctor: 404 }),
+    call: call("POST", () => `/api/v1/dicom-inbox/${randomUUID()}`, { decision: "reject" }),
+  },
+  // Double reading (branch `reading`): worklists for doctors, readings by the care team, letters for the care team
+  // and the woman herself once final, programme statistics for doctors and admins.
+  {
+    route: "api.v1.worklists.first-reading",
+    name: "GET /api/v1/worklists/first-reading",
+    expected: all(403, { anonymous: 401, doctor: 200, otherDoctor: 200 }),
+    call: call("GET", () => "/api/v1/worklists/first-reading"),
+  },
+  {
+    route: "api.v1.worklists.second-reading",
+    name: "GET /api/v1/worklists/second-reading",
+    expected: all(403, { anonymous: 401, doctor: 200, otherDoctor: 200 }),
+    call: call("GET", () => "/api/v1/worklists/second-reading"),
+  },
+  {
+    route: "api.v1.exams.$examId.readings",
+    name: "POST /api/v1/exams/:demoExam/readings",
+    expected: all(403, { anonymous: 401, doctor: 201 }),
+    call: call("POST", () => `/api/v1/exams/${apiExamId}/readings`, { breasts: { R: { acr: 1, density: "A" }, L: { acr: 2, density: "A" } } }),
+  },
+  {
+    route: "api.v1.exams.$examId.letter",
+    name: "GET /api/v1/exams/:finalExam/letter",
+    expected: all(403, { anonymous: 401, doctor: 200, patient: 200 }),
+    call: call("GET", () => `/api/v1/exams/${finalExamId}/letter`),
+  },
+  {
+    route: "api.v1.exams.$examId.letter",
+    name: "GET /api/v1/exams/:finalExam/letter?for=referrer",
+    expected: all(403, { anonymous: 401, doctor: 200 }),
+    call: call("GET", () => `/api/v1/exams/${finalExamId}/letter?for=referrer`),
+  },
+  {
+    route: "lectures",
+    name: "GET /lectures",
+    expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200 }),
+    call: page(() => "/lectures"),
+  },
+  {
+    route: "examens.$examId_.lecture",
+    name: "GET /examens/:demoExam/lecture",
+    expected: all(403, { anonymous: 302, doctor: 200 }),
+    call: page(() => `/examens/${formExamId}/lecture`),
+  },
+  {
+    route: "examens.$examId_.lecture",
+    name: "POST /examens/:demoExam/lecture",
+    expected: all(403, { anonymous: 302, doctor: 201 }),
+    call: (a) => form(`/examens/${formExamId}/lecture`, { "R.acr": "1", "R.density": "B", "L.acr": "2", "L.density": "B" })(a),
+  },
+  {
+    route: "examens.$examId_.courrier",
+    name: "GET /examens/:finalExam/courrier",
+    expected: all(403, { anonymous: 302, doctor: 200, patient: 200 }),
+    call: page(() => `/examens/${finalExamId}/courrier`),
+  },
+  {
+    route: "examens.$examId_.courrier",
+    name: "GET /examens/:finalExam/courrier?pour=medecin",
+    expected: all(403, { anonymous: 302, doctor: 200 }),
+    call: page(() => `/examens/${finalExamId}/courrier?pour=medecin`),
+  },
+  {
+    route: "statistiques_.programme",
+    name: "GET /statistiques/programme",
+    expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200, admin: 200 }),
+    call: page(() => "/statistiques/programme"),
+  },
 ];
 
 describe("access matrix", () => {

@@ -77,7 +77,7 @@ describe("GET|POST /api/v1/patients", () => {
     expect(created.account?.email).toBe(email);
 
     // The new patient can log in with the one-time password and sees themself.
-    const patientToken = await tokenFor(email, created.account!.temporaryPassword);
+    const patientToken = await tokenFor(email, created.account!.password);
     const me = await api("GET", "/api/v1/me", { token: patientToken });
     expect(me.body.patientId).toBe(created.id);
 

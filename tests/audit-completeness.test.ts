@@ -5,10 +5,13 @@
  * agent, time). Requests that touch neither are listed with the reason and must leave none. A route module that is
  * in neither list fails the last test: a new route must be classified here before it ships.
  */
+import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createPatient, uniqueEmail } from "./helpers/fixtures";
+import { generate } from "otplib";
+import { uploadExam } from "./helpers/exams";
+import { createAccount, createPatient, uniqueEmail } from "./helpers/fixtures";
 import { api, baseUrl, BrowserSession, DEMO_PASSWORD, tokenFor } from "./helpers/http";
 
 interface Probe {
@@ -48,6 +51,7 @@ const EXEMPT_ROUTES: Record<string, string> = {
   readyz: "readiness probe: pings the database and the object store, reads no row",
   langue: "sets the interface-language cookie and redirects: no data read or written",
   "api.v1.$": "unknown API path: a JSON 404 that names nothing",
+  $: "unknown page URL: the 404 page, which names nothing",
 };
 
 const probe = (res: Response): Probe => ({ status: res.status, requestId: res.headers.get("X-Request-Id") });
@@ -70,7 +74,17 @@ let erasablePatientId = "";
 const images: Record<"view" | "erasePage" | "eraseApi", string> = { view: "", erasePage: "", eraseApi: "" };
 let someEventId = 0;
 let predictionId = "";
+/** Double reading, on the demo patient (both demo doctors are in her care team). */
+let demoPatientId = "";
+let demoPatientUserId = "";
+let demoPatientToken = "";
+let doctor2Token = "";
+let doctor2Id = "";
+const exams: Record<"api" | "page" | "final", string> = { api: "", page: "", final: "" };
 let examId = "";
+/** An account with the second factor on (for the code page). */
+const totpUser = { id: "", email: "", password: "correct-horse-battery" };
+let firstSignInUserId = "";
 
 async function png(): Promise<Buffer> {
   return sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 90, g: 90, b: 90 } } }).png().toBuffer();
@@ -122,8 +136,8 @@ beforeAll(async () => {
     consents: { care: true, ai_analysis: true, research: true },
   });
   patientId = created.id;
-  patient = await BrowserSession.login(created.account!.email, created.account!.temporaryPassword);
-  patientToken = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+  patient = await BrowserSession.login(created.account!.email, created.account!.password);
+  patientToken = await tokenFor(created.account!.email, created.account!.password);
   patientUserId = (await me(patientToken)).id;
   erasablePatientId = (await createPatient(doctorToken, { displayName: "Patiente à effacer" })).id;
   for (const key of Object.keys(images) as (keyof typeof images)[]) {
@@ -136,9 +150,28 @@ beforeAll(async () => {
   const reading = await api("POST", `/api/v1/images/${images.view}/predictions`, { token: doctorToken });
   if (reading.status !== 201) throw new Error(`prediction failed: ${reading.status} ${JSON.stringify(reading.body)}`);
   predictionId = reading.body.id;
+  const totpAccount = await createAccount("doctor");
+  totpUser.email = totpAccount.email;
+  const totpToken = await tokenFor(totpAccount.email, totpAccount.password);
+  totpUser.id = (await me(totpToken)).id;
+  const enrol = await api("POST", "/api/v1/me/totp", { token: totpToken });
+  await api("POST", "/api/v1/me/totp/confirm", { token: totpToken, json: { otp: await generate({ secret: enrol.body.secret }) } });
+  demoPatientToken = await tokenFor("patient@demo.nexus");
+  const demo = await me(demoPatientToken);
+  demoPatientUserId = demo.id;
+  demoPatientId = demo.patientId!;
+  doctor2Token = await tokenFor("doctor2@demo.nexus");
+  doctor2Id = (await me(doctor2Token)).id;
+  for (const key of Object.keys(exams) as (keyof typeof exams)[]) exams[key] = await uploadExam(doctorToken, demoPatientId);
+  for (const token of [doctorToken, doctor2Token]) {
+    const r = await api("POST", `/api/v1/exams/${exams.final}/readings`, { token, json: NORMAL });
+    if (r.status !== 201) throw new Error(`reading failed: ${r.status} ${JSON.stringify(r.body)}`);
+  }
   const list = await api("GET", "/api/v1/audit?limit=1", { token: adminToken });
   someEventId = Number(list.body.events[0].id);
 });
+
+const NORMAL = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 2, density: "B" } } };
 
 const CASES: AuditedCase[] = [
   // Patients' identity and exams (issue 12).
@@ -330,7 +363,7 @@ const CASES: AuditedCase[] = [
   {
     route: "images.$imageId",
     name: "POST /images/:id (erase)",
-    call: () => form(doctor, `/images/${images.erasePage}`, { intent: "erase" }),
+    call: () => form(doctor, `/images/${images.erasePage}`, { intent: "erase", confirm: "1" }),
     status: 303,
     action: "image.erase",
     actor: () => doctorId,
@@ -600,6 +633,48 @@ const CASES: AuditedCase[] = [
   },
   { route: "api.v1.audit", name: "GET /api/v1/audit", call: () => call("GET", "/api/v1/audit?limit=5", adminToken), status: 200, action: "audit.read", actor: () => adminId },
   {
+    route: "dicomweb.$",
+    name: "GET /dicomweb/studies (QIDO-RS)",
+    call: () => call("GET", "/dicomweb/studies?PatientID=nobody", doctorToken),
+    status: 200,
+    action: "dicom.search",
+    actor: () => doctorId,
+  },
+  {
+    route: "api.v1.machines",
+    name: "GET /api/v1/machines",
+    call: () => call("GET", "/api/v1/machines", adminToken),
+    status: 200,
+    action: "machine.list",
+    actor: () => adminId,
+  },
+  {
+    route: "api.v1.machines.$machineId.tokens",
+    name: "POST /api/v1/machines/:unknown/tokens (404, an error event)",
+    call: () => call("POST", `/api/v1/machines/${randomUUID()}/tokens`, adminToken),
+    status: 404,
+    action: "machine.token",
+    outcome: "error",
+    actor: () => adminId,
+  },
+  {
+    route: "api.v1.dicom-inbox",
+    name: "GET /api/v1/dicom-inbox",
+    call: () => call("GET", "/api/v1/dicom-inbox", doctorToken),
+    status: 200,
+    action: "inbox.list",
+    actor: () => doctorId,
+  },
+  {
+    route: "api.v1.dicom-inbox.$entryId",
+    name: "POST /api/v1/dicom-inbox/:unknown (404, an error event)",
+    call: () => call("POST", `/api/v1/dicom-inbox/${randomUUID()}`, doctorToken, { decision: "reject" }),
+    status: 404,
+    action: "inbox.resolve",
+    outcome: "error",
+    actor: () => doctorId,
+  },
+  {
     route: "api.v1.audit",
     name: "GET /api/v1/audit?actor=bad (400, an error event)",
     call: () => call("GET", "/api/v1/audit?actor=bad", adminToken),
@@ -618,12 +693,203 @@ const CASES: AuditedCase[] = [
     actor: () => adminId,
     patient: () => patientId,
   },
+  // Double reading (branch `reading`).
+  ...(["first-reading", "second-reading"] as const).map((list) => ({
+    route: `api.v1.worklists.${list}`,
+    name: `GET /api/v1/worklists/${list}`,
+    call: () => call("GET", `/api/v1/worklists/${list}`, doctorToken),
+    status: 200,
+    action: "worklist.read",
+    actor: () => doctorId,
+  })),
+  {
+    route: "api.v1.exams.$examId.readings",
+    name: "POST /api/v1/exams/:id/readings",
+    call: () => call("POST", `/api/v1/exams/${exams.api}/readings`, doctorToken, NORMAL),
+    status: 201,
+    action: "reading.create",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "api.v1.exams.$examId.readings",
+    name: "POST /api/v1/exams/:id/readings (ACR 7: 400)",
+    call: () => call("POST", `/api/v1/exams/${exams.api}/readings`, doctor2Token, { breasts: { R: { acr: 7, density: "B" }, L: { acr: 1, density: "B" } } }),
+    status: 400,
+    action: "reading.create",
+    outcome: "error",
+    actor: () => doctor2Id,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "api.v1.exams.$examId.readings",
+    name: "POST /api/v1/exams/:id/readings (final exam: 409 wrong_state)",
+    call: () => call("POST", `/api/v1/exams/${exams.final}/readings`, doctorToken, NORMAL),
+    status: 409,
+    action: "reading.create",
+    outcome: "error",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "api.v1.exams.$examId.letter",
+    name: "GET /api/v1/exams/:id/letter (the woman)",
+    call: () => call("GET", `/api/v1/exams/${exams.final}/letter`, demoPatientToken),
+    status: 200,
+    action: "letter.read",
+    actor: () => demoPatientUserId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "api.v1.exams.$examId.letter",
+    name: "GET /api/v1/exams/:id/letter?for=referrer",
+    call: () => call("GET", `/api/v1/exams/${exams.final}/letter?for=referrer`, doctorToken),
+    status: 200,
+    action: "letter.referrer",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  { route: "lectures", name: "GET /lectures", call: () => page(doctor, "/lectures"), status: 200, action: "worklist.read", actor: () => doctorId },
+  {
+    route: "examens.$examId_.lecture",
+    name: "GET /examens/:id/lecture",
+    call: () => page(doctor, `/examens/${exams.page}/lecture`),
+    status: 200,
+    action: "reading.open",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "examens.$examId_.lecture",
+    name: "POST /examens/:id/lecture (no JavaScript: the action, then the page's read)",
+    call: () => form(doctor, `/examens/${exams.page}/lecture`, { "R.acr": "1", "R.density": "B", "L.acr": "1", "L.density": "B" }),
+    status: 201,
+    action: "reading.create",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+    events: 2,
+  },
+  {
+    route: "examens.$examId_.courrier",
+    name: "GET /examens/:id/courrier",
+    call: () => page(doctor, `/examens/${exams.final}/courrier`),
+    status: 200,
+    action: "letter.read",
+    actor: () => doctorId,
+    patient: () => demoPatientId,
+  },
+  {
+    route: "statistiques_.programme",
+    name: "GET /statistiques/programme (admin)",
+    call: () => page(admin, "/statistiques/programme"),
+    status: 200,
+    action: "programme.stats",
+    actor: () => adminId,
+  },
 ];
+
+// Identity: second factor, forced password change, OpenID Connect.
+CASES.push(
+  {
+    route: "compte_.double-authentification",
+    name: "GET /compte/double-authentification",
+    call: () => page(doctor, "/compte/double-authentification"),
+    status: 200,
+    action: "account.totp",
+    actor: () => doctorId,
+  },
+  {
+    route: "compte_.double-authentification",
+    name: "POST /compte/double-authentification (malformed code)",
+    call: () => form(doctor, "/compte/double-authentification", { intent: "confirm", code: "abc" }),
+    status: 400,
+    action: "account.totp",
+    outcome: "error",
+    actor: () => doctorId,
+    events: 2,
+  },
+  {
+    route: "api.v1.me.totp",
+    name: "POST /api/v1/me/totp",
+    call: () => call("POST", "/api/v1/me/totp", researcherToken),
+    status: 201,
+    action: "account.totp",
+    actor: () => researcherId,
+  },
+  {
+    route: "api.v1.me.totp.confirm",
+    name: "POST /api/v1/me/totp/confirm (wrong code)",
+    call: () => call("POST", "/api/v1/me/totp/confirm", researcherToken, { otp: "000000" }),
+    status: 401,
+    action: "account.totp",
+    outcome: "denied",
+    actor: () => researcherId,
+  },
+  {
+    route: "connexion_.code",
+    name: "POST /connexion/code (wrong code)",
+    call: async () => {
+      const s = new BrowserSession();
+      await s.post("/connexion", { email: totpUser.email, password: totpUser.password });
+      return probe(await s.post("/connexion/code", { code: "12345678901" }, { csrf: await s.csrf("/connexion/code"), headers: { "User-Agent": UA } }));
+    },
+    status: 401,
+    action: "auth.otp",
+    outcome: "denied",
+    actor: () => totpUser.id,
+  },
+  {
+    route: "compte_.nouveau-mot-de-passe",
+    name: "POST /compte/nouveau-mot-de-passe (first sign-in with a temporary password)",
+    call: async () => {
+      const email = uniqueEmail("first");
+      const created = await api("POST", "/api/v1/patients", { token: doctorToken, json: { displayName: "Première Connexion", email } });
+      const s = await BrowserSession.login(email, created.body.account.temporaryPassword);
+      const res = await s.post("/compte/nouveau-mot-de-passe", { next: "my-very-own-password", confirm: "my-very-own-password" }, { csrf: await s.csrf("/compte/nouveau-mot-de-passe"), headers: { "User-Agent": UA } });
+      firstSignInUserId = (await me(await tokenFor(email, "my-very-own-password"))).id;
+      return probe(res);
+    },
+    status: 302,
+    action: "account.password",
+    actor: () => firstSignInUserId,
+  },
+  {
+    route: "connexion_.oidc",
+    name: "POST /connexion/oidc (no CSRF token: denied)",
+    call: async () => probe(await new BrowserSession().post("/connexion/oidc", {}, { csrf: null, headers: { "User-Agent": UA } })),
+    status: 403,
+    action: "auth.login",
+    outcome: "denied",
+    actor: () => null,
+  },
+  {
+    route: "connexion_.oidc.retour",
+    name: "GET /connexion/oidc/retour (no sign-in in progress: denied)",
+    call: () => page(new BrowserSession(), "/connexion/oidc/retour?code=x&state=y"),
+    status: 302,
+    action: "auth.login",
+    outcome: "denied",
+    actor: () => null,
+  },
+);
 
 /** Requests of audited routes that touch neither patient data nor accounts. */
 const EXEMPT_REQUESTS: ExemptRequest[] = [
   { route: "connexion", name: "GET /connexion", call: () => page(new BrowserSession(), "/connexion"), reason: "the login form: nothing read but the visitor's own cookies" },
   { route: "deconnexion", name: "GET /deconnexion", call: () => page(doctor, "/deconnexion"), reason: "a redirect to the home page; logging out is a POST" },
+  { route: "connexion_.code", name: "GET /connexion/code", call: () => page(new BrowserSession(), "/connexion/code"), reason: "no sign-in pending: a redirect to the login page" },
+  {
+    route: "compte_.nouveau-mot-de-passe",
+    name: "GET /compte/nouveau-mot-de-passe (full session)",
+    call: () => page(doctor, "/compte/nouveau-mot-de-passe"),
+    reason: "only a session restricted to choosing a new password uses it: others are sent to /compte",
+  },
+  {
+    route: "connexion_.oidc",
+    name: "POST /connexion/oidc (no provider configured)",
+    call: () => form(new BrowserSession(), "/connexion/oidc", {}),
+    reason: "no identity provider configured: a redirect to the login page (tests/oidc.test.ts audits the real flow)",
+  },
   {
     route: "patients.$patientId.televersement",
     name: "GET /patients/:id/televersement",
@@ -640,6 +906,7 @@ const EXEMPT_REQUESTS: ExemptRequest[] = [
   { route: "readyz", name: "GET /readyz", call: () => page(new BrowserSession(), "/readyz"), reason: EXEMPT_ROUTES.readyz! },
   { route: "langue", name: "GET /langue", call: () => page(new BrowserSession(), "/langue?l=en&retour=/"), reason: EXEMPT_ROUTES.langue! },
   { route: "api.v1.$", name: "GET /api/v1/unknown", call: () => call("GET", "/api/v1/unknown", adminToken), reason: EXEMPT_ROUTES["api.v1.$"]! },
+  { route: "$", name: "GET /nulle-part", call: () => page(doctor, "/nulle-part"), reason: EXEMPT_ROUTES.$! },
 ];
 
 async function eventsOf(requestId: string) {

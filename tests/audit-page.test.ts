@@ -29,7 +29,7 @@ beforeAll(async () => {
   doctorId = (await api("GET", "/api/v1/me", { token: doctorToken })).body.id;
   const created = await createPatient(doctorToken, { displayName: MARKER, email: uniqueEmail("marker"), consents: { care: true } });
   patientId = created.id;
-  patientToken = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+  patientToken = await tokenFor(created.account!.email, created.account!.password);
   for (let i = 0; i < 5; i++) await api("GET", `/api/v1/patients/${patientId}/consents`, { token: doctorToken });
   // A refusal and the patient's own actions (the patient's name must not show on the admin side).
   await api("GET", `/api/v1/patients/${patientId}/consents`, { token: await tokenFor("researcher@demo.nexus") });
@@ -47,7 +47,7 @@ describe("admin audit page", () => {
     expect(page.html).toMatch(/<a[^>]*href="\/admin\/audit"[^>]*>Journal d&#x27;audit<\/a>|<a[^>]*href="\/admin\/audit"[^>]*>Journal d'audit<\/a>/);
     expect(page.html).toContain('data-testid="chain-status"');
     expect(page.html).toMatch(/data-testid="chain-tail">\d+ derniers événements correctement chaînés/);
-    for (const label of ["Acteur (adresse e-mail ou identifiant)", "Patient (identifiant)", "Action", "Résultat", "Du", "Au (inclus)"]) {
+    for (const label of ["Acteur (nom, adresse e-mail ou identifiant)", "Patient (nom ou identifiant)", "Action (libellé ou code)", "Résultat", "Du", "Au (inclus)"]) {
       expect(page.html).toContain(`>${label.replace(/'/g, "&#x27;")}</label>`);
     }
     expect(rowsOf(page.html).length).toBeGreaterThan(10);
@@ -97,12 +97,12 @@ describe("admin audit page", () => {
     expect(bad.status).toBe(400);
     expect(bad.html).toContain("Le formulaire contient des erreurs.");
     expect(bad.html).toMatch(/id="filtre-actor"[^>]*aria-invalid="true"/);
-    expect(bad.html).toContain("Identifiant de compte (UUID) attendu.");
+    expect(bad.html).toContain("Aucun compte ne correspond (nom, adresse e-mail ou identifiant).");
     expect(bad.html).toContain("Date inexistante.");
     expect(bad.html).toContain('id="filtre-outcome-error"');
     const unknown = await admin.get(`/admin/audit?actor=${uniqueEmail("nobody")}`);
     expect(unknown.status).toBe(400);
-    expect(unknown.html).toContain("Aucun compte n&#x27;a cette adresse e-mail.");
+    expect(unknown.html).toContain("Aucun compte ne correspond (nom, adresse e-mail ou identifiant).");
     const reversed = await admin.get("/admin/audit?from=2026-11-23&to=2026-11-01");
     expect(reversed.status).toBe(400);
   });
@@ -132,7 +132,7 @@ describe("admin audit page", () => {
     expect((await admin.post("/admin/audit?index", { intent: "verify" }, { csrf: null })).status).toBe(403);
   });
 
-  it("never shows a patient's name or medical content to admins", async () => {
+  it("shows admins patients by name (as in their directory) but never medical content, nor a patient as a named actor", async () => {
     const pages = [
       await admin.get(`/admin/audit?patient=${patientId}`),
       await admin.get(`/admin/audit?patient=${patientId}&limit=500`),
@@ -142,8 +142,8 @@ describe("admin audit page", () => {
     pages.push(await admin.get(`/admin/audit/${own.body.events[0].id}`));
     for (const p of pages) {
       expect(p.status).toBe(200);
-      expect(p.html).not.toContain(MARKER);
-      // No image, no AI reading (the page's intro names them, the data never does).
+      // The patient's name is shown where the trail names the patient (admins read the patient directory too);
+      // no image, no AI reading (the page's intro names them, the data never does).
       expect(p.html).not.toMatch(/<img|\/fichier|probabilit/i);
     }
     expect(pages.at(-1)!.html).toContain("Patient (nom masqué)");
@@ -185,7 +185,7 @@ function checkAuditEvent(e: any, patient: string) {
 
 describe("audit exports", () => {
   it("CSV of the filtered set, from the page: every column, one line per event, a download", async () => {
-    const res = await admin.get(`/admin/audit/export?format=csv&actor=${doctorId}&patient=${patientId}&action=consent.read`);
+    const res = await admin.get(`/admin/audit/export?format=csv&actor=${doctorId}&patient=${patientId}&action=consent.read&lang=en`);
     expect(res.status).toBe(200);
     expect(res.headers.get("Content-Type")).toBe("text/csv; charset=utf-8");
     expect(res.headers.get("Content-Disposition")).toMatch(/^attachment; filename="audit-.*\.csv"$/);

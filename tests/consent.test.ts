@@ -50,7 +50,7 @@ beforeAll(async () => {
     const name = `Consentement ${state} ${randomUUID().slice(0, 6)}`;
     const consents = state === "never" ? undefined : { care: true, research: true };
     const created = await createPatient(w.doctorToken, { displayName: name, email: `${state}-${randomUUID().slice(0, 6)}@test.nexus`, consents });
-    const token = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+    const token = await tokenFor(created.account!.email, created.account!.password);
     const imageId = await upload(w.doctorToken, created.id, await jpeg(100));
     if (state === "revoked") {
       for (const purpose of ["care", "research"]) {
@@ -173,7 +173,7 @@ describe("access matrix × consent state", () => {
 describe("revocation race", () => {
   it("no read that starts after the revocation has committed succeeds", async () => {
     const created = await createPatient(w.doctorToken, { displayName: "Course Révocation", email: `race-${randomUUID().slice(0, 6)}@test.nexus`, consents: { care: true } });
-    const patientToken = await tokenFor(created.account!.email, created.account!.temporaryPassword);
+    const patientToken = await tokenFor(created.account!.email, created.account!.password);
     const imageId = await upload(w.doctorToken, created.id, await jpeg(200));
     const reads: { start: number; status: number }[] = [];
     let committedAt = Infinity;
@@ -220,12 +220,12 @@ describe("the patient's access log", () => {
   it("shows the log and the grant/revoke buttons in the portal, and a revocation there takes effect at once", async () => {
     const created = await createPatient(w.doctorToken, { displayName: "Portail Patiente", email: `portal-${randomUUID().slice(0, 6)}@test.nexus`, consents: { care: true } });
     const imageId = await upload(w.doctorToken, created.id, await jpeg(80));
-    const session = await BrowserSession.login(created.account!.email, created.account!.temporaryPassword);
+    const session = await BrowserSession.login(created.account!.email, created.account!.password);
     const page = await session.get("/mon-dossier");
     expect(page.html).toContain("Qui a accédé à mes données");
     expect(page.html).toContain("Ajout d&#x27;une mammographie");
     expect((await api("GET", `/api/v1/images/${imageId}`, { token: w.doctorToken })).status).toBe(200);
-    const revoke = await session.post("/mon-dossier", { purpose: "care", granted: "false" });
+    const revoke = await session.post("/mon-dossier", { purpose: "care", granted: "false", confirm: "1" });
     expect(revoke.status).toBe(200);
     expect(revoke.html).toContain("Votre choix est enregistré");
     expect((await api("GET", `/api/v1/images/${imageId}`, { token: w.doctorToken })).status).toBe(403);

@@ -5,7 +5,7 @@
  * and append to the audit trail but never rewrite it. PostgreSQL only: PGlite has one user.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -13,6 +13,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { api, DEMO_PASSWORD } from "./helpers/http";
 import { png8 } from "./helpers/images";
 import { startServer, type RunningServer } from "./helpers/server";
+
+/** The migrations of drizzle/ (its journal): every branch adds its own, so the counts are read, not written here. */
+const JOURNAL = (JSON.parse(readFileSync("drizzle/meta/_journal.json", "utf8")) as { entries: { tag: string }[] }).entries;
+const MIGRATIONS = JOURNAL.length;
+const LAST_MIGRATION = JOURNAL.at(-1)!.tag;
 
 const adminUrl = process.env.DATABASE_URL;
 if (!adminUrl) console.log("skipped: production database roles need PostgreSQL (set DATABASE_URL)");
@@ -47,6 +52,7 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
     NEXUS_ACCESS_LOG: "0",
     DATA_DIR: dataDir,
     NEXUS_MASTER_KEYS: inject("masterKeys"),
+    DB_LOCK_TIMEOUT_MS: "800",
   });
 
   beforeAll(async () => {
@@ -68,7 +74,7 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
 
   it("refuses to start on a database whose migrations are pending, and names the command to run", async () => {
     const start = startServer(serverEnv(ownerUrl));
-    await expect(start).rejects.toThrow(/exited with code 1[\s\S]*9 migration\(s\) pending[\s\S]*npm run db:migrate/);
+    await expect(start).rejects.toThrow(new RegExp(`exited with code 1[\\s\\S]*${MIGRATIONS} migration\\(s\\) pending[\\s\\S]*npm run db:migrate`));
     const [schema] = await admin<{ n: number }>("select count(*)::int as n from pg_namespace where nspname = 'drizzle'", ownerUrl);
     expect(schema!.n, "the refused start created nothing").toBe(0);
   });
@@ -80,7 +86,7 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
         encoding: "utf8",
       });
       expect(run.status, run.stderr).toBe(0);
-      expect(run.stdout).toMatch(/Database schema up to date on postgres: 9 migrations, the last 0008_exams_identity/);
+      expect(run.stdout).toContain(`Database schema up to date on postgres: ${MIGRATIONS} migrations, the last ${LAST_MIGRATION}`);
     }
   });
 
@@ -117,7 +123,12 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
     const reading = await api("POST", `/api/v1/images/${imageId}/predictions`, { base, token: doctor });
     expect(reading.status, JSON.stringify(reading.body)).toBe(201);
 
-    const patient = await token(`roles-${stamp}@test.nexus`, created.body.account.temporaryPassword);
+    const first = await api("POST", "/api/v1/tokens", {
+      base,
+      json: { email: `roles-${stamp}@test.nexus`, password: created.body.account.temporaryPassword, newPassword: "the-patient-chose-this" },
+    });
+    expect(first.status).toBe(201);
+    const patient = (first.body as { token: string }).token;
     const revoke = await api("PUT", `/api/v1/patients/${patientId}/consents/care`, { base, token: patient, json: { granted: false } });
     expect(revoke.status).toBe(200);
     expect((await fetch(`${base}/api/v1/images/${imageId}`, { headers: { Authorization: `Bearer ${doctor}` } })).status).toBe(403);
@@ -135,9 +146,42 @@ describe.skipIf(!adminUrl)("the server as nexus_app, migrations by the owner", (
     expect(verify.body.ok).toBe(true);
   });
 
-  it("gives that role no way to rewrite the audit trail", async () => {
-    for (const sql of ["update audit_events set outcome = 'allowed'", "delete from audit_events", "truncate audit_events"]) {
+  it("gives that role no way to rewrite the audit trail, nor to write a row of its own making", async () => {
+    for (const sql of [
+      "update audit_events set outcome = 'allowed'",
+      "delete from audit_events",
+      "truncate audit_events",
+      // A back-dated, forged row (issue 11.6): appends go through nexus_audit_append_many() only.
+      "insert into audit_events (at, action, outcome, prev_hash, hash) values ('2020-01-01', 'forged', 'allowed', 'a', 'b')",
+    ]) {
       await expect(admin(sql, appUrl), sql).rejects.toMatchObject({ code: "42501" });
+    }
+    const [appended] = await admin<{ ids: string[] }>(
+      `select nexus_audit_append_many('[{"action":"roles.test","outcome":"allowed"}]'::jsonb) as ids`,
+      appUrl,
+    );
+    expect(appended!.ids).toHaveLength(1);
+  });
+
+  it("answers 503 with Retry-After while the audit chain's lock is held, and serves again once it is released", async () => {
+    const base = server!.url;
+    const login = await api("POST", "/api/v1/tokens", { base, json: { email: "doctor@demo.nexus", password: DEMO_PASSWORD } });
+    expect(login.status).toBe(201);
+    const holder = new pg.Client({ connectionString: ownerUrl });
+    await holder.connect();
+    try {
+      await holder.query("select pg_advisory_lock(7202611231)");
+      const held = await fetch(`${base}/api/v1/patients`, { headers: { Authorization: `Bearer ${login.body.token}` } });
+      expect(held.status).toBe(503);
+      expect(held.headers.get("Retry-After")).toBe("5");
+      expect(((await held.json()) as { error: { code: string } }).error.code).toBe("busy");
+      const page = await fetch(`${base}/connexion`);
+      expect(page.status, "a page without an audit event is served meanwhile").toBe(200);
+      await holder.query("select pg_advisory_unlock(7202611231)");
+      const after = await fetch(`${base}/api/v1/patients`, { headers: { Authorization: `Bearer ${login.body.token}` } });
+      expect(after.status).toBe(200);
+    } finally {
+      await holder.end();
     }
   });
 });

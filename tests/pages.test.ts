@@ -103,7 +103,7 @@ describe("account administration", () => {
     expect(list.html).toContain(email);
     const me = await api<{ id: string }>("GET", "/api/v1/me", { token });
 
-    const disable = await admin.post("/admin/comptes", { intent: "disable", userId: me.body.id });
+    const disable = await admin.post("/admin/comptes", { intent: "disable", userId: me.body.id, confirm: "1" });
     expect(disable.status).toBe(200);
     expect((await userSession.get("/patients")).status).toBe(302);
     expect((await api("GET", "/api/v1/me", { token })).status).toBe(401);
@@ -127,27 +127,34 @@ describe("account administration", () => {
   it("does not let an admin disable their own account", async () => {
     const admin = await BrowserSession.login("admin@demo.nexus");
     const me = await api<{ id: string }>("GET", "/api/v1/me", { token: await tokenFor("admin@demo.nexus") });
-    const res = await admin.post("/admin/comptes", { intent: "disable", userId: me.body.id });
+    const res = await admin.post("/admin/comptes", { intent: "disable", userId: me.body.id, confirm: "1" });
     expect(res.status).toBe(403);
     expect(res.html).toContain("propre compte");
   });
 });
 
 describe("patients in the browser", () => {
-  it("lets a doctor create a patient with an account; the one-time password works; the patient sees their record", async () => {
+  it("lets a doctor create a patient with an account; the temporary password works once and forces the patient's own", async () => {
     const doctor = await BrowserSession.login("doctor@demo.nexus");
     const email = uniqueEmail("pat");
     const res = await doctor.post("/patients/nouveau", { displayName: "Louise Bernard", email, consent_care: "on" });
     expect(res.status).toBe(201);
     const password = /data-testid="temporary-password"[^>]*>([^<]+)</.exec(res.html)![1]!;
     const patient = await BrowserSession.login(email, password);
+    // The first sign-in leads to the new-password page, and every other page sends her back there.
+    const stage = await patient.get("/mon-dossier");
+    expect(stage.status).toBe(302);
+    expect(stage.headers.get("Location")).toBe("/compte/nouveau-mot-de-passe");
+    // The temporary password was consumed by that sign-in: the doctor cannot use it to act as the patient.
+    expect((await BrowserSession.login(email, password).catch((e: Error) => e)) instanceof Error).toBe(true);
+    const mismatch = await patient.post("/compte/nouveau-mot-de-passe", { next: "a-new-long-password", confirm: "another-password" }, { csrf: await patient.csrf("/compte/nouveau-mot-de-passe") });
+    expect(mismatch.status).toBe(400);
+    const chosen = await patient.post("/compte/nouveau-mot-de-passe", { next: "a-new-long-password", confirm: "a-new-long-password" }, { csrf: await patient.csrf("/compte/nouveau-mot-de-passe") });
+    expect(chosen.status).toBe(302);
     const record = await patient.get("/mon-dossier");
     expect(record.status).toBe(200);
     expect(record.html).toContain("Louise Bernard");
     expect(record.html).toMatch(/data-purpose="care".*accordé/s);
-    // The patient changes the temporary password.
-    const changed = await patient.post("/compte", { current: password, next: "a-new-long-password" });
-    expect(changed.status).toBe(200);
     expect((await BrowserSession.login(email, "a-new-long-password")).cookies.has("nexus_session")).toBe(true);
   });
 

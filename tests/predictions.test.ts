@@ -27,7 +27,7 @@ beforeAll(async () => {
   doctor = await createAccount("doctor");
   doctorToken = await tokenFor(doctor.email, doctor.password);
   const created = await createPatient(doctorToken, { displayName: "Lecture IA", email: `ai-${randomUUID().slice(0, 6)}@test.nexus`, consents: { care: true, ai_analysis: true, research: true } });
-  patient = { id: created.id, token: await tokenFor(created.account!.email, created.account!.temporaryPassword) };
+  patient = { id: created.id, token: await tokenFor(created.account!.email, created.account!.password) };
 });
 
 describe("POST /api/v1/images/:imageId/predictions", () => {
@@ -72,7 +72,7 @@ describe("POST /api/v1/images/:imageId/predictions", () => {
 
   it("refuses with 403 and the reason when ai_analysis is withdrawn, and audits it", async () => {
     const other = await createPatient(doctorToken, { displayName: "Sans IA", email: `noai-${randomUUID().slice(0, 6)}@test.nexus`, consents: { care: true, ai_analysis: true } });
-    const otherToken = await tokenFor(other.account!.email, other.account!.temporaryPassword);
+    const otherToken = await tokenFor(other.account!.email, other.account!.password);
     const imageId = await upload(other.id, await mammogram());
     expect((await api("PUT", `/api/v1/patients/${other.id}/consents/ai_analysis`, { token: otherToken, json: { granted: false } })).status).toBe(200);
     const res = await api("POST", `/api/v1/images/${imageId}/predictions`, { token: doctorToken });
@@ -113,7 +113,7 @@ describe("pages", () => {
     const page = (await session.get(`/images/${imageId}`)).html.replaceAll("<!-- -->", "");
     expect(page).toContain('data-testid="heatmap"');
     expect(page).toContain("modèle de démonstration — non validé cliniquement");
-    expect(page).toMatch(/data-testid="prediction-label"[^>]*>(Positive|Negative) — \d+\.\d %/);
+    expect(page).toMatch(/data-testid="prediction-label"[^>]*>(Positive|Negative) — \d+,\d\s%/);
     const record = await session.get(`/patients/${patient.id}`);
     expect(record.html).toContain('data-testid="prediction-history"');
     const stats = await session.get("/statistiques");

@@ -62,7 +62,7 @@ beforeAll(async () => {
   admin = await tokenFor("admin@demo.nexus");
   const email = uniqueEmail("screening");
   const created = await createPatient(doctor, { ...identity, email, consents: { care: true, ai_analysis: true } } as never);
-  patient = { id: created.id, email, password: created.account!.temporaryPassword, token: await tokenFor(email, created.account!.temporaryPassword) };
+  patient = { id: created.id, email, password: created.account!.password, token: await tokenFor(email, created.account!.password) };
 }, SLOW);
 
 describe("patients with an identity", () => {
@@ -174,6 +174,12 @@ describe("four-view DICOM exams", () => {
     expect(one.body.predictions[0]).toMatchObject({ id: ai.views[0].predictionId, model: { sha256: ai.model.sha256 } });
     const heat = await fetch(`${baseUrl()}/api/v1/predictions/${ai.views[0].predictionId}/heatmap`, { headers: { Authorization: `Bearer ${doctor}` } });
     expect(heat.headers.get("Content-Type")).toBe("image/png");
+    // AI_DISPLAY=after_reading (the default): the exam shows the AI to a reader once she has recorded her reading.
+    const before = await api("GET", `/api/v1/exams/${examId}`, { token: doctor });
+    expect(before.body).not.toHaveProperty("ai");
+    expect(before.body.aiHidden).toBe("after_reading");
+    const reading = await api("POST", `/api/v1/exams/${examId}/readings`, { token: doctor, json: { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } } });
+    expect(reading.status).toBe(201);
     // The exam shows the latest result.
     const exam = await api("GET", `/api/v1/exams/${examId}`, { token: doctor });
     expect(exam.body.ai.exam.probability).toBe(ai.exam.probability);
@@ -182,7 +188,7 @@ describe("four-view DICOM exams", () => {
   it("never shows the patient a model score or heatmap: API answers, readings, heatmaps, portal", { timeout: SLOW }, async () => {
     const exams = await api("GET", `/api/v1/patients/${patient.id}/exams`, { token: patient.token });
     expect(exams.status).toBe(200);
-    expect(exams.body.exams.find((e: { id: string }) => e.id === examId)).toEqual({ id: examId, date: "2026-11-30", status: "awaiting_first_reading", views: expect.any(Array) });
+    expect(exams.body.exams.find((e: { id: string }) => e.id === examId)).toEqual({ id: examId, date: "2026-11-30", status: "awaiting_second_reading", views: expect.any(Array) });
     const images = await api("GET", `/api/v1/patients/${patient.id}/images`, { token: patient.token });
     expect(images.status).toBe(200);
     for (const body of [exams.body, images.body]) expect(JSON.stringify(body)).not.toMatch(/probabilit|prediction|heatmap|"ai"|score|label/i);

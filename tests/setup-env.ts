@@ -2,10 +2,10 @@
  * Runs before each test file: domain tests that import server modules get a database separate from the running
  * server's — the run's second throwaway PostgreSQL database, or a fresh PGlite directory for this file.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { inject } from "vitest";
+import { afterAll, inject } from "vitest";
 
 const unitUrl = inject("unitDatabaseUrl");
 if (unitUrl) {
@@ -13,6 +13,9 @@ if (unitUrl) {
 } else {
   delete process.env.DATABASE_URL;
 }
-process.env.DATA_DIR = mkdtempSync(path.join(tmpdir(), "nexus-unit-"));
+const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-unit-"));
+process.env.DATA_DIR = dataDir;
+// Removed after the file's tests (PGlite's directory, the local object store): a run leaves no /tmp/nexus-unit-*.
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 process.env.NEXUS_DEMO = "0";
 process.env.NEXUS_MASTER_KEYS = inject("masterKeys");

@@ -18,14 +18,17 @@ export type LoginAttempt =
   | LoginResult
   | { ok: false; reason: "invalid_input"; errors: Record<string, string> }
   /** Refused before the credentials were read: a bad CSRF token, a body that is not JSON. */
-  | { ok: false; reason: "csrf" | "unreadable_body" };
+  | { ok: false; reason: "csrf" | "unreadable_body" | "otp_required" | "invalid_otp" | "otp_throttled" | "password_change_required" };
+
+/** The client address of a login request (from the load context), for per-address throttling. */
+export const loginClientIp = new WeakMap<Request, string | null>();
 
 export const authenticator = new Authenticator<LoginAttempt>();
 authenticator.use(
-  new FormStrategy(async ({ form }) => {
+  new FormStrategy(async ({ form, request }) => {
     const parsed = parseWith(credentialsSchema, { email: form.get("email") ?? "", password: form.get("password") ?? "" });
     if (!parsed.ok) return { ok: false, reason: "invalid_input", errors: parsed.errors };
-    return verifyCredentials(parsed.data.email, parsed.data.password);
+    return verifyCredentials(parsed.data.email, parsed.data.password, loginClientIp.get(request) ?? null);
   }),
   "form",
 );

@@ -52,3 +52,8 @@ export async function verifyCsrf(request: Request, submitted: FormDataEntryValue
   const b = Buffer.from(submitted);
   if (a.length !== b.length || !timingSafeEqual(a, b)) throw new CsrfError();
 }
+
+/** A new CSRF token for this browser (at login: a token seen before signing in is never used after). */
+export async function rotateCsrf(request: Request): Promise<string> {
+  return cookieOf(request).serialize(randomBytes(32).toString("base64url"));
+}

@@ -16,8 +16,24 @@ import { loadActor } from "./users.server";
 export const sessionSecret = persistentSecret(config.SESSION_SECRET, config.DATA_DIR, "session-secret");
 const ttlSeconds = config.SESSION_TTL_HOURS * 3600;
 
+/**
+ * A session in a restricted stage lets its user do one thing before anything else: choose a new password (after
+ * logging in with a temporary one: stored with the session) or enrol a second factor (MFA_REQUIRED: derived, on
+ * every request, from the account — so a policy change applies to sessions already open). Every other page sends
+ * her there.
+ */
+export type SessionStage = "password_change" | "mfa_enrol";
+
 interface SessionData {
   userId: string;
+  stage?: "password_change";
+  /** Signed in through the identity provider (Pro Santé Connect): strong authentication, no local code asked. */
+  strong?: boolean;
+  /** The OpenID Connect ID token of a provider sign-in, kept for the provider's logout (id_token_hint). */
+  idToken?: string;
+  /** Only to fill the row's columns (shown on the user's list of her sessions); not kept in `data`. */
+  userAgent?: string | null;
+  ip?: string | null;
 }
 
 const hashId = (id: string) => createHash("sha256").update(id).digest("hex");
@@ -35,11 +51,14 @@ function storage(secure: boolean): SessionStorage<SessionData> {
     cookie,
     async createData(data, expires) {
       const id = randomBytes(32).toString("base64url");
+      const { userAgent, ip, ...kept } = data;
       await db.insert(sessions).values({
         idHash: hashId(id),
         userId: data.userId ?? null,
-        data: JSON.stringify(data),
+        data: JSON.stringify(kept),
         expiresAt: expires ?? new Date(Date.now() + ttlSeconds * 1000),
+        userAgent: userAgent?.slice(0, 300) ?? null,
+        ip: ip ?? null,
       });
       return id;
     },
@@ -53,9 +72,10 @@ function storage(secure: boolean): SessionStorage<SessionData> {
       return JSON.parse(row.data) as SessionData;
     },
     async updateData(id, data, expires) {
+      const { userAgent: _ua, ip: _ip, ...kept } = data;
       await db
         .update(sessions)
-        .set({ data: JSON.stringify(data), userId: data.userId ?? null, ...(expires ? { expiresAt: expires } : {}) })
+        .set({ data: JSON.stringify(kept), userId: data.userId ?? null, ...(expires ? { expiresAt: expires } : {}) })
         .where(eq(sessions.idHash, hashId(id)));
     },
     async deleteData(id) {
@@ -74,27 +94,66 @@ export function isHttps(request: Request): boolean {
 
 const storageFor = (request: Request) => (isHttps(request) ? secureStorage : plainStorage);
 
+/** The signed-in actor of a full session (a session in a restricted stage has none: see `sessionState`). */
 export async function actorFromSession(request: Request): Promise<Actor | null> {
-  const session = await storageFor(request).getSession(request.headers.get("Cookie"));
-  const userId = session.get("userId");
-  return userId ? loadActor(userId) : null;
+  const state = await sessionState(request);
+  return state && !state.stage ? state.actor : null;
 }
 
-/** Starts a fresh session (a new id: no fixation) and returns its Set-Cookie header. */
-export async function startSession(request: Request, userId: string): Promise<string> {
+export interface SessionState {
+  actor: Actor;
+  stage: SessionStage | null;
+  /** SHA-256 of the session id (the sessions table's key): marks "this session" in the user's list. */
+  idHash: string;
+}
+
+export async function sessionState(request: Request): Promise<SessionState | null> {
+  const session = await storageFor(request).getSession(request.headers.get("Cookie"));
+  const userId = session.get("userId");
+  if (!userId || !session.id) return null;
+  const actor = await loadActor(userId);
+  if (!actor) return null;
+  const stage = session.get("stage") ?? (actor.secondFactorMissing && !session.get("strong") ? "mfa_enrol" : null);
+  return { actor, stage, idHash: hashId(session.id) };
+}
+
+/** The page a session in a restricted stage must finish first. */
+export const STAGE_PAGES: Record<SessionStage, string> = {
+  password_change: "/compte/nouveau-mot-de-passe",
+  mfa_enrol: "/compte/double-authentification",
+};
+
+/**
+ * Starts a fresh session (a new id: no fixation) and returns its Set-Cookie header. `stage` restricts it until the
+ * user has chosen a new password or enrolled a second factor.
+ */
+export async function startSession(
+  request: Request,
+  userId: string,
+  options: { stage?: "password_change"; ip?: string | null; idToken?: string; strong?: boolean } = {},
+): Promise<string> {
   const store = storageFor(request);
   const old = await store.getSession(request.headers.get("Cookie"));
   if (old.id) await store.destroySession(old);
   const session = await store.getSession();
   session.set("userId", userId);
+  if (options.stage) session.set("stage", options.stage);
+  if (options.idToken) session.set("idToken", options.idToken);
+  if (options.strong) session.set("strong", true);
+  session.set("userAgent", request.headers.get("User-Agent"));
+  session.set("ip", options.ip ?? null);
   return store.commitSession(session, { expires: new Date(Date.now() + ttlSeconds * 1000) });
 }
 
-/** Ends the session on the server and returns the Set-Cookie header that clears the cookie. */
-export async function endSession(request: Request): Promise<string> {
+/**
+ * Ends the session on the server; returns the Set-Cookie header that clears the cookie and, for a provider sign-in,
+ * the ID token to hand to the provider's logout.
+ */
+export async function endSession(request: Request): Promise<{ cookie: string; idToken: string | undefined }> {
   const store = storageFor(request);
   const session = await store.getSession(request.headers.get("Cookie"));
-  return store.destroySession(session);
+  const idToken = session.get("idToken");
+  return { cookie: await store.destroySession(session), idToken };
 }
 
 export async function pruneExpiredSessions(): Promise<void> {

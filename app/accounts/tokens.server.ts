@@ -3,16 +3,16 @@ import { createHash, randomBytes } from "node:crypto";
 import { and, eq, gt, isNull } from "drizzle-orm";
 import { config } from "../config.server";
 import { db } from "../db/db.server";
-import { apiTokens } from "../db/schema";
+import { apiTokens, patients, users } from "../db/schema";
 import type { Actor } from "./actor";
-import { loadActor } from "./users.server";
+import { ACTOR_COLUMNS, actorOf } from "./users.server";
 
 const TOKEN_PREFIX = "nxs_";
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
-export async function issueToken(userId: string): Promise<{ id: string; token: string; expiresAt: Date }> {
+export async function issueToken(userId: string, ttlHours = config.API_TOKEN_TTL_HOURS): Promise<{ id: string; token: string; expiresAt: Date }> {
   const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
-  const expiresAt = new Date(Date.now() + config.API_TOKEN_TTL_HOURS * 3600_000);
+  const expiresAt = new Date(Date.now() + ttlHours * 3600_000);
   const [row] = await db
     .insert(apiTokens)
     .values({ userId, tokenHash: hashToken(token), expiresAt })
@@ -29,13 +29,23 @@ export function bearerToken(request: Request): string | null {
 /** The actor and token id behind a live (unexpired, unrevoked) token of an enabled account, or null. */
 export async function actorFromToken(token: string): Promise<{ actor: Actor; tokenId: string } | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
+  // One round trip (issue 15): the live token, its enabled account and the account's patient record, read together
+  // on every request — no cache, so a revocation, a logout or a disabled account holds from the very next request.
   const [row] = await db
-    .select({ id: apiTokens.id, userId: apiTokens.userId })
+    .select({ tokenId: apiTokens.id, ...ACTOR_COLUMNS })
     .from(apiTokens)
-    .where(and(eq(apiTokens.tokenHash, hashToken(token)), isNull(apiTokens.revokedAt), gt(apiTokens.expiresAt, new Date())));
+    .innerJoin(users, eq(users.id, apiTokens.userId))
+    .leftJoin(patients, eq(patients.userId, users.id))
+    .where(
+      and(
+        eq(apiTokens.tokenHash, hashToken(token)),
+        isNull(apiTokens.revokedAt),
+        gt(apiTokens.expiresAt, new Date()),
+        isNull(users.disabledAt),
+      ),
+    );
   if (!row) return null;
-  const actor = await loadActor(row.userId);
-  return actor ? { actor, tokenId: row.id } : null;
+  return { actor: actorOf(row), tokenId: row.tokenId };
 }
 
 export async function revokeToken(tokenId: string): Promise<void> {

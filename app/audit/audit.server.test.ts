@@ -253,6 +253,100 @@ describe("search", () => {
   });
 });
 
+const pgUrl = process.env.DATABASE_URL;
+if (!pgUrl) console.log("skipped: audit group commit under a held chain lock needs PostgreSQL (set DATABASE_URL)");
+
+describe.skipIf(!pgUrl)("group commit (PostgreSQL)", () => {
+  const CHAIN_LOCK = 7_202_611_231;
+
+  /** A second session that holds the chain's lock while `fn` runs, and sees only committed rows. */
+  async function withChainLockHeld<T>(fn: (other: import("pg").Client) => Promise<T>): Promise<T> {
+    const { default: pg } = await import("pg");
+    const other = new pg.Client({ connectionString: pgUrl });
+    await other.connect();
+    try {
+      await other.query("select pg_advisory_lock($1)", [CHAIN_LOCK]);
+      try {
+        return await fn(other);
+      } finally {
+        await other.query("select pg_advisory_unlock($1)", [CHAIN_LOCK]);
+      }
+    } finally {
+      await other.end();
+    }
+  }
+
+  const committed = async (other: import("pg").Client, action: string) =>
+    Number((await other.query("select count(*) as n from audit_events where action = $1", [action])).rows[0].n);
+
+  it("answers no writer before its event is committed, and commits concurrent writers together", async () => {
+    const action = `group.${randomUUID()}`;
+    const settled: number[] = [];
+    let pending: Promise<number>[] = [];
+    await withChainLockHeld(async (other) => {
+      pending = Array.from({ length: 16 }, (_, i) => record({ actor, action, outcome: "allowed", reason: `w${i}`, info }));
+      pending.forEach((p, i) => void p.then(() => settled.push(i), () => {}));
+      // The first append waits on the lock; the other 15 wait in the queue behind it.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled, "no writer was answered while nothing could commit").toEqual([]);
+      expect(await committed(other, action)).toBe(0);
+    });
+    const ids = await Promise.all(pending);
+    expect(new Set(ids).size).toBe(16);
+    const { rows } = await db.execute(sql`select count(distinct xmin::text)::int as txs, count(*)::int as n from audit_events where action = ${action}`);
+    const { txs, n } = (rows as { txs: number; n: number }[])[0]!;
+    expect(n).toBe(16);
+    expect(txs, "the 15 queued events shared one transaction").toBeLessThanOrEqual(2);
+    expect((await verifyChain()).ok).toBe(true);
+  });
+
+  it("fails every writer of a batch whose session dies before its commit, and writes none of them", async () => {
+    const action = `killed.${randomUUID()}`;
+    let pending: Promise<number>[] = [];
+    await withChainLockHeld(async (other) => {
+      pending = Array.from({ length: 8 }, () => record({ actor, action, outcome: "allowed", info }));
+      for (const p of pending) p.catch(() => {}); // settled below, after the kill
+      for (let i = 0; i < 50; i++) {
+        const { rows } = await other.query(
+          "select pid from pg_locks where locktype = 'advisory' and not granted and objid = $1::bigint % 4294967296",
+          [CHAIN_LOCK],
+        );
+        if (rows.length > 0) {
+          await other.query("select pg_terminate_backend($1)", [rows[0].pid]);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    const results = await Promise.allSettled(pending);
+    const fulfilled = results.filter((r) => r.status === "fulfilled").length;
+    const { rows } = await db.execute(sql`select count(*)::int as n from audit_events where action = ${action}`);
+    // The killed statement carried the first event; the others either rode on it (and failed with it) or went in
+    // the next statement on a healthy connection. Never an answer without its row, never a row without its answer.
+    expect((rows as { n: number }[])[0]!.n).toBe(fulfilled);
+    expect(results.some((r) => r.status === "rejected")).toBe(true);
+    expect((await verifyChain()).ok).toBe(true);
+  });
+
+  it("lets one bad event fail alone when it shares a batch", async () => {
+    const action = `bad.${randomUUID()}`;
+    let pending: Promise<number>[] = [];
+    await withChainLockHeld(async () => {
+      pending = [
+        record({ actor, action, outcome: "allowed", info }),
+        record({ actor, action, outcome: "allowed", info }),
+        record({ actor, action, outcome: "allowed", patientId: "not-a-uuid", info }),
+        record({ actor, action, outcome: "allowed", info }),
+      ];
+      for (const p of pending) p.catch(() => {}); // settled below
+      await new Promise((r) => setTimeout(r, 100));
+    });
+    const results = await Promise.allSettled(pending);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    expect((await verifyChain()).ok).toBe(true);
+  });
+});
+
 describe("production grants", () => {
   /** Runs as the nexus_app role (created by the migration), in a transaction rolled back afterwards. */
   async function asAppRole(statement: ReturnType<typeof sql>): Promise<string> {
@@ -271,8 +365,13 @@ describe("production grants", () => {
   it("the application role may read and append, never update, delete or truncate the trail", async () => {
     const [id] = await someEvents(1);
     expect(await asAppRole(sql`select count(*) from audit_events`)).toBe("allowed");
+    // Appending goes through the chain's function only (issue 11.6): a direct INSERT could forge a back-dated row.
     expect(
       await asAppRole(sql`insert into audit_events (at, action, outcome, prev_hash, hash) values (now(), 'grant.test', 'allowed', 'a', 'b')`),
+    ).toMatch(/permission denied/);
+    expect(await asAppRole(sql`select nexus_audit_append_many('[{"action":"grant.test","outcome":"allowed"}]'::jsonb)`)).toBe("allowed");
+    expect(
+      await asAppRole(sql`select nexus_audit_append(null, null, null, 'grant.test', null, null, null, 'allowed', null, null, null, null, null)`),
     ).toBe("allowed");
     expect(await asAppRole(sql`update audit_events set reason = 'x' where id = ${id}`)).toMatch(/permission denied/);
     expect(await asAppRole(sql`delete from audit_events where id = ${id}`)).toMatch(/permission denied/);

@@ -10,10 +10,12 @@
 import { and, asc, desc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { db } from "../db/db.server";
+import { CONTROL_MESSAGE, hasControlCharacter } from "../http/validation.server";
 import { auditEvents, OUTCOMES, type Outcome } from "../db/schema";
 import type { Actor } from "../accounts/actor";
 import { auditArchives } from "./archive-table.server";
 import { GENESIS_HASH, chainHash, type ChainedFields } from "./chain.server";
+import { addTiming, timingEnabled } from "../http/timing.server";
 import { purposeOf } from "./purpose";
 
 /** Where a request came from; filled in by app/http/context.server.ts. */
@@ -53,33 +55,138 @@ function clip(value: string | null | undefined, max: number): string | null {
   return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
+/** What one event sends to `nexus_audit_append_many()`: the row's fields, in the function's JSON keys. */
+interface AppendRow {
+  actorId: string | null;
+  actorRole: string | null;
+  actorName: string | null;
+  action: string;
+  resourceType: string | null;
+  resourceId: string | null;
+  patientId: string | null;
+  outcome: Outcome;
+  reason: string | null;
+  purpose: string | null;
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
 /**
- * Appends one event, in one round trip: `nexus_audit_append()` (drizzle/0006_audit_append.sql) takes the chain lock,
- * reads the head of the chain (the last row, or the last archive's seal once every row was archived), takes the next
- * id and inserts the row hashed exactly as chain.server.ts defines it, so ids, links and times follow one order. The
- * time comes from the database clock and never goes back: a clock stepping back cannot make the trail go back in
- * time, and date filters can rely on `at` growing with `id` (searchEvents). Failing to record throws: a request that
- * cannot be audited fails.
+ * A string as the database stores it: PostgreSQL holds UTF-8, where a lone UTF-16 surrogate becomes U+FFFD (what
+ * node-postgres did when the fields travelled as text parameters; jsonb would refuse it instead).
  */
-export async function record(event: AuditInput): Promise<number> {
-  const purpose = event.purpose ?? purposeOf(event.action, event.actor?.role);
-  const [row] = rowsOf<{ id: string | number }>(
-    await db.execute(sql`select nexus_audit_append(
-      ${event.actor?.id ?? null}::uuid,
-      ${event.actor?.role ?? null},
-      ${clip(event.actor?.name, 200)},
-      ${event.action},
-      ${event.resource?.type ?? null},
-      ${clip(event.resource?.id, 500)},
-      ${event.patientId ?? null}::uuid,
-      ${event.outcome}::audit_outcome,
-      ${clip(event.reason, 1000)},
-      ${purpose},
-      ${clip(event.info.requestId, 100)},
-      ${clip(event.info.ip, 64)},
-      ${clip(event.info.userAgent, 512)}) as id`),
+function wellFormed(value: string | null): string | null {
+  return value === null ? null : (value as string & { toWellFormed(): string }).toWellFormed();
+}
+
+function appendRow(event: AuditInput): AppendRow {
+  return {
+    actorId: event.actor?.id ?? null,
+    actorRole: event.actor?.role ?? null,
+    actorName: wellFormed(clip(event.actor?.name, 200)),
+    action: wellFormed(event.action)!,
+    resourceType: wellFormed(event.resource?.type ?? null),
+    resourceId: wellFormed(clip(event.resource?.id, 500)),
+    patientId: event.patientId ?? null,
+    outcome: event.outcome,
+    reason: wellFormed(clip(event.reason, 1000)),
+    purpose: wellFormed(event.purpose ?? purposeOf(event.action, event.actor?.role)),
+    requestId: wellFormed(clip(event.info.requestId, 100)),
+    ip: wellFormed(clip(event.info.ip, 64)),
+    userAgent: wellFormed(clip(event.info.userAgent, 512)),
+  };
+}
+
+/** Most events one append statement carries (a bound on its size; the queue behind it waits for the next one). */
+const MAX_BATCH = 256;
+
+interface Waiting {
+  row: AppendRow;
+  resolve(id: number): void;
+  reject(error: unknown): void;
+}
+
+/** Events waiting for the next append statement of this process, and whether one is in flight. */
+const queue: Waiting[] = [];
+let flushing = false;
+
+/** Appends rows in one statement (one transaction, one round trip); their ids, in order. */
+async function appendMany(rows: AppendRow[]): Promise<number[]> {
+  const [result] = rowsOf<{ ids: (string | number)[] | string }>(
+    await db.execute(sql`select nexus_audit_append_many(${JSON.stringify(rows)}::jsonb) as ids`),
   );
-  return Number(row!.id);
+  const ids = result!.ids;
+  // node-postgres parses bigint[] into strings; PGlite may hand back the array literal.
+  const list = Array.isArray(ids) ? ids : ids.replace(/[{}]/g, "").split(",");
+  return list.map(Number);
+}
+
+/** A failure caused by one event's data (SQLSTATE class 22 or 23), not by the database or the chain lock. */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (error as { code?: unknown }).code;
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
+}
+
+/**
+ * Group commit: sends every waiting event in one append statement while none is in flight, and keeps doing so until
+ * the queue is empty. An idle writer's event therefore leaves at once; events that arrive while a statement is in
+ * flight ride together on the next one. A batch refused because of one event's data is retried one event at a
+ * time, so a bad event fails alone.
+ */
+async function flush(): Promise<void> {
+  flushing = true;
+  try {
+    while (queue.length > 0) {
+      const batch = queue.splice(0, MAX_BATCH);
+      try {
+        const ids = await appendMany(batch.map((w) => w.row));
+        batch.forEach((w, i) => w.resolve(ids[i]!));
+      } catch (error) {
+        if (batch.length === 1 || !isDataError(error)) {
+          for (const w of batch) w.reject(error);
+          continue;
+        }
+        for (const w of batch) {
+          try {
+            w.resolve((await appendMany([w.row]))[0]!);
+          } catch (alone) {
+            w.reject(alone);
+          }
+        }
+      }
+    }
+  } finally {
+    flushing = false;
+  }
+}
+
+/**
+ * Appends one event. `nexus_audit_append_many()` (drizzle/0009_audit_group_commit.sql) takes the chain lock, reads
+ * the head of the chain (the last row, or the last archive's seal once every row was archived), takes the next ids
+ * and inserts the rows hashed exactly as chain.server.ts defines it, so ids, links and times follow one order. The
+ * time comes from the database clock and never goes back: a clock stepping back cannot make the trail go back in
+ * time, and date filters can rely on `at` growing with `id` (searchEvents).
+ *
+ * Concurrent events of this process share one append statement (group commit, see `flush()`), and the promise
+ * resolves only once the statement that carried this event has returned — its transaction committed, the event
+ * durable. Failing to record rejects: a request that cannot be audited fails (a held chain lock ends with the
+ * database's lock timeout, answered 503 by perform()).
+ */
+export function record(event: AuditInput): Promise<number> {
+  let row: AppendRow;
+  try {
+    row = appendRow(event);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const appended = new Promise<number>((resolve, reject) => {
+    queue.push({ row, resolve, reject });
+    if (!flushing) void flush();
+  });
+  if (!timingEnabled) return appended;
+  const t0 = performance.now();
+  return appended.finally(() => addTiming("audit", performance.now() - t0));
 }
 
 // ---- verification ------------------------------------------------------------------------------------------------
@@ -236,9 +343,9 @@ export const auditQuerySchema = z
   .object({
     actor: z.uuid({ message: "identifiant de compte (UUID) attendu." }).optional(),
     patient: z.uuid({ message: "identifiant de patient (UUID) attendu." }).optional(),
-    action: z.string().trim().min(1).max(100, "100 caractères au plus.").optional(),
+    action: z.string().trim().min(1).max(100, "100 caractères au plus.").refine((v) => !hasControlCharacter(v), CONTROL_MESSAGE).optional(),
     outcome: z.enum(OUTCOMES, { message: `${OUTCOMES.join(", ")} attendu.` }).optional(),
-    requestId: z.string().trim().min(1).max(100, "100 caractères au plus.").optional(),
+    requestId: z.string().trim().min(1).max(100, "100 caractères au plus.").refine((v) => !hasControlCharacter(v), CONTROL_MESSAGE).optional(),
     from: dateParam().optional(),
     to: dateParam().optional(),
     /** The id of the last event of the previous page (pages go from newest to oldest). */

@@ -32,14 +32,46 @@ export const CSV_COLUMNS = [
 ] as const;
 
 /**
- * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. A text starting with = + - @ or a
+ * The CSV's dialect by language. French spreadsheet software (Excel, LibreOffice in a French locale) splits on `;`
+ * (the comma is the decimal separator) and shows French headers; English keeps RFC 4180's comma and the column
+ * codes. Both start with a UTF-8 BOM so accents in names survive.
+ */
+export type CsvLang = "fr" | "en";
+export const CSV_HEADERS_FR: Record<(typeof CSV_COLUMNS)[number], string> = {
+  id: "n°",
+  at: "date (UTC)",
+  actor_id: "identifiant de l'acteur",
+  actor_role: "rôle de l'acteur",
+  actor_name: "nom de l'acteur",
+  action: "action",
+  resource_type: "type de ressource",
+  resource_id: "identifiant de la ressource",
+  patient_id: "identifiant du patient",
+  outcome: "résultat",
+  reason: "motif",
+  purpose: "finalité",
+  request_id: "identifiant de requête",
+  ip: "adresse IP",
+  user_agent: "navigateur",
+  prev_hash: "empreinte précédente",
+  hash: "empreinte",
+};
+export const CSV_SEPARATOR: Record<CsvLang, string> = { fr: ";", en: "," };
+
+export function csvHeader(lang: CsvLang = "en"): string {
+  const names = lang === "fr" ? CSV_COLUMNS.map((c) => CSV_HEADERS_FR[c]) : [...CSV_COLUMNS];
+  return `${names.map((n) => csvField(n, CSV_SEPARATOR[lang])).join(CSV_SEPARATOR[lang])}\r\n`;
+}
+
+/**
+ * One CSV field (RFC 4180): quoted when it holds the separator, a quote or a line break. A text starting with = + - @ or a
  * control character is prefixed with an apostrophe so a spreadsheet never runs it as a formula (CSV injection).
  */
-export function csvField(value: unknown): string {
+export function csvField(value: unknown, separator = ","): string {
   if (value === null || value === undefined) return "";
   let text = value instanceof Date ? value.toISOString() : String(value);
   if (typeof value === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  return /[",;\r\n]/.test(text) || text.includes(separator) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 /**
@@ -51,7 +83,7 @@ export function forAdmins(row: AuditEventRow): AuditEventRow {
   return row.actorRole === "patient" && row.actorName !== null ? { ...row, actorName: null } : row;
 }
 
-export function csvLine(row: AuditEventRow): string {
+export function csvLine(row: AuditEventRow, lang: CsvLang = "en"): string {
   const values = [
     row.id,
     row.at,
@@ -71,7 +103,8 @@ export function csvLine(row: AuditEventRow): string {
     row.prevHash,
     row.hash,
   ];
-  return `${values.map(csvField).join(",")}\r\n`;
+  const separator = CSV_SEPARATOR[lang];
+  return `${values.map((v) => csvField(v, separator)).join(separator)}\r\n`;
 }
 
 export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
@@ -86,6 +119,8 @@ export interface ExportOptions {
   site?: string;
   /** Newest event included (defaults to the newest at the start: the export does not include itself). */
   upTo?: number;
+  /** The CSV's dialect (separator and headers); English by default (the API's contract). */
+  csvLang?: CsvLang;
 }
 
 /** The filtered events, newest first, encoded as they are pulled. */
@@ -95,7 +130,7 @@ export async function exportStream(filters: AuditFilters, format: ExportFormat, 
   const encoder = new TextEncoder();
   const encode =
     format === "csv"
-      ? (row: AuditEventRow) => csvLine(forAdmins(row))
+      ? (row: AuditEventRow) => csvLine(forAdmins(row), options.csvLang)
       : (row: AuditEventRow) => `${JSON.stringify(toFhirAuditEvent(forAdmins(row), { site: options.site }))}\n`;
   let started = false;
   return new ReadableStream<Uint8Array>(
@@ -103,7 +138,7 @@ export async function exportStream(filters: AuditFilters, format: ExportFormat, 
       async pull(controller) {
         if (!started && format === "csv") {
           // A BOM lets spreadsheet software read the UTF-8 accents of French names correctly.
-          controller.enqueue(encoder.encode(`\uFEFF${CSV_COLUMNS.join(",")}\r\n`));
+          controller.enqueue(encoder.encode(`\uFEFF${csvHeader(options.csvLang)}`));
         }
         started = true;
         const next = await pages.next();

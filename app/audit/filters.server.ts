@@ -3,10 +3,10 @@
  * calendar days in Paris time (a whole day, both ends included). The API keeps its strict contract
  * (`auditQuerySchema`: ids and ISO 8601 instants).
  */
-import { findUserByEmail } from "../accounts/users.server";
 import { parseWith } from "../http/validation.server";
 import { auditQuerySchema, type AuditFilters, type AuditQuery } from "./audit.server";
 import { FILTER_FIELDS, type FilterField, type FilterValues } from "./fields";
+import { RESOLVE_LIMIT, resolveActor, resolveAction, resolvePatient, type Match } from "./resolve.server";
 
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIME_ZONE = "Europe/Paris";
@@ -50,9 +50,34 @@ export function parisDayEnd(day: string): Date | null {
   return new Date(parisDayStart(next)!.getTime() - 1);
 }
 
+/** The fields an admin may fill with words (names, e-mails, labels), resolved to ids on the server. */
+export type ResolvedField = "actor" | "patient" | "action";
+
 export type PageFilters =
   | { ok: true; query: AuditQuery; values: FilterValues }
-  | { ok: false; errors: Partial<Record<FilterField | "cursor" | "limit", string>>; values: FilterValues };
+  | {
+      ok: false;
+      errors: Partial<Record<FilterField | "cursor" | "limit", string>>;
+      values: FilterValues;
+      /** When a name matches several accounts, patients or actions: the choices, each a link on the page. */
+      matches: Partial<Record<ResolvedField, Match[]>>;
+    };
+
+const RESOLVERS: Record<ResolvedField, (text: string) => Match[] | Promise<Match[]>> = {
+  actor: resolveActor,
+  patient: resolvePatient,
+  action: resolveAction,
+};
+const NONE: Record<ResolvedField, string> = {
+  actor: "Aucun compte ne correspond (nom, adresse e-mail ou identifiant).",
+  patient: "Aucun patient ne correspond (nom ou identifiant).",
+  action: "Aucune action ne correspond à ce libellé.",
+};
+const SEVERAL: Record<ResolvedField, string> = {
+  actor: "Plusieurs comptes correspondent : choisissez-en un ci-dessous.",
+  patient: "Plusieurs patients correspondent : choisissez-en un ci-dessous.",
+  action: "Plusieurs actions correspondent : choisissez-en une ci-dessous.",
+};
 
 /** Reads the filter form (GET parameters). Field errors come back in French, keyed by field, for the form. */
 export async function parsePageFilters(params: URLSearchParams, defaults: { limit?: number } = {}): Promise<PageFilters> {
@@ -62,11 +87,23 @@ export async function parsePageFilters(params: URLSearchParams, defaults: { limi
     if (v) values[field] = v;
   }
   const errors: Partial<Record<FilterField, string>> = {};
-  let actor = values.actor;
-  if (actor?.includes("@")) {
-    const user = await findUserByEmail(actor);
-    if (user) actor = user.id;
-    else errors.actor = "Aucun compte n'a cette adresse e-mail.";
+  const matches: Partial<Record<ResolvedField, Match[]>> = {};
+  const resolved: Partial<Record<ResolvedField, string>> = {};
+  for (const field of Object.keys(RESOLVERS) as ResolvedField[]) {
+    const text = values[field];
+    if (!text) continue;
+    // A NUL or an absurdly long text names nothing: the schema below refuses it with a field error.
+    if (text.length > 200 || text.includes("\0")) {
+      resolved[field] = text;
+      continue;
+    }
+    const found = await RESOLVERS[field](text);
+    if (found.length === 1) resolved[field] = found[0]!.id;
+    else if (found.length === 0) errors[field] = NONE[field];
+    else {
+      errors[field] = SEVERAL[field];
+      matches[field] = found.slice(0, RESOLVE_LIMIT);
+    }
   }
   const day = (field: "from" | "to") => {
     const v = values[field];
@@ -77,7 +114,7 @@ export async function parsePageFilters(params: URLSearchParams, defaults: { limi
   };
   const input = {
     ...values,
-    actor,
+    ...resolved,
     from: day("from"),
     to: day("to"),
     cursor: params.get("cursor") || undefined,
@@ -87,7 +124,7 @@ export async function parsePageFilters(params: URLSearchParams, defaults: { limi
   if (!parsed.ok || Object.keys(errors).length > 0) {
     // The schema's messages follow the API's "field: message" form; next to a form field they start a sentence.
     const fromSchema = Object.entries(parsed.ok ? {} : parsed.errors).map(([k, m]) => [k, m.charAt(0).toUpperCase() + m.slice(1)]);
-    return { ok: false, errors: { ...Object.fromEntries(fromSchema), ...errors }, values };
+    return { ok: false, errors: { ...Object.fromEntries(fromSchema), ...errors }, values, matches };
   }
   return { ok: true, query: parsed.data, values };
 }

@@ -21,7 +21,20 @@ export const ACT_REASON_DISPLAY: Record<PurposeOfUse, string> = {
 };
 
 /** Domains whose actions touch a patient's care data (patients, images, consents, AI readings, access log). */
-const CARE_DOMAINS = new Set(["patient", "image", "consent", "prediction", "inference", "accessLog"]);
+const CARE_DOMAINS = new Set([
+  "patient",
+  "image",
+  "consent",
+  "prediction",
+  "inference",
+  "accessLog",
+  "dicom",
+  "inbox",
+  "exam",
+  "worklist",
+  "reading",
+  "letter",
+]);
 
 /**
  * research.* or a researcher → HRESCH; a patient acting on their own record → PATRQT; care data touched by a

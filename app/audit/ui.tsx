@@ -1,16 +1,13 @@
 /** Small pieces shared by the admin audit pages (no server imports: this file reaches the browser bundle). */
 import { Link } from "@remix-run/react";
+import { formatDateSeconds } from "../i18n/format";
 import { isPurposeOfUse } from "./purpose";
 import { useT } from "../ui/shell";
 import type { Role } from "../vocabulary";
 
 /** Date and time to the second, Paris time, in the page's language. */
 export function auditDate(value: string | Date, lang: "fr" | "en" = "fr"): string {
-  return new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", {
-    dateStyle: "short",
-    timeStyle: "medium",
-    timeZone: "Europe/Paris",
-  }).format(new Date(value));
+  return formatDateSeconds(value, lang);
 }
 
 /** The first 8 characters of an id (the whole id stays in the title and the detail page). */
@@ -18,7 +15,7 @@ export function shortId(id: string): string {
   return id.length > 13 ? `${id.slice(0, 8)}…` : id;
 }
 
-const ROLES = new Set<string>(["admin", "doctor", "patient", "researcher"]);
+const ROLES = new Set<string>(["admin", "doctor", "patient", "researcher", "system"]);
 
 /** The acting account: name and role (a patient is not named), its id as a link that filters on it. */
 export function ActorCell({

@@ -73,16 +73,36 @@ async function prepareSchema(
   }
 }
 
-async function openDatabase(options: { url?: string; dataDir: string; migrate: boolean }): Promise<Connection> {
+interface DatabaseOptions {
+  url?: string;
+  dataDir: string;
+  migrate: boolean;
+  /** PostgreSQL only: the longest a statement waits for a lock, and runs (ms). */
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+async function openDatabase(options: DatabaseOptions): Promise<Connection> {
   if (options.url) {
-    const pool = new pg.Pool({ connectionString: options.url, max: 10 });
+    // Migrations run on a connection of their own, without the serving timeouts (a migration may wait for a lock
+    // as long as it takes); the serving pool's sessions never wait forever: a held lock (the audit chain's, a row's)
+    // or a runaway query ends with SQLSTATE 55P03 / 57014, which perform() answers 503 with Retry-After.
+    const migrator = new pg.Pool({ connectionString: options.url, max: 1 });
+    migrator.on("error", (err) => console.error("[db] idle client error:", err.message));
+    await prepareSchema(options.migrate, {
+      migrate: () => migratePg(drizzlePg(migrator, { schema }), { migrationsFolder: migrationsFolder() }),
+      query: (sql) => migrator.query(sql),
+      close: () => migrator.end(),
+    });
+    await migrator.end();
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: 10,
+      lock_timeout: options.lockTimeoutMs,
+      statement_timeout: options.statementTimeoutMs,
+    });
     pool.on("error", (err) => console.error("[db] idle client error:", err.message));
     const db = drizzlePg(pool, { schema });
-    await prepareSchema(options.migrate, {
-      migrate: () => migratePg(db, { migrationsFolder: migrationsFolder() }),
-      query: (sql) => pool.query(sql),
-      close: () => pool.end(),
-    });
     return {
       db,
       kind: "postgres",
@@ -112,6 +132,8 @@ export const connection = await openDatabase({
   url: config.DATABASE_URL,
   dataDir: config.DATA_DIR,
   migrate: config.NEXUS_MIGRATE,
+  lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
+  statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
 });
 export const db = connection.db;
 export { schema };

@@ -22,6 +22,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { OUTCOMES, PURPOSES, ROLES } from "../vocabulary";
 import type { DicomMetadata } from "../vault/sniff.server";
+import type { Finding } from "../reading/reading-schema";
 
 export { OUTCOMES, PURPOSES, ROLES, type Outcome, type Purpose, type Role } from "../vocabulary";
 
@@ -43,16 +44,46 @@ export const users = pgTable(
     role: roleEnum("role").notNull(),
     /** argon2id PHC string. */
     passwordHash: text("password_hash").notNull(),
+    /** A temporary password (handed out by a doctor or an admin): it works once and forces a new one at that login. */
+    mustChangePassword: boolean("must_change_password").notNull().default(false),
+    /** TOTP secret (RFC 6238), AES-256-GCM-sealed with a key derived from the session secret; null: none. */
+    totpSecret: text("totp_secret"),
+    /** Set once the user confirmed the secret with a valid code: from then on every login asks for a code. */
+    totpEnabledAt: timestamp("totp_enabled_at", { withTimezone: true }),
+    /** The last accepted time step: a code is accepted once (replay refused). */
+    totpLastStep: bigint("totp_last_step", { mode: "number" }),
+    /** OpenID Connect link: `issuer|subject` of the identity provider (Pro Santé Connect), never the e-mail alone. */
+    oidcSubject: text("oidc_subject"),
     disabledAt: timestamp("disabled_at", { withTimezone: true }),
+    /** Machine accounts (`system`) only: `store`, `query` (see MACHINE_SCOPES). */
+    scopes: text("scopes").array(),
+    /** Machine accounts only: the DICOM AE title the device calls with (DIMSE associations map to this account). */
+    aeTitle: text("ae_title"),
     createdAt: createdAt(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex("users_email_key").on(t.email)],
+  (t) => [uniqueIndex("users_email_key").on(t.email), uniqueIndex("users_oidc_subject_key").on(t.oidcSubject)],
+);
+
+/** Single-use recovery codes of the second factor, stored as SHA-256 (they are random, 50 bits and more). */
+export const recoveryCodes = pgTable(
+  "recovery_codes",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    codeHash: text("code_hash").notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("recovery_codes_user_idx").on(t.userId)],
 );
 
 /**
- * Failed-login counters and lock-outs, keyed by the normalised e-mail that was typed, whether or not an account
- * has it: unknown addresses are throttled exactly like real ones so the answers reveal nothing.
+ * Failed-attempt counters and lock-outs. The key (column `email`, kept for compatibility) is one of:
+ * `<email>|<client address>` (a stranger's guesses lock only their own address), `<email>` (a slower global limit
+ * per e-mail), `otp:<user id>` (second-factor codes). Unknown addresses are throttled exactly like real ones.
  */
 export const loginThrottle = pgTable("login_throttle", {
   email: text("email").primaryKey(),
@@ -70,6 +101,9 @@ export const sessions = pgTable(
     data: text("data").notNull().default("{}"),
     expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
     createdAt: createdAt(),
+    /** Shown on the user's own list of active sessions, so she can recognise and end one. */
+    userAgent: text("user_agent"),
+    ip: text("ip"),
   },
   (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
 );
@@ -124,6 +158,8 @@ export const EXAM_STATUSES = [
   "awaiting_first_reading",
   "immediate_workup",
   "awaiting_second_reading",
+  /** READING_DISAGREEMENT=arbitration: L1 and L2 disagree, a third reader decides (branch `reading`). */
+  "awaiting_arbitration",
   "final_normal",
   "recall",
   "technical_recall",
@@ -343,6 +379,85 @@ export const predictions = pgTable(
     index("predictions_image_idx").on(t.imageId, t.createdAt),
     index("predictions_patient_idx").on(t.patientId, t.createdAt),
     index("predictions_created_idx").on(t.createdAt),
+  ],
+);
+
+/**
+ * The reconciliation queue: DICOM instances that arrived (STOW-RS or C-STORE) for a patient Nexus does not know.
+ * Never filed automatically: a doctor attaches one to a patient (the upload path runs again, identity check
+ * included) or rejects it. The bytes are in the object store encrypted like an image (`inbox/<id>`, own data key);
+ * the header's identity (PatientID, name, birth date, sex), needed to decide, is sealed under the same key.
+ */
+export const dicomInbox = pgTable(
+  "dicom_inbox",
+  {
+    id: uuid("id").primaryKey(),
+    /** `pending`, `attached`, `rejected`. */
+    status: text("status").notNull().default("pending"),
+    /** `stow` or `dimse`. */
+    source: text("source").notNull(),
+    /** The DIMSE calling AE title, when it came that way. */
+    callingAe: text("calling_ae"),
+    receivedBy: uuid("received_by").references(() => users.id, { onDelete: "set null" }),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
+    studyInstanceUid: text("study_instance_uid"),
+    seriesInstanceUid: text("series_instance_uid"),
+    sopInstanceUid: text("sop_instance_uid"),
+    sopClassUid: text("sop_class_uid"),
+    modality: text("modality"),
+    studyDate: text("study_date"),
+    size: bigint("size", { mode: "number" }).notNull(),
+    sha256: text("sha256").notNull(),
+    storageKey: text("storage_key").notNull(),
+    keyId: text("key_id"),
+    wrappedKey: bytea("wrapped_key"),
+    encryptedIdentity: bytea("encrypted_identity"),
+    resolvedBy: uuid("resolved_by").references(() => users.id, { onDelete: "set null" }),
+    resolvedAt: timestamp("resolved_at", { withTimezone: true }),
+    /** Attached: the patient and the image the instance became. */
+    patientId: uuid("patient_id").references(() => patients.id, { onDelete: "set null" }),
+    imageId: uuid("image_id").references(() => images.id, { onDelete: "set null" }),
+  },
+  (t) => [index("dicom_inbox_status_idx").on(t.status, t.receivedAt)],
+);
+
+/** Kinds of reading in the double-reading workflow (app/reading/workflow.ts). */
+export const readingKindEnum = pgEnum("reading_kind", ["first", "workup", "second", "arbitration"]);
+
+/**
+ * Radiologists' readings of an exam (ACR and density per breast, findings, conclusion): medical data, shown only to
+ * their author until the exam's result is final. One reading per kind per exam (the unique index also settles two
+ * readers submitting at once). `exam_status` is where that reading sent the exam.
+ */
+export const readings = pgTable(
+  "readings",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    examId: uuid("exam_id")
+      .notNull()
+      .references(() => exams.id, { onDelete: "restrict" }),
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "restrict" }),
+    kind: readingKindEnum("kind").notNull(),
+    readerId: uuid("reader_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    acrRight: integer("acr_right"),
+    acrLeft: integer("acr_left"),
+    densityRight: text("density_right"),
+    densityLeft: text("density_left"),
+    technicallyInadequate: boolean("technically_inadequate").notNull().default(false),
+    findings: jsonb("findings").$type<Finding[]>().notNull().default([]),
+    conclusion: text("conclusion"),
+    examStatus: examStatusEnum("exam_status").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("readings_exam_kind_key").on(t.examId, t.kind),
+    index("readings_exam_reader_idx").on(t.examId, t.readerId),
+    index("readings_reader_idx").on(t.readerId, t.createdAt),
+    index("readings_created_idx").on(t.createdAt),
   ],
 );
 

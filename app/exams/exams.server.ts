@@ -294,7 +294,8 @@ export function forPatient(e: ExamDetail) {
     date: e.date,
     status: e.status,
     views: e.images.filter((i) => i.laterality && i.view).map((i) => `${i.laterality}-${i.view}`),
-    ...(FINAL_STATUSES.includes(e.status) ? { result: e.status } : {}),
+    // Once final, her result letter (branch `reading`: rendered on request, in French).
+    ...(FINAL_STATUSES.includes(e.status) ? { result: e.status, letterUrl: `/api/v1/exams/${e.id}/letter` } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import { fieldMessage } from "../i18n/fields";
 import { apiError } from "./context.server";
 
 /** Reads a JSON body; anything else is a 400 with a clear message. */
@@ -15,7 +16,7 @@ export async function readJson(request: Request): Promise<unknown> {
 
 export function invalid(errors: Record<string, string>): Response {
   const message = Object.entries(errors)
-    .map(([k, v]) => `${k}: ${v}`)
+    .map(([k, v]) => `${k}: ${fieldMessage(v, "fr")}`)
     .join("; ");
   return apiError(400, "invalid", message || "Requête invalide.");
 }

@@ -2,7 +2,7 @@ import type { Action } from "../policy/policy.server";
 import type { Lang } from "./strings";
 
 /** Actions the audit trail records besides the policy's own: logins, integrity alerts, archiving. */
-type RecordedOnly = "auth.login" | "token.create" | "image.integrity" | "audit.archive";
+type RecordedOnly = "auth.login" | "auth.otp" | "token.create" | "image.integrity" | "audit.archive";
 
 /**
  * Audit actions in words, for the patient's access log and the admin's audit pages. Typed on the policy's actions,
@@ -11,6 +11,11 @@ type RecordedOnly = "auth.login" | "token.create" | "image.integrity" | "audit.a
 const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "app.home": { fr: "Page d'accueil", en: "Home page" },
   "auth.login": { fr: "Connexion", en: "Sign-in" },
+  "auth.otp": { fr: "Code de double authentification", en: "Second-factor code" },
+  "account.totp": { fr: "Double authentification (réglage)", en: "Second factor (settings)" },
+  "account.sessions": { fr: "Sessions et jetons actifs", en: "Active sessions and tokens" },
+  "account.reset": { fr: "Réinitialisation d'un mot de passe", en: "Password reset" },
+  "account.update": { fr: "Modification d'un compte", en: "Account edited" },
   "session.logout": { fr: "Déconnexion", en: "Sign-out" },
   "token.create": { fr: "Jeton d'API délivré", en: "API token issued" },
   "token.revoke": { fr: "Jeton d'API révoqué", en: "API token revoked" },
@@ -30,6 +35,14 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "image.list": { fr: "Liste des mammographies", en: "Mammogram list" },
   "image.read": { fr: "Consultation d'une mammographie", en: "Mammogram viewed" },
   "image.upload": { fr: "Ajout d'une mammographie", en: "Mammogram added" },
+  "dicom.store": { fr: "Réception DICOM (STOW-RS, C-STORE)", en: "DICOM received (STOW-RS, C-STORE)" },
+  "dicom.search": { fr: "Recherche d'examens (QIDO-RS)", en: "Study search (QIDO-RS)" },
+  "dicom.retrieve": { fr: "Lecture d'un examen DICOM (WADO-RS)", en: "DICOM study retrieved (WADO-RS)" },
+  "inbox.list": { fr: "File de rapprochement DICOM", en: "DICOM reconciliation queue" },
+  "inbox.resolve": { fr: "Rapprochement d'une image DICOM", en: "DICOM instance reconciled" },
+  "machine.list": { fr: "Liste des comptes machines", en: "Machine account list" },
+  "machine.create": { fr: "Création d'un compte machine", en: "Machine account created" },
+  "machine.token": { fr: "Jeton de compte machine délivré", en: "Machine account token issued" },
   "image.erase": { fr: "Effacement d'une mammographie", en: "Mammogram erased" },
   "image.integrity": { fr: "Alerte d'intégrité sur une image", en: "Image integrity alert" },
   "consent.read": { fr: "Lecture des consentements", en: "Consents read" },
@@ -38,6 +51,12 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "research.image": { fr: "Image pseudonymisée vue (recherche)", en: "Pseudonymised image viewed (research)" },
   "image.analyse": { fr: "Analyse IA d'une mammographie", en: "AI analysis of a mammogram" },
   "patient.list": { fr: "Liste des patients", en: "Patient list" },
+  "worklist.read": { fr: "Liste de travail de lecture", en: "Reading worklist" },
+  "reading.open": { fr: "Ouverture du formulaire de lecture", en: "Reading form opened" },
+  "reading.create": { fr: "Lecture d'un examen de dépistage", en: "Screening exam reading" },
+  "letter.read": { fr: "Courrier de résultat", en: "Result letter" },
+  "letter.referrer": { fr: "Compte rendu pour le médecin traitant", en: "Referring doctor's report" },
+  "programme.stats": { fr: "Statistiques du programme de dépistage", en: "Screening programme statistics" },
   "exam.list": { fr: "Liste des examens", en: "Exam list" },
   "exam.read": { fr: "Consultation d'un examen", en: "Exam viewed" },
   "exam.analyse": { fr: "Analyse IA d'un examen", en: "AI analysis of an exam" },

@@ -272,6 +272,28 @@ export function writeDicom(o: SyntheticDicomOptions): Uint8Array {
   return concat([head.result(), w.result()]);
 }
 
+/**
+ * A hostile RLE Lossless file: it declares rows × columns 16-bit pixels, all zero, in PackBits runs of 128 — about
+ * 31 KiB per declared megapixel (100 MP ≈ 3 MB), the decompression bomb the decode pool's pixel budget refuses.
+ */
+export function rleBombDicom(rows: number, columns: number): Uint8Array {
+  const count = rows * columns;
+  const runs = Math.ceil(count / 128);
+  const segment = new Uint8Array(runs * 2);
+  for (let r = 0; r < runs; r++) {
+    const length = Math.min(128, count - r * 128);
+    segment[r * 2] = 257 - length; // a run of `length` copies of the next byte
+  }
+  const frame = new Uint8Array(64 + segment.length * 2);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, 2, true);
+  view.setUint32(4, 64, true);
+  view.setUint32(8, 64 + segment.length, true);
+  frame.set(segment, 64);
+  frame.set(segment, 64 + segment.length);
+  return writeDicom({ rows, columns, pixels: { length: count }, bitsStored: 12, transferSyntax: RLE_LOSSLESS, fragments: [frame] });
+}
+
 /** SNOMED CT codes of CID 4014 for the views the synthetic files carry in ViewCodeSequence. */
 const VIEW_SNOMED: Record<string, [string, string]> = {
   CC: ["399162004", "cranio-caudal"],

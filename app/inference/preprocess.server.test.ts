@@ -128,8 +128,11 @@ describe("DICOM", () => {
   });
 
   it("refuses an unsupported transfer syntax, naming it, and a truncated file (422)", async () => {
+    const mpeg = writeDicom({ rows: 8, columns: 8, pixels: ramp(8, 8), transferSyntax: "1.2.840.10008.1.2.4.100", fragments: [Uint8Array.from([0, 0, 1, 0xb3])] });
+    await expectHttp(() => preprocess(mpeg, "application/dicom", card), 422, /MPEG2 \(1\.2\.840\.10008\.1\.2\.4\.100\)/);
+    // An empty JPEG Baseline stream (now a supported syntax): refused with the codec's reason.
     const baseline = writeDicom({ rows: 8, columns: 8, pixels: ramp(8, 8), transferSyntax: "1.2.840.10008.1.2.4.50", fragments: [Uint8Array.from([0xff, 0xd8, 0xff, 0xd9])] });
-    await expectHttp(() => preprocess(baseline, "application/dicom", card), 422, /JPEG Baseline \(1\.2\.840\.10008\.1\.2\.4\.50\)/);
+    await expectHttp(() => preprocess(baseline, "application/dicom", card), 422, /^Image illisible : flux JPEG Baseline/);
     const full = writeDicom({ rows: 64, columns: 64, pixels: ramp(64, 64) });
     await expectHttp(() => preprocess(full.subarray(0, full.length - 100), "application/dicom", card), 422, /^Image illisible : /);
   });

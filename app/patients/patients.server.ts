@@ -1,18 +1,23 @@
 /** Patients and their care teams. Intake consents are recorded with the doctor as recorder. */
-import { randomBytes } from "node:crypto";
 import { and, desc, eq, or, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import type { Actor } from "../accounts/actor";
-import { createUser, EmailTakenError } from "../accounts/users.server";
+import { createUser, EmailTakenError, temporaryPassword } from "../accounts/users.server";
 import { recordConsentChange } from "../consent/consent.server";
 import { db } from "../db/db.server";
 import { careTeam, patients, PURPOSES, type Purpose } from "../db/schema";
 import { normaliseDate, validateIns } from "../exams/identity.server";
 import { HttpError } from "../http/context.server";
 import type { ListScope } from "../policy/policy.server";
+import { hasControlCharacter } from "../http/validation.server";
 
 export const newPatientSchema = z.object({
-  displayName: z.string().trim().min(2, "Le nom doit comporter au moins 2 caractères.").max(200),
+  displayName: z
+    .string()
+    .trim()
+    .min(2, "Le nom doit comporter au moins 2 caractères.")
+    .max(200)
+    .refine((v) => !hasControlCharacter(v), "Le nom contient un caractère de contrôle interdit."),
   email: z.email("Adresse e-mail invalide.").max(320).optional(),
   consents: z
     .object({ care: z.boolean().optional(), ai_analysis: z.boolean().optional(), research: z.boolean().optional() })
@@ -57,14 +62,6 @@ export interface CreatedPatient {
   account?: { email: string; temporaryPassword: string };
 }
 
-/** A readable one-time password: 4 groups of 4 characters from an unambiguous alphabet (≈ 80 bits). */
-function temporaryPassword(): string {
-  const alphabet = "abcdefghjkmnpqrstuvwxyz23456789";
-  const bytes = randomBytes(16);
-  const chars = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
-  return chars.match(/.{4}/g)!.join("-");
-}
-
 /** Creates a patient in the creating doctor's care team, with an optional account and intake consents. */
 export async function createPatient(doctor: Actor, input: NewPatient): Promise<CreatedPatient> {
   const password = input.email ? temporaryPassword() : null;
@@ -72,7 +69,7 @@ export async function createPatient(doctor: Actor, input: NewPatient): Promise<C
     return await db.transaction(async (tx) => {
       const account =
         input.email && password
-          ? await createUser({ email: input.email, name: input.displayName, role: "patient", password }, tx)
+          ? await createUser({ email: input.email, name: input.displayName, role: "patient", password, temporary: true }, tx)
           : null;
       const [row] = await tx
         .insert(patients)

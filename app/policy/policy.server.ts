@@ -21,7 +21,13 @@ export type Resource =
   /** An image names its patient (looked up before authorising); an unknown image has none and is refused. */
   | { type: "image"; id?: string; patientId?: string }
   /** An exam names its patient too (looked up before authorising). */
-  | { type: "exam"; id?: string; patientId?: string };
+  | { type: "exam"; id?: string; patientId?: string }
+  /** A DICOM study (id: StudyInstanceUID), series or instance, named with the patient it belongs to. */
+  | { type: "study"; id?: string; patientId?: string }
+  /** An entry of the DICOM reconciliation queue (not yet any patient's). */
+  | { type: "inbox"; id?: string }
+  /** A machine account (modality, PACS). */
+  | { type: "machine"; id?: string };
 
 export type Action =
   | "app.home"
@@ -49,10 +55,28 @@ export type Action =
   | "research.image"
   | "image.analyse"
   | "stats.view"
+  | "worklist.read"
+  | "reading.open"
+  | "reading.create"
+  | "letter.read"
+  | "letter.referrer"
+  | "programme.stats"
   | "exam.list"
   | "exam.read"
   | "exam.analyse"
-  | "prediction.read";
+  | "prediction.read"
+  | "dicom.store"
+  | "dicom.search"
+  | "dicom.retrieve"
+  | "inbox.list"
+  | "inbox.resolve"
+  | "machine.list"
+  | "machine.create"
+  | "machine.token"
+  | "account.totp"
+  | "account.sessions"
+  | "account.reset"
+  | "account.update";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -74,6 +98,8 @@ export const REASONS = {
   aiRevoked: "Consentement retiré pour l'analyse IA.",
   aiNeverGiven: "Le patient n'a pas consenti à l'analyse IA.",
   noModelOutput: "Les résultats du modèle d'IA sont réservés aux médecins de l'équipe de soins.",
+  noStoreScope: "Ce compte machine n'a pas le droit d'envoyer des images (portée « store » absente).",
+  noQueryScope: "Ce compte machine n'a pas le droit de rechercher ou lire des examens (portée « query » absente).",
 } as const;
 
 type Rule = (actor: Actor, resource: Resource) => Decision | Promise<Decision>;
@@ -88,7 +114,7 @@ const onlyRoles =
 /** The patient a resource belongs to: the patient itself, or an image's patient. */
 export function patientOf(resource: Resource): string | undefined {
   if (resource.type === "patient") return resource.id;
-  if (resource.type === "image" || resource.type === "exam") return resource.patientId;
+  if (resource.type === "image" || resource.type === "exam" || resource.type === "study") return resource.patientId;
   return undefined;
 }
 
@@ -102,16 +128,32 @@ const careTeamDoctor: Rule = async (actor, resource) => {
 /** A doctor of the care team, or an admin (erasure requests handled by the hospital's data office). */
 const careTeamOrAdmin: Rule = (actor, resource) => (actor.role === "admin" ? ALLOW : careTeamDoctor(actor, resource));
 
-/** Viewing images: the patient themself; a doctor of the care team while the patient's `care` consent is live. */
+/** A machine account holding `scope`. */
+const hasScope = (actor: Actor, scope: string) => actor.role === "system" && (actor.scopes ?? []).includes(scope);
+
+/**
+ * Viewing images: the patient themself; a doctor of the care team while the patient's `care` consent is live; a
+ * machine account with the `query` scope (the hospital's PACS or viewer, acting for the care team) under the same
+ * live `care` consent.
+ */
 const imageViewer: Rule = async (actor, resource) => {
   const patientId = patientOf(resource);
   if (actor.role === "patient") return patientId && actor.patientId === patientId ? ALLOW : deny(REASONS.otherPatient);
+  if (actor.role === "system") {
+    if (!hasScope(actor, "query")) return deny(REASONS.noQueryScope);
+    if (!patientId) return deny(REASONS.role);
+    const care = await consentOf(patientId, "care");
+    return care.granted ? ALLOW : deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
+  }
   const team = await careTeamDoctor(actor, resource);
   if (!team.allowed) return team;
   const care = await consentOf(patientId!, "care");
   if (care.granted) return ALLOW;
   return deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
 };
+
+/** A reading: a doctor of the care team while the patient's `care` consent is live (checked at every step). */
+const careReader: Rule = async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.role));
 
 /** The patient themself, and nobody else (consent changes, own access log). */
 const patientSelf =
@@ -148,6 +190,27 @@ const patientRecord: Rule = async (actor, resource) => {
   return deny(REASONS.role);
 };
 
+/**
+ * Storing a DICOM instance (STOW-RS, C-STORE) for a known patient: a doctor of the care team (as an upload), or a
+ * machine account with the `store` scope (a modality or PACS sends for every patient of the site).
+ */
+const dicomStore: Rule = (actor, resource) => {
+  if (actor.role === "system") return hasScope(actor, "store") ? ALLOW : deny(REASONS.noStoreScope);
+  return careTeamDoctor(actor, resource);
+};
+
+/** Holding an instance for an unknown patient in the reconciliation queue: whoever may store. */
+const dicomQueue: Rule = (actor) => {
+  if (actor.role === "system") return hasScope(actor, "store") ? ALLOW : deny(REASONS.noStoreScope);
+  return actor.role === "doctor" ? ALLOW : deny(REASONS.role);
+};
+
+/** Searching (QIDO-RS): doctors, patients, `query` machines; each study listed is then checked with image.read. */
+const dicomSearch: Rule = (actor) => {
+  if (actor.role === "system") return hasScope(actor, "query") ? ALLOW : deny(REASONS.noQueryScope);
+  return actor.role === "doctor" || actor.role === "patient" ? ALLOW : deny(REASONS.role);
+};
+
 const RULES: Record<Action, Rule> = {
   "app.home": anyone,
   "account.self": anyone,
@@ -182,6 +245,16 @@ const RULES: Record<Action, Rule> = {
   "image.analyse": aiAnalysis,
   // Doctors: their care team's readings; researchers: consenting patients', pseudonymised (the query decides).
   "stats.view": onlyRoles("doctor", "researcher"),
+  // DICOMweb and DIMSE (docs/decisions/2026-11-30-dicomweb.md): a study is read like its images.
+  "dicom.store": (actor, resource) => (resource.type === "inbox" ? dicomQueue(actor, resource) : dicomStore(actor, resource)),
+  "dicom.search": dicomSearch,
+  "dicom.retrieve": imageViewer,
+  // The reconciliation queue: doctors decide; attaching is then an upload to the chosen patient (image.upload).
+  "inbox.list": onlyRoles("doctor"),
+  "inbox.resolve": (actor, resource) => (resource.type === "patient" ? careTeamDoctor(actor, resource) : onlyRoles("doctor")(actor, resource)),
+  "machine.list": adminOnly,
+  "machine.create": adminOnly,
+  "machine.token": adminOnly,
   // Exams: the patient sees her list (status, letter; never AI); the care team reads exams while care consent is
   // live; the exam AI needs the ai_analysis consent, like one image's.
   "exam.list": patientRecord,
@@ -190,6 +263,27 @@ const RULES: Record<Action, Rule> = {
   // Model scores and heatmaps are for the care team (care consent live); never for the patient (issue 12: the
   // portal shows her exam's status and, once final, her letter).
   "prediction.read": async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.noModelOutput)),
+  // One's own second factor, sessions and tokens (the domain acts on the actor's own id only).
+  "account.totp": anyone,
+  "account.sessions": anyone,
+  // An admin resets a password (temporary, forced change) or edits a name and role; never their own role.
+  "account.reset": adminOnly,
+  "account.update": (actor, resource) =>
+    actor.role !== "admin"
+      ? deny(REASONS.adminOnly)
+      : resource.type === "account" && resource.id === actor.id
+        ? deny("Un administrateur ne peut pas modifier son propre compte ici.")
+        : ALLOW,
+  // Screening readings (branch `reading`): worklists list the caller's care teams only (the query decides).
+  "worklist.read": onlyRoles("doctor"),
+  "reading.open": careReader,
+  "reading.create": careReader,
+  // The letter: the care team while care consent is live, or the woman herself (once final: the domain says 409).
+  "letter.read": imageViewer,
+  // The referring doctor's report carries the readers' detail and the AI model: care team doctors only.
+  "letter.referrer": careReader,
+  // Programme statistics: doctors (their care teams) and admins (the whole programme, no patient names).
+  "programme.stats": onlyRoles("doctor", "admin"),
 };
 
 /**
@@ -229,6 +323,24 @@ const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
   "exam.read": "care",
   "exam.analyse": "care",
   "prediction.read": "care",
+  "dicom.store": "care",
+  "dicom.search": "care",
+  "dicom.retrieve": "care",
+  "inbox.list": "care",
+  "inbox.resolve": "care",
+  "machine.list": "operations",
+  "machine.create": "operations",
+  "machine.token": "operations",
+  "account.totp": "operations",
+  "account.sessions": "operations",
+  "account.reset": "operations",
+  "account.update": "operations",
+  "worklist.read": "care",
+  "reading.open": "care",
+  "reading.create": "care",
+  "letter.read": "care",
+  "letter.referrer": "care",
+  "programme.stats": "operations",
 };
 
 /** The purpose of use the audit trail records for `action` done by someone of `role`. */
@@ -251,9 +363,11 @@ export type ListScope =
   | { kind: "research" }
   | { kind: "none" };
 
-export function listScope(actor: Actor, action: "patient.list" | "stats.view"): ListScope {
+export function listScope(actor: Actor, action: "patient.list" | "stats.view" | "programme.stats"): ListScope {
   if (actor.role === "doctor") return { kind: "careTeam", doctorId: actor.id };
   if (action === "patient.list" && actor.role === "admin") return { kind: "directory" };
+  // Programme statistics: admins see the whole programme as counts, never a patient name.
+  if (action === "programme.stats" && actor.role === "admin") return { kind: "directory" };
   if (action === "stats.view" && actor.role === "researcher") return { kind: "research" };
   return { kind: "none" };
 }

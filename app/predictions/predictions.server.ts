@@ -7,8 +7,10 @@ import { and, asc, desc, eq, gte, isNull } from "drizzle-orm";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { careTeam, consents, predictions } from "../db/schema";
+import { HttpError } from "../http/errors.server";
 import { analyse, NON_CLINICAL_NOTICE } from "../inference/inference.server";
 import type { ListScope } from "../policy/policy.server";
+import { REASONS } from "../policy/policy.server";
 import { vault } from "../vault/instance.server";
 import type { ImageRow } from "../vault/vault.server";
 
@@ -53,27 +55,39 @@ export async function predict(image: ImageRow, by: Actor, onIntegrityFailure: (e
   const heatmapKey = result.heatmapPng ? `heatmaps/${id}` : null;
   const sealed = heatmapKey && result.heatmapPng ? await vault.putSealed(heatmapKey, id, result.heatmapPng) : null;
   try {
-    const [row] = await db
-      .insert(predictions)
-      .values({
-        id,
-        imageId: image.id,
-        patientId: image.patientId,
-        requestedBy: by.id,
-        label: result.label,
-        probability: result.probability,
-        probabilities: result.probabilities,
-        modelName: result.model.name,
-        modelVersion: result.model.version,
-        modelSha256: result.model.sha256,
-        modelClinical: result.model.clinical,
-        durationMs: result.durationMs,
-        heatmapKey,
-        heatmapKeyId: sealed?.keyId ?? null,
-        heatmapWrappedKey: sealed?.wrappedKey ?? null,
-      })
-      .returning();
-    return toView(row!);
+    const row = await db.transaction(async (tx) => {
+      // The policy allowed the reading when it started; the patient may have withdrawn `ai_analysis` since (a
+      // reading takes seconds). Re-checked where the result is committed, with the consent row share-locked: a
+      // withdrawal either committed before (the reading is refused, nothing stored) or waits for this insert.
+      const [consent] = await tx
+        .select({ granted: consents.granted })
+        .from(consents)
+        .where(and(eq(consents.patientId, image.patientId), eq(consents.purpose, "ai_analysis")))
+        .for("share");
+      if (!consent?.granted) throw new HttpError(403, "forbidden", REASONS.aiRevoked);
+      const [inserted] = await tx
+        .insert(predictions)
+        .values({
+          id,
+          imageId: image.id,
+          patientId: image.patientId,
+          requestedBy: by.id,
+          label: result.label,
+          probability: result.probability,
+          probabilities: result.probabilities,
+          modelName: result.model.name,
+          modelVersion: result.model.version,
+          modelSha256: result.model.sha256,
+          modelClinical: result.model.clinical,
+          durationMs: result.durationMs,
+          heatmapKey,
+          heatmapKeyId: sealed?.keyId ?? null,
+          heatmapWrappedKey: sealed?.wrappedKey ?? null,
+        })
+        .returning();
+      return inserted!;
+    });
+    return toView(row);
   } catch (err) {
     if (heatmapKey) await vault.store.delete(heatmapKey).catch(() => undefined);
     throw err;

@@ -5,12 +5,11 @@
  */
 import { createHmac } from "node:crypto";
 import { and, desc, eq, isNull } from "drizzle-orm";
-import sharp from "sharp";
 import { persistentSecret } from "../accounts/secrets.server";
 import { config } from "../config.server";
 import { db } from "../db/db.server";
 import { consents, images } from "../db/schema";
-import { dicomToGreyAsync } from "../imaging/dicom.server";
+import { renderPng } from "../imaging/dicom.server";
 
 const secret = persistentSecret(config.PSEUDONYM_SECRET, config.DATA_DIR, "pseudonym-secret");
 
@@ -73,15 +72,10 @@ export async function researchDataset(): Promise<{
   };
 }
 
-/** A de-identified rendering: PNG, 8-bit grey for DICOM (windowed), no metadata, at most 1024 px. */
-export async function deidentifiedPng(bytes: Buffer, contentType: string): Promise<Buffer> {
-  let input: sharp.Sharp;
-  if (contentType === "application/dicom") {
-    const grey = await dicomToGreyAsync(bytes);
-    input = sharp(Buffer.from(grey.pixels), { raw: { width: grey.width, height: grey.height, channels: 1 } });
-  } else {
-    input = sharp(bytes);
-  }
-  // sharp writes no metadata unless asked (withMetadata), so EXIF/ICC/text chunks are dropped.
-  return input.resize({ width: 1024, height: 1024, fit: "inside", withoutEnlargement: true }).png().toBuffer();
+/**
+ * A de-identified rendering: PNG (windowed grey or colour for DICOM, its first frame), no metadata, at most 1024 px,
+ * made in the decode pool. An undecodable image → 422 with the reason; a full pool → 503 with Retry-After.
+ */
+export async function deidentifiedPng(bytes: Uint8Array, contentType: string): Promise<Uint8Array<ArrayBuffer>> {
+  return renderPng(bytes, contentType, 1024);
 }

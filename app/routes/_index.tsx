@@ -8,6 +8,7 @@ const HOME: Record<Role, string> = {
   patient: "/mon-dossier",
   admin: "/admin/comptes",
   researcher: "/recherche",
+  system: "/compte",
 };
 
 export async function loader(args: LoaderFunctionArgs) {

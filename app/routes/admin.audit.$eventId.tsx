@@ -1,14 +1,17 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { LoaderFunctionArgs } from "@remix-run/node";
 import { Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { getEvent } from "../audit/audit.server";
 import { ActorCell, PurposeLabel, auditDate } from "../audit/ui";
 import { eventDetail, fhirSite } from "../audit/view.server";
 import { HttpError, failure, pageContext, perform } from "../http/context.server";
 import { actionLabel } from "../i18n/actions";
+import { reasonText } from "../i18n/reasons";
+import { patientNames } from "../audit/resolve.server";
 import type { loader as rootLoader } from "../root";
 import { useT } from "../ui/shell";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = ({ params }) => [{ title: `Événement ${params.eventId} — Journal d'audit — Nexus` }];
+export const meta = pageTitle("title.auditEvent", (p) => `${p.eventId}`);
 
 /** One audit event: every field, whether its hash and link hold, and its FHIR AuditEvent form (admins). */
 export async function loader(args: LoaderFunctionArgs) {
@@ -23,7 +26,8 @@ export async function loader(args: LoaderFunctionArgs) {
         const id = /^\d{1,18}$/.test(raw) ? Number(raw) : NaN;
         const row = Number.isSafeInteger(id) && id > 0 ? await getEvent(id) : null;
         if (!row) throw new HttpError(404, "not_found", "Événement introuvable (inexistant ou archivé).");
-        return eventDetail(row, fhirSite());
+        const names = await patientNames([row.patientId]);
+        return { ...(await eventDetail(row, fhirSite())), patientName: row.patientId ? (names[row.patientId] ?? null) : null };
       },
       { describe: (e) => ({ resourceType: "audit_event", resourceId: String(e.id), patientId: e.patientId }) },
     );
@@ -53,9 +57,9 @@ export default function AuditEventPage() {
       ),
     ],
     [t("audit.col.resource"), e.resourceType ? <>{e.resourceType} {e.resourceId ? <code className="font-mono break-all">{e.resourceId}</code> : null}</> : "—"],
-    [t("audit.col.patient"), e.patientId ? <code className="font-mono">{e.patientId}</code> : "—"],
+    [t("audit.col.patient"), e.patientId ? <>{e.patientName ? `${e.patientName} ` : null}<code className="font-mono text-xs break-all">{e.patientId}</code></> : "—"],
     [t("audit.col.outcome"), <span key="o" className={e.outcome === "allowed" ? "text-emerald-700" : "font-medium text-red-700"}>{t(`outcome.${e.outcome}`)}</span>],
-    [t("audit.detail.reason"), e.reason ?? "—"],
+    [t("audit.detail.reason"), reasonText(e.reason, lang) ?? "—"],
     [t("audit.col.purpose"), <PurposeLabel key="p" purpose={e.purpose} />],
     [t("audit.filters.requestId"), e.requestId ? <code className="font-mono">{e.requestId}</code> : "—"],
     [t("audit.detail.ip"), e.ip ?? "—"],
@@ -98,7 +102,7 @@ export default function AuditEventPage() {
       </section>
       <section className="card" aria-labelledby="fhir-title">
         <h2 id="fhir-title" className="text-lg font-semibold">{t("audit.detail.fhir")}</h2>
-        <pre className="mt-3 max-h-96 overflow-auto rounded bg-slate-900 p-4 text-xs text-slate-100" data-testid="fhir">{e.fhir}</pre>
+        <pre tabIndex={0} aria-label={t("audit.detail.fhir")} className="mt-3 max-h-96 overflow-auto rounded bg-slate-900 p-4 text-xs text-slate-100" data-testid="fhir">{e.fhir}</pre>
       </section>
     </div>
   );

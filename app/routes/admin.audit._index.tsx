@@ -1,19 +1,25 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { data, redirect } from "@remix-run/node";
+import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
+import { data } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
-import { chainCheckResource, searchEvents, verifyChain } from "../audit/audit.server";
+import { chainCheckResource, searchEvents } from "../audit/audit.server";
+import { verifyAnchoredChain } from "../audit/checkpoint.server";
 import { FILTER_FIELDS, KNOWN_ACTIONS, type FilterValues } from "../audit/fields";
-import { filterSummary, filtersOf, parsePageFilters } from "../audit/filters.server";
+import { filterSummary, filtersOf, parsePageFilters, type ResolvedField } from "../audit/filters.server";
+import { patientNames, type Match } from "../audit/resolve.server";
 import { chainState, eventView } from "../audit/view.server";
 import { HttpError, failure, pageContext, perform, readMutation } from "../http/context.server";
+import { safeRedirect } from "../http/redirect.server";
 import { actionLabel } from "../i18n/actions";
+import { fieldMessage } from "../i18n/fields";
 import type { loader as rootLoader } from "../root";
 import { OUTCOMES } from "../vocabulary";
 import { Alert, CsrfInput } from "../ui/forms";
 import { ActorCell, PurposeLabel, auditDate, shortId } from "../audit/ui";
 import { useT } from "../ui/shell";
+import { ScrollRegion } from "../ui/table";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Journal d'audit — Nexus" }];
+export const meta = pageTitle("audit.title");
 
 const PAGE_SIZE = 50;
 
@@ -21,6 +27,7 @@ const PAGE_SIZE = 50;
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const params = new URL(args.request.url).searchParams;
+  let matches: Partial<Record<ResolvedField, Match[]>> = {};
   try {
     return await perform(
       ctx,
@@ -28,9 +35,15 @@ export async function loader(args: LoaderFunctionArgs) {
       { type: "audit" },
       async () => {
         const filters = await parsePageFilters(params, { limit: PAGE_SIZE });
-        if (!filters.ok) throw new HttpError(400, "invalid", "Filtres invalides.", filters.errors);
+        if (!filters.ok) {
+          matches = filters.matches;
+          throw new HttpError(400, "invalid", "Filtres invalides.", filters.errors);
+        }
         const [page, chain] = await Promise.all([searchEvents(filters.query), chainState()]);
         return {
+          matches,
+          /** Patients by name in the table (the trail holds their ids). */
+          patientNames: await patientNames(page.events.flatMap((e) => [e.patientId, e.resourceType === "patient" ? e.resourceId : null])),
           values: filters.values,
           errors: {} as Record<string, string>,
           events: page.events.map(eventView),
@@ -48,7 +61,7 @@ export async function loader(args: LoaderFunctionArgs) {
     if (!(err instanceof HttpError) || err.status !== 400) throw err;
     const values = Object.fromEntries(FILTER_FIELDS.flatMap((f) => (params.get(f) ? [[f, params.get(f)!]] : []))) as FilterValues;
     return data(
-      { values, errors: err.fields ?? {}, events: [], nextCursor: null, paged: false, limit: null, chain: null, query: null },
+      { matches, patientNames: {} as Record<string, string>, values, errors: err.fields ?? {}, events: [], nextCursor: null, paged: false, limit: null, chain: null, query: null },
       { status: 400 },
     );
   }
@@ -65,7 +78,7 @@ export async function action(args: ActionFunctionArgs) {
       { type: "audit" },
       async () => {
         if (form.get("intent") !== "verify") throw new HttpError(400, "invalid", "Action inconnue.");
-        return verifyChain();
+        return verifyAnchoredChain();
       },
       { describe: chainCheckResource },
     );
@@ -76,7 +89,7 @@ export async function action(args: ActionFunctionArgs) {
   const back = new URL(args.request.url);
   back.searchParams.delete("index");
   back.searchParams.set("verification", "1");
-  return redirect(`${back.pathname}${back.search}#chaine`, 303);
+  return safeRedirect(`${back.pathname}${back.search}#chaine`, 303, "/admin/audit#chaine");
 }
 
 /** A query string with these values (empty ones left out). */
@@ -158,6 +171,7 @@ function ChainSection({ chain, lang }: { chain: NonNullable<ReturnType<typeof us
 
 function FilterField({ name, label, value, error, ...rest }: { name: string; label: string; value?: string; error?: string; type?: string; list?: string; placeholder?: string }) {
   const id = `filtre-${name}`;
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">{label}</label>
@@ -170,7 +184,7 @@ function FilterField({ name, label, value, error, ...rest }: { name: string; lab
         aria-describedby={error ? `${id}-error` : undefined}
         {...rest}
       />
-      {error ? <p id={`${id}-error`} className="mt-1 text-sm text-red-700">{error}</p> : null}
+      {error ? <p id={`${id}-error`} className="mt-1 text-sm text-red-700">{fieldMessage(error, lang)}</p> : null}
     </div>
   );
 }
@@ -178,7 +192,7 @@ function FilterField({ name, label, value, error, ...rest }: { name: string; lab
 export default function AuditPage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { values, errors, events, nextCursor, paged, limit, chain } = useLoaderData<typeof loader>();
+  const { values, errors, events, nextCursor, paged, limit, chain, matches, patientNames: names } = useLoaderData<typeof loader>();
   const err: Record<string, string | undefined> = errors;
   const filters = Object.fromEntries(FILTER_FIELDS.map((f) => [f, values[f as keyof typeof values]]));
   const hasErrors = Object.keys(errors).length > 0;
@@ -195,9 +209,9 @@ export default function AuditPage() {
         <h2 id="filters-title" className="text-lg font-semibold">{t("audit.filters.title")}</h2>
         {hasErrors ? <div className="mt-3"><Alert kind="error">{t("form.errors")}</Alert></div> : null}
         <Form method="get" className="mt-4 grid gap-4 sm:grid-cols-2 lg:grid-cols-4" noValidate>
-          <FilterField name="actor" label={t("audit.filters.actor")} value={values.actor} error={err.actor} />
-          <FilterField name="patient" label={t("audit.filters.patient")} value={values.patient} error={err.patient} />
-          <FilterField name="action" label={t("audit.filters.action")} value={values.action} error={err.action} list="audit-actions" />
+          <FilterField name="actor" label={t("audit.filters.actorAny")} value={values.actor} error={err.actor} />
+          <FilterField name="patient" label={t("audit.filters.patientAny")} value={values.patient} error={err.patient} />
+          <FilterField name="action" label={t("audit.filters.actionAny")} value={values.action} error={err.action} list="audit-actions" />
           <datalist id="audit-actions">
             {KNOWN_ACTIONS.map((a) => (
               <option key={a} value={a}>{actionLabel(a, lang)}</option>
@@ -218,7 +232,7 @@ export default function AuditPage() {
                 <option key={o} value={o}>{t(`outcome.${o}`)}</option>
               ))}
             </select>
-            {err.outcome ? <p id="filtre-outcome-error" className="mt-1 text-sm text-red-700">{err.outcome}</p> : null}
+            {err.outcome ? <p id="filtre-outcome-error" className="mt-1 text-sm text-red-700">{fieldMessage(err.outcome, lang)}</p> : null}
           </div>
           <FilterField name="from" type="date" label={t("audit.filters.from")} value={values.from} error={err.from} />
           <FilterField name="to" type="date" label={t("audit.filters.to")} value={values.to} error={err.to} />
@@ -229,6 +243,20 @@ export default function AuditPage() {
           </div>
         </Form>
         <p className="mt-2 text-xs text-slate-500">{t("audit.filters.hint")}</p>
+        {(Object.entries(matches) as [ResolvedField, Match[]][]).map(([field, found]) => (
+          <nav key={field} aria-label={`${t("audit.filters.matches")} — ${t(`audit.col.${field}`)}`} className="mt-3 text-sm" data-testid={`matches-${field}`}>
+            <p className="font-medium">{t("audit.filters.matches")} — {t(`audit.col.${field}`)} :</p>
+            <ul className="mt-1 flex flex-wrap gap-x-4 gap-y-1">
+              {found.map((m) => (
+                <li key={m.id}>
+                  <Link className="text-brand-700 underline" to={`/admin/audit${queryString({ ...filters, [field]: m.id })}`}>
+                    {field === "action" ? actionLabel(m.id, lang) : m.label}
+                  </Link>
+                </li>
+              ))}
+            </ul>
+          </nav>
+        ))}
       </section>
 
       {hasErrors ? null : (
@@ -237,10 +265,10 @@ export default function AuditPage() {
             <h2 id="events-title" className="text-lg font-semibold">{t("audit.table.caption")}</h2>
             <p className="flex flex-wrap items-center gap-3 text-sm">
               <span className="text-slate-600">{t("audit.export.title")} :</span>
-              <a className="btn-secondary" href={`/admin/audit/export${queryString({ ...filters, format: "csv" })}`} download>
+              <a className="btn-secondary" href={`/admin/audit/export${queryString({ ...filters, format: "csv" })}`}>
                 {t("audit.export.csv")}
               </a>
-              <a className="btn-secondary" href={`/admin/audit/export${queryString({ ...filters, format: "ndjson" })}`} download>
+              <a className="btn-secondary" href={`/admin/audit/export${queryString({ ...filters, format: "ndjson" })}`}>
                 {t("audit.export.ndjson")}
               </a>
             </p>
@@ -248,7 +276,7 @@ export default function AuditPage() {
           {events.length === 0 ? (
             <p className="card text-slate-600">{t("audit.empty")}</p>
           ) : (
-            <div className="card overflow-x-auto p-0">
+            <ScrollRegion label={t("audit.table.caption")} className="card p-0">
               <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="audit-events">
                 <caption className="sr-only">{t("audit.table.caption")}</caption>
                 <thead className="bg-slate-50 text-left text-slate-600">
@@ -278,16 +306,17 @@ export default function AuditPage() {
                         {e.resourceType ? (
                           <>
                             <span>{e.resourceType}</span>
-                            {e.resourceId ? <span className="block font-mono text-xs text-slate-500" title={e.resourceId}>{shortId(e.resourceId)}</span> : null}
+                            {e.resourceId && names[e.resourceId] ? <span className="block text-xs text-slate-600">{names[e.resourceId]}</span> : null}
+                            {e.resourceId && !names[e.resourceId] ? <span className="block font-mono text-xs text-slate-500" title={e.resourceId}>{shortId(e.resourceId)}</span> : null}
                           </>
                         ) : (
                           "—"
                         )}
                       </td>
-                      <td className="px-3 py-2 font-mono text-xs">
+                      <td className={`px-3 py-2 ${e.patientId && names[e.patientId] ? "" : "font-mono text-xs"}`}>
                         {e.patientId ? (
                           <Link className="text-brand-700 underline" to={`/admin/audit${queryString({ ...filters, patient: e.patientId })}`} title={e.patientId}>
-                            {shortId(e.patientId)}
+                            {names[e.patientId] ?? shortId(e.patientId)}
                           </Link>
                         ) : (
                           "—"
@@ -300,15 +329,16 @@ export default function AuditPage() {
                         <PurposeLabel purpose={e.purpose} />
                       </td>
                       <td className="px-3 py-2 text-right">
-                        <Link className="text-brand-700 underline" to={`/admin/audit/${e.id}`} aria-label={`${t("audit.col.detail")} n° ${e.id}`}>
+                        <Link className="text-brand-700 underline" to={`/admin/audit/${e.id}`}>
                           {t("audit.col.detail")}
+                          <span className="sr-only"> n° {e.id}</span>
                         </Link>
                       </td>
                     </tr>
                   ))}
                 </tbody>
               </table>
-            </div>
+            </ScrollRegion>
           )}
           <nav aria-label={t("audit.page.nav")} className="flex justify-between text-sm">
             {paged ? (

@@ -3,12 +3,16 @@ import { describeExport, EXPORT_FORMATS, exportResponse, exportStream, type Expo
 import { filtersOf, parsePageFilters } from "../audit/filters.server";
 import { fhirSite } from "../audit/view.server";
 import { HttpError, failure, pageContext, perform } from "../http/context.server";
+import { browserResource, langOf, requestIdOf } from "../http/error-page.server";
+import { parseLang } from "../i18n/strings";
 
 /**
  * GET /admin/audit/export?format=csv|ndjson&<the page's filters> — the filtered events as a streamed download for
  * the admin page (session cookie); the API has the same export for tokens (api.v1.audit.export.ts).
  */
-export async function loader(args: LoaderFunctionArgs) {
+export const loader = (args: LoaderFunctionArgs) => browserResource(args.request, requestIdOf(args), () => load(args));
+
+async function load(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const params = new URL(args.request.url).searchParams;
   try {
@@ -25,7 +29,9 @@ export async function loader(args: LoaderFunctionArgs) {
           throw new HttpError(400, "invalid", `Filtres invalides — ${detail}`);
         }
         const filters = filtersOf(parsed.query);
-        return { format, filters, body: await exportStream(filters, format, { site: fhirSite() }) };
+        // The page's CSV opens in the reader's spreadsheet: French by default, `?lang=en` (or an English UI) in English.
+        const csvLang = params.get("lang") === "en" || params.get("lang") === "fr" ? parseLang(params.get("lang")) : langOf(args.request);
+        return { format, filters, body: await exportStream(filters, format, { site: fhirSite(), csvLang }) };
       },
       { describe: describeExport },
     );

@@ -61,6 +61,7 @@ export async function action(args: ActionFunctionArgs) {
       const outcomes = await receiveUploads(args.request, {
         onField: (name, value) => void collectUploadField(fields, name, value),
         store: (file) => vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file, admit }),
+        discard: (ids) => vault.discardImages(ids),
       });
       if (outcomes.length === 0) throw missingFile();
       // Nothing stored: the request fails with the (first) reason.

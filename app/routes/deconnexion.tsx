@@ -1,5 +1,6 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
+import { providerLogoutUrl } from "../accounts/oidc.server";
 import { endSession } from "../accounts/session.server";
 import { pageContext, perform, readMutation } from "../http/context.server";
 
@@ -10,6 +11,8 @@ export async function loader() {
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
   await readMutation(ctx, "session.logout");
-  const cookie = await perform(ctx, "session.logout", { type: "account", id: ctx.actor?.id }, () => endSession(args.request));
-  return redirect("/connexion", { headers: { "Set-Cookie": cookie } });
+  const ended = await perform(ctx, "session.logout", { type: "account", id: ctx.actor?.id }, () => endSession(args.request));
+  // A Pro Santé Connect sign-in also ends at the provider (RP-initiated logout), which then returns to /connexion.
+  const provider = await providerLogoutUrl(args.request, ended.idToken);
+  return redirect(provider ?? "/connexion", { headers: { "Set-Cookie": ended.cookie } });
 }

@@ -1,18 +1,23 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data } from "@remix-run/node";
-import { Link, useActionData, useLoaderData } from "@remix-run/react";
+import { Link, useActionData, useLoaderData, useRouteLoaderData } from "@remix-run/react";
+import type { loader as rootLoader } from "../root";
 import { z } from "zod";
+import { config } from "../config.server";
 import { latestExamAi, runExamAi } from "../exams/exam-ai.server";
 import { examPatientId, getExam, listExams } from "../exams/exams.server";
-import { config } from "../config.server";
 import { priorExam } from "../viewer/prior.server";
 import { ExamViewer } from "../viewer/ExamViewer";
 import { failure, HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
 import { authorize } from "../policy/policy.server";
+import { aiVisibleTo, readingPage } from "../reading/readings.server";
+import { isFinal } from "../reading/workflow";
 import { integrityRecorder } from "../vault/serve.server";
 import { ExamAiPanel, ExamCompleteness, ExamViews, PatientHeader, StatusBadge } from "../ui/exams";
+import { formatDate } from "../ui/format";
+import { ReadingForm, ReadingsPanel } from "../ui/reading-form";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Examen — Nexus" }];
@@ -32,14 +37,18 @@ export async function loader(args: LoaderFunctionArgs) {
       listExams(patientId!),
     ]);
     const prior = priorExam(exam!, history);
-    const ai = readAi.allowed ? await latestExamAi(exam!) : null;
+    // AI_DISPLAY=after_reading: the AI shows once this reader has recorded her reading (or the result is final).
+    const aiShown = readAi.allowed && (await aiVisibleTo(exam!, ctx.actor!.id, config.AI_DISPLAY));
+    const ai = aiShown ? await latestExamAi(exam!) : null;
+    const reading = await readingPage(exam!, ctx.actor!);
     return {
+      prior: prior ? { id: prior.id, date: prior.date, images: prior.images } : null,
+      aiHidden: readAi.allowed && !aiShown,
+      reading: { next: reading.next, missingViews: reading.missingViews, readings: reading.readings },
       exam: exam!,
       patient: { id: patient!.id, displayName: patient!.displayName, ipp: patient!.ipp, birthDate: patient!.birthDate },
       ai,
       analyse: analyse.allowed ? { allowed: true as const } : { allowed: false as const, reason: analyse.reason },
-      prior: prior ? { id: prior.id, date: prior.date, images: prior.images } : null,
-      aiDisplay: config.AI_DISPLAY,
     };
   });
 }
@@ -73,7 +82,8 @@ export async function action(args: ActionFunctionArgs) {
 
 export default function ExamPage() {
   const t = useT();
-  const { exam, patient, ai, analyse, prior, aiDisplay } = useLoaderData<typeof loader>();
+  const { exam, patient, ai, analyse, aiHidden, reading, prior } = useLoaderData<typeof loader>();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const result = useActionData<typeof action>();
   return (
     <div className="space-y-6">
@@ -96,13 +106,37 @@ export default function ExamPage() {
         ) : null}
         <ExamCompleteness complete={exam.complete} missing={exam.missing} />
       </section>
-      <ExamViewer current={{ id: exam.id, date: exam.date, images: exam.images }} prior={prior} ai={ai} aiDisplay={aiDisplay} />
+      {/* The server decides whether the AI shows (AI_DISPLAY): the viewer shows what it is given, at once. */}
+      <ExamViewer current={{ id: exam.id, date: exam.date, images: exam.images }} prior={prior} ai={ai} aiDisplay={aiHidden ? "after_reading" : "concurrent"} />
       <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
         {/* The server-rendered previews are for browsers without JavaScript; the viewer above replaces them. */}
         <noscript>
           <ExamViews images={exam.images} ai={ai?.views} />
         </noscript>
-        <ExamAiPanel ai={ai} analyse={analyse} error={result?.error} />
+        <div className="space-y-3">
+          {aiHidden ? (
+            <p className="rounded bg-sky-50 p-2 text-sm text-sky-900" data-testid="ai-hidden">
+              {t("reading.aiAfterReading")}
+            </p>
+          ) : null}
+          <ExamAiPanel ai={ai} analyse={analyse} error={result?.error} />
+        </div>
+      </div>
+      <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
+        {reading.next.ok ? (
+          <ReadingForm examId={exam.id} kind={reading.next.kind} missingViews={reading.missingViews} />
+        ) : (
+          <p className="card text-sm text-slate-600">{t("reading.closed")}</p>
+        )}
+        <div className="space-y-3">
+          {isFinal(exam.status) ? (
+            <p className="card flex flex-col gap-2 text-sm">
+              <a className="underline" href={`/examens/${exam.id}/courrier`}>{t("letter.patient")}</a>
+              <a className="underline" href={`/examens/${exam.id}/courrier?pour=medecin`}>{t("letter.referrer")}</a>
+            </p>
+          ) : null}
+          <ReadingsPanel readings={reading.readings} formatDate={(d) => formatDate(d, lang)} />
+        </div>
       </div>
     </div>
   );

@@ -1,14 +1,14 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { data } from "@remix-run/node";
-import { Form, useActionData, useLoaderData, useRouteLoaderData } from "@remix-run/react";
-import { accessLogOf } from "../audit/audit.server";
+import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
+import { data, redirect } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData, useRouteLoaderData, useSearchParams } from "@remix-run/react";
+import { accessLogCursor, accessLogPage } from "../audit/access-log.server";
 import { consentHistoryOf, consentState, setConsent } from "../consent/consent.server";
 import { failure, pageContext, perform, readMutation, type Ctx } from "../http/context.server";
 import { actionLabel } from "../i18n/actions";
 import { getPatient } from "../patients/patients.server";
 import type { loader as rootLoader } from "../root";
 import { vault } from "../vault/instance.server";
-import { PURPOSES, type Purpose, type Role } from "../vocabulary";
+import { PURPOSES, type Outcome, type Purpose, type Role } from "../vocabulary";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
@@ -16,8 +16,10 @@ import { ImageList } from "../ui/images";
 import { ExamList, PatientHeader } from "../ui/exams";
 import { forPatient, listExams } from "../exams/exams.server";
 import { useT } from "../ui/shell";
+import { ScrollRegion } from "../ui/table";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Mon dossier — Nexus" }];
+export const meta = pageTitle("me.title");
 
 /** The patient's own record id; other roles have none and are refused by the policy. */
 function ownPatientId(ctx: Ctx): string | undefined {
@@ -34,13 +36,14 @@ function ownPatientId(ctx: Ctx): string | undefined {
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const patientId = ownPatientId(ctx);
+  const before = accessLogCursor(new URL(args.request.url).searchParams.get("journal"));
   return perform(ctx, "patient.read", { type: "patient", id: patientId }, async () => {
     const [patient, consents, history, images, accessLog, exams] = await Promise.all([
       getPatient(patientId!),
       consentState(patientId!),
       consentHistoryOf(patientId!),
       vault.listImages(patientId!),
-      accessLogOf(patientId!),
+      accessLogPage(patientId!, before),
       listExams(patientId!),
     ]);
     return {
@@ -48,12 +51,18 @@ export async function loader(args: LoaderFunctionArgs) {
       consents,
       history,
       images: images.filter((i) => !i.erasedAt),
-      accessLog,
+      accessLog: accessLog.events,
+      olderLog: accessLog.older,
+      pagedLog: before !== undefined,
       exams: exams.map(forPatient),
     };
   });
 }
 
+/**
+ * Grant, or withdraw after the confirmation step: a withdrawal without `confirm` is sent to that step (a GET page
+ * that explains its consequences), so neither a stray click nor a page without JavaScript withdraws by accident.
+ */
 export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
   const form = await readMutation(ctx, "consent.update");
@@ -61,6 +70,7 @@ export async function action(args: ActionFunctionArgs) {
   const purpose = String(form.get("purpose")) as Purpose;
   const granted = form.get("granted") === "true";
   if (!PURPOSES.includes(purpose)) throw failure(ctx, 400, "unknown_purpose", "Finalité inconnue.");
+  if (!granted && form.get("confirm") !== "1" && patientId) throw redirect(`/mon-dossier?retirer=${purpose}#consents-title`, 303);
   await perform(
     ctx,
     "consent.update",
@@ -71,35 +81,73 @@ export async function action(args: ActionFunctionArgs) {
   return data({ saved: purpose });
 }
 
+/** The confirmation step of a withdrawal: what it changes, then confirm (POST) or cancel (a link). */
+function WithdrawConfirm({ purpose }: { purpose: Purpose }) {
+  const t = useT();
+  return (
+    <div className="mt-4 rounded-md bg-amber-50 p-4 text-sm ring-1 ring-amber-200" role="group" aria-labelledby="withdraw-title" data-testid="withdraw-confirm">
+      <h3 id="withdraw-title" className="font-semibold text-amber-900">
+        {t("portal.confirmTitle")} {t(`purposeShort.${purpose}`)} ?
+      </h3>
+      <p className="mt-1 text-amber-900">{t(`portal.consequence.${purpose}`)}</p>
+      <p className="mt-1 text-amber-900">{t("portal.consequenceUndo")}</p>
+      <div className="mt-3 flex flex-wrap items-center gap-3">
+        <Form method="post" action="/mon-dossier">
+          <CsrfInput />
+          <input type="hidden" name="purpose" value={purpose} />
+          <input type="hidden" name="granted" value="false" />
+          <input type="hidden" name="confirm" value="1" />
+          <button type="submit" className="btn bg-red-700 hover:bg-red-800">{t("portal.confirmWithdraw")}</button>
+        </Form>
+        <Link to="/mon-dossier" className="text-brand-700 underline">{t("common.cancel")}</Link>
+      </div>
+    </div>
+  );
+}
+
 export default function MyRecord() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, accessLog, exams } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, accessLog, olderLog, pagedLog, exams } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
+  const [params] = useSearchParams();
+  const asked = params.get("retirer") as Purpose | null;
+  const confirming = !result && asked && PURPOSES.includes(asked) && consents[asked].granted ? asked : null;
   return (
     <div className="space-y-6">
       <PatientHeader patient={patient} heading={t("me.title")} />
       {result?.saved ? <Alert kind="success">{t("portal.saved")}</Alert> : null}
       <div className="grid gap-6 md:grid-cols-2">
-        <section className="card" aria-labelledby="consents-title">
+        <section className="card min-w-0" aria-labelledby="consents-title">
           <h2 id="consents-title" className="text-lg font-semibold">{t("patient.consents")}</h2>
           <p className="mt-1 text-sm text-slate-600">{t("portal.intro")}</p>
+          {confirming ? <WithdrawConfirm purpose={confirming} /> : null}
           <ConsentList
             state={consents}
             lang={lang}
-            action={(purpose, granted) => (
-              <Form method="post">
-                <CsrfInput />
-                <input type="hidden" name="purpose" value={purpose} />
-                <input type="hidden" name="granted" value={granted ? "false" : "true"} />
-                <button type="submit" className="btn-secondary" aria-label={`${granted ? t("portal.revoke") : t("portal.grant")} — ${t(`purpose.${purpose}`)}`}>
-                  {granted ? t("portal.revoke") : t("portal.grant")}
-                </button>
-              </Form>
-            )}
+            action={(purpose, granted) =>
+              granted ? (
+                // Withdrawing goes through the confirmation step (a GET, so it works without JavaScript).
+                <Form method="get" action="/mon-dossier">
+                  <input type="hidden" name="retirer" value={purpose} />
+                  <button type="submit" className="btn-secondary" aria-label={`${t("portal.revoke")} — ${t(`purpose.${purpose}`)}`}>
+                    {t("portal.revoke")}
+                  </button>
+                </Form>
+              ) : (
+                <Form method="post" action="/mon-dossier">
+                  <CsrfInput />
+                  <input type="hidden" name="purpose" value={purpose} />
+                  <input type="hidden" name="granted" value="true" />
+                  <button type="submit" className="btn-secondary" aria-label={`${t("portal.grant")} — ${t(`purpose.${purpose}`)}`}>
+                    {t("portal.grant")}
+                  </button>
+                </Form>
+              )
+            }
           />
         </section>
-        <section className="card" aria-labelledby="images-title">
+        <section className="card min-w-0" aria-labelledby="images-title">
           <h2 id="images-title" className="text-lg font-semibold">{t("patient.images")}</h2>
           <ImageList images={images} />
         </section>
@@ -107,14 +155,27 @@ export default function MyRecord() {
       <section className="card" aria-labelledby="exams-title">
         <h2 id="exams-title" className="text-lg font-semibold">{t("exams.title")}</h2>
         <ExamList exams={exams} linkToExam={false} />
+        {exams.some((e) => e.result) ? (
+          <ul className="mt-3 space-y-1 text-sm" data-testid="letters">
+            {exams
+              .filter((e) => e.result)
+              .map((e) => (
+                <li key={e.id}>
+                  <a className="text-brand-700 underline" href={`/examens/${e.id}/courrier`}>
+                    {t("portal.letter")} — {e.date}
+                  </a>
+                </li>
+              ))}
+          </ul>
+        ) : null}
       </section>
       <ConsentHistory history={history} />
-      <section className="card" aria-labelledby="log-title">
+      <section className="card" aria-labelledby="log-title" id="journal">
         <h2 id="log-title" className="text-lg font-semibold">{t("portal.accessLog")}</h2>
         {accessLog.length === 0 ? (
           <p className="mt-2 text-sm text-slate-600">{t("portal.noAccess")}</p>
         ) : (
-          <div className="mt-3 overflow-x-auto">
+          <ScrollRegion label={t("portal.accessLog")} className="mt-3">
             <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="access-log">
               <thead className="text-left text-slate-600">
                 <tr>
@@ -125,8 +186,8 @@ export default function MyRecord() {
                 </tr>
               </thead>
               <tbody className="divide-y divide-slate-100">
-                {accessLog.map((e, i) => (
-                  <tr key={i}>
+                {accessLog.map((e) => (
+                  <tr key={e.id}>
                     <td className="py-2 pr-3 whitespace-nowrap">{formatDate(e.at, lang)}</td>
                     <td className="py-2 pr-3">
                       {e.actorName ?? "—"}
@@ -135,15 +196,25 @@ export default function MyRecord() {
                     <td className="py-2 pr-3">{actionLabel(e.action, lang)}</td>
                     <td className="py-2">
                       <span className={e.outcome === "allowed" ? "text-emerald-700" : "font-medium text-red-700"}>
-                        {t(`outcome.${e.outcome}`)}
+                        {t(`outcome.${e.outcome as Outcome}`)}
                       </span>
                     </td>
                   </tr>
                 ))}
               </tbody>
             </table>
-          </div>
+          </ScrollRegion>
         )}
+        {pagedLog || olderLog !== null ? (
+          <nav aria-label={t("portal.logPages")} className="mt-3 flex flex-wrap justify-between gap-3 text-sm">
+            {pagedLog ? <Link className="text-brand-700 underline" to="/mon-dossier#journal">{t("audit.page.newer")}</Link> : <span />}
+            {olderLog !== null ? (
+              <Link className="text-brand-700 underline" rel="next" to={`/mon-dossier?journal=${olderLog}#journal`}>
+                {t("portal.older")}
+              </Link>
+            ) : null}
+          </nav>
+        ) : null}
       </section>
     </div>
   );

@@ -47,6 +47,7 @@ export async function action(args: ActionFunctionArgs) {
             if (!csrfChecked) throw new CsrfError();
             return vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file, admit });
           },
+          discard: (ids) => vault.discardImages(ids),
         });
         if (!csrfChecked) throw new CsrfError();
         if (outcomes.length === 0) throw missingFile();

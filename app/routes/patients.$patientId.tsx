@@ -1,4 +1,4 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { LoaderFunctionArgs } from "@remix-run/node";
 import { useLoaderData, useRouteLoaderData, useSearchParams } from "@remix-run/react";
 import { consentHistoryOf, consentState } from "../consent/consent.server";
 import { pageContext, perform } from "../http/context.server";
@@ -9,6 +9,7 @@ import type { loader as rootLoader } from "../root";
 import { predictionsOfPatient } from "../predictions/predictions.server";
 import { vault } from "../vault/instance.server";
 import { vaultMessage } from "../vault/messages";
+import { reasonText } from "../i18n/reasons";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
 import { Alert } from "../ui/forms";
@@ -16,11 +17,12 @@ import { ImageList } from "../ui/images";
 import { PredictionHistory } from "../ui/predictions";
 import { useT } from "../ui/shell";
 import { UploadForm } from "../ui/upload";
+import { pageTitle } from "../ui/meta";
 import { ExamList, PatientHeader } from "../ui/exams";
 import { forCareTeam, listExams } from "../exams/exams.server";
 import { describeFields, IDENTITY_FIELDS, type IdentityField } from "../exams/identity.server";
 
-export const meta: MetaFunction = () => [{ title: "Dossier patient — Nexus" }];
+export const meta = pageTitle("title.patient");
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
@@ -47,7 +49,9 @@ export async function loader(args: LoaderFunctionArgs) {
       history,
       images: images.filter((i) => !i.erasedAt),
       viewRefusal: view.allowed ? null : view.reason,
-      canUpload: upload.allowed,
+      // After a withdrawal of care, no upload form and no links that can only end in a 403.
+      canUpload: upload.allowed && !(consents.care.updatedAt !== null && !consents.care.granted),
+      careWithdrawn: !consents.care.granted && consents.care.updatedAt !== null,
       predictions,
       exams: exams.map(forCareTeam).map((e) => ({ ...e, views: e.views.filter((v) => v.laterality && v.view).map((v) => `${v.laterality}-${v.view}`) })),
       mismatch: mismatch.length ? { fr: describeFields(mismatch, "fr"), en: describeFields(mismatch, "en") } : null,
@@ -58,6 +62,7 @@ export async function loader(args: LoaderFunctionArgs) {
 /** After an erasure (`?efface=1`) or an upload without JavaScript (`?envoyes=2&refus=unsupported_type,too_large`). */
 function Flash() {
   const t = useT();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const [params] = useSearchParams();
   if (params.get("efface")) return <Alert kind="success">{t("image.erased")}</Alert>;
   const sent = params.get("envoyes");
@@ -71,7 +76,7 @@ function Flash() {
       {refused.length ? (
         <ul className="mt-1 list-disc pl-5">
           {refused.map((code, i) =>
-            code === "identity_mismatch" ? null : <li key={i}>{params.get("detail") ?? vaultMessage(code)}</li>,
+            code === "identity_mismatch" ? null : <li key={i}>{params.get("detail") ?? vaultMessage(code, lang)}</li>,
           )}
         </ul>
       ) : null}
@@ -82,7 +87,9 @@ function Flash() {
 export default function PatientPage() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patient, consents, history, images, viewRefusal, canUpload, predictions, exams, mismatch } = useLoaderData<typeof loader>();
+  const { patient, consents, history, images, viewRefusal: refusal, canUpload, careWithdrawn, predictions, exams, mismatch } =
+    useLoaderData<typeof loader>();
+  const viewRefusal = reasonText(refusal, lang);
   return (
     <div className="space-y-6">
       <PatientHeader patient={patient}>
@@ -91,6 +98,7 @@ export default function PatientPage() {
         </p>
       </PatientHeader>
       <Flash />
+      {careWithdrawn ? <Alert kind="info">{t("patient.careWithdrawn")}</Alert> : null}
       {mismatch ? (
         <Alert kind="error">
           <span data-testid="identity-mismatch">{t("upload.identityMismatch")} {mismatch[lang]}</span>
@@ -123,7 +131,7 @@ export default function PatientPage() {
         ) : null}
         <ImageList images={images} viewRefusal={viewRefusal} />
       </section>
-      <PredictionHistory predictions={predictions} />
+      <PredictionHistory predictions={predictions} viewRefusal={viewRefusal} />
       <ConsentHistory history={history} />
     </div>
   );

@@ -1,4 +1,4 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { LoaderFunctionArgs } from "@remix-run/node";
 import { Form, Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
 import { consentStates } from "../consent/consent.server";
@@ -8,8 +8,10 @@ import { PURPOSES } from "../vocabulary";
 import type { loader as rootLoader } from "../root";
 import { formatBirthDate, formatDate } from "../ui/format";
 import { useT } from "../ui/shell";
+import { ScrollRegion } from "../ui/table";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Patients — Nexus" }];
+export const meta = pageTitle("nav.patients");
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
@@ -30,7 +32,7 @@ export default function Patients() {
   const { patients, isDoctor, q } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-6">
-      <div className="flex items-center justify-between">
+      <div className="flex flex-wrap items-center justify-between gap-3">
         <h1 className="text-2xl font-bold">{isDoctor ? t("patients.title") : t("patients.titleAdmin")}</h1>
         {isDoctor ? (
           <Link to="/patients/nouveau" className="btn">
@@ -50,7 +52,7 @@ export default function Patients() {
       {patients.length === 0 ? (
         <p className="text-slate-600">{q ? t("patients.noMatch") : t("patients.empty")}</p>
       ) : (
-        <div className="card overflow-x-auto p-0">
+        <ScrollRegion label={isDoctor ? t("patients.title") : t("patients.titleAdmin")} className="card p-0">
           <table className="min-w-full divide-y divide-slate-200 text-sm">
             <thead className="bg-slate-50 text-left text-slate-600">
               <tr>
@@ -99,7 +101,7 @@ export default function Patients() {
               ))}
             </tbody>
           </table>
-        </div>
+        </ScrollRegion>
       )}
     </div>
   );

@@ -1,4 +1,4 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useActionData, useNavigation } from "@remix-run/react";
 import { PURPOSES } from "../vocabulary";
@@ -7,8 +7,9 @@ import { formFields, parseWith } from "../http/validation.server";
 import { createPatient, newPatientSchema } from "../patients/patients.server";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Nouveau patient — Nexus" }];
+export const meta = pageTitle("newPatient.title");
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
@@ -69,7 +70,8 @@ export default function NewPatient() {
         </Alert>
       ) : null}
       {Object.keys(errors).length > 0 ? <Alert kind="error">{t("form.errors")}</Alert> : null}
-      <Form method="post" className="card space-y-5" noValidate>
+      {/* A new key after each creation remounts the form empty: no accidental second patient with the same data. */}
+      <Form key={created?.id ?? "new"} method="post" className="card space-y-5" noValidate>
         <CsrfInput />
         <Field label={t("newPatient.displayName")} name="displayName" required maxLength={200} error={errors.displayName} />
         <Field label={t("newPatient.email")} name="email" type="email" autoComplete="off" error={errors.email} />

@@ -1,10 +1,11 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { LoaderFunctionArgs } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
 import { researchDataset } from "../research/research.server";
 import { useT } from "../ui/shell";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Recherche — Nexus" }];
+export const meta = pageTitle("nav.research");
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);

@@ -1,12 +1,13 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { LoaderFunctionArgs } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
 import { listScope } from "../policy/policy.server";
 import { statisticsRows, summarise } from "../predictions/predictions.server";
 import { BarChart } from "../ui/charts";
 import { useT } from "../ui/shell";
+import { pageTitle } from "../ui/meta";
 
-export const meta: MetaFunction = () => [{ title: "Statistiques — Nexus" }];
+export const meta = pageTitle("nav.stats");
 
 /** AI reading statistics: a doctor's care team, or (researchers) consenting patients only, pseudonymised. */
 export async function loader(args: LoaderFunctionArgs) {

@@ -29,13 +29,14 @@ export function ConsentList({
         const label = s.granted ? t("consent.granted") : s.updatedAt ? t("consent.revoked") : t("consent.never");
         const tone = s.granted ? "bg-emerald-100 text-emerald-800" : "bg-slate-100 text-slate-700";
         return (
-          <li key={p} className="flex items-center justify-between gap-4 py-3" data-purpose={p}>
-            <span className="text-sm">{t(`purpose.${p}`)}</span>
-            <span className="shrink-0 text-right text-xs">
+          // The purpose takes the whole line; its state and control wrap below it (never one word per line).
+          <li key={p} className="flex flex-wrap items-center gap-x-3 gap-y-2 py-3" data-purpose={p}>
+            <span className="min-w-0 basis-full text-sm">{t(`purpose.${p}`)}</span>
+            <span className="text-xs">
               <span className={`rounded-full px-2 py-0.5 font-medium ${tone}`}>{label}</span>
               {s.updatedAt ? <span className="ml-2 text-slate-500">{formatDate(s.updatedAt, lang)}</span> : null}
             </span>
-            {action ? <span className="shrink-0">{action(p, s.granted)}</span> : null}
+            {action ? <span className="ml-auto shrink-0">{action(p, s.granted)}</span> : null}
           </li>
         );
       })}

@@ -1,5 +1,6 @@
 import { useRouteLoaderData } from "@remix-run/react";
 import type { InputHTMLAttributes, ReactNode } from "react";
+import { fieldMessage } from "../i18n/fields";
 import type { loader as rootLoader } from "../root";
 
 /** The hidden CSRF field every mutating form carries (checked by readMutation() on the server). */
@@ -16,6 +17,8 @@ export function Field({
   ...input
 }: { label: string; name: string; error?: string; hint?: ReactNode } & InputHTMLAttributes<HTMLInputElement>) {
   const id = `field-${name}`;
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
+  error = fieldMessage(error, lang);
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">

@@ -1,7 +1,8 @@
 import { Link, useRouteLoaderData } from "@remix-run/react";
 import type { loader as rootLoader } from "../root";
-import { formatDate } from "./format";
+import { formatBytes, formatContentType, formatDate, formatNumber } from "./format";
 import { useT } from "./shell";
+import { ScrollRegion } from "./table";
 
 export interface ImageListItem {
   id: string;
@@ -13,13 +14,7 @@ export interface ImageListItem {
   createdAt: string | Date;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} o`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} Ko`;
-  return `${(n / 1024 / 1024).toFixed(1)} Mo`;
-}
-
-const TYPE_LABEL: Record<string, string> = { "image/jpeg": "JPEG", "image/png": "PNG", "application/dicom": "DICOM" };
+export { formatBytes };
 
 /** A patient's images; `viewRefusal` (e.g. consent withdrawn) replaces the links with the reason. */
 export function ImageList({ images, viewRefusal }: { images: ImageListItem[]; viewRefusal?: string | null }) {
@@ -27,7 +22,8 @@ export function ImageList({ images, viewRefusal }: { images: ImageListItem[]; vi
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   if (images.length === 0) return <p className="mt-2 text-sm text-slate-600">{t("images.none")}</p>;
   return (
-    <table className="mt-3 min-w-full divide-y divide-slate-200 text-sm">
+    <ScrollRegion label={t("patient.images")} className="mt-3">
+    <table className="min-w-full divide-y divide-slate-200 text-sm">
       <thead className="text-left text-slate-600">
         <tr>
           <th scope="col" className="py-2 pr-3 font-medium">{t("patients.created")}</th>
@@ -42,15 +38,15 @@ export function ImageList({ images, viewRefusal }: { images: ImageListItem[]; vi
           <tr key={img.id} data-image-id={img.id}>
             <td className="py-2 pr-3">{formatDate(img.createdAt, lang)}</td>
             <td className="py-2 pr-3">
-              {TYPE_LABEL[img.contentType] ?? img.contentType}
+              {formatContentType(img.contentType)}
               {img.dicom ? (
                 <span className="ml-1 text-slate-500">
                   {[img.dicom.modality, img.dicom.viewPosition, img.dicom.laterality].filter(Boolean).join(" · ")}
                 </span>
               ) : null}
             </td>
-            <td className="py-2 pr-3">{img.width && img.height ? `${img.width} × ${img.height}` : "—"}</td>
-            <td className="py-2 pr-3">{formatBytes(img.size)}</td>
+            <td className="py-2 pr-3">{img.width && img.height ? `${formatNumber(img.width, lang)} × ${formatNumber(img.height, lang)}` : "—"}</td>
+            <td className="py-2 pr-3">{formatBytes(img.size, lang)}</td>
             <td className="py-2 text-right">
               {viewRefusal ? (
                 <span className="text-xs text-slate-500" title={viewRefusal}>{t("images.refused")}</span>
@@ -62,5 +58,6 @@ export function ImageList({ images, viewRefusal }: { images: ImageListItem[]; vi
         ))}
       </tbody>
     </table>
+    </ScrollRegion>
   );
 }

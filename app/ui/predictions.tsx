@@ -1,7 +1,8 @@
 import { Link, useRouteLoaderData } from "@remix-run/react";
 import type { loader as rootLoader } from "../root";
-import { formatDate } from "./format";
+import { formatDate, formatPercent } from "./format";
 import { useT } from "./shell";
+import { ScrollRegion } from "./table";
 
 export interface PredictionItem {
   id: string;
@@ -14,7 +15,7 @@ export interface PredictionItem {
 }
 
 /** A patient's AI readings, newest first, each with its model and a link to the image. */
-export function PredictionHistory({ predictions }: { predictions: PredictionItem[] }) {
+export function PredictionHistory({ predictions, viewRefusal }: { predictions: PredictionItem[]; viewRefusal?: string | null }) {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   return (
@@ -23,7 +24,8 @@ export function PredictionHistory({ predictions }: { predictions: PredictionItem
       {predictions.length === 0 ? (
         <p className="mt-2 text-sm text-slate-600">{t("ai.noHistory")}</p>
       ) : (
-        <table className="mt-3 min-w-full divide-y divide-slate-200 text-sm" data-testid="prediction-history">
+        <ScrollRegion label={t("ai.history")} className="mt-3">
+        <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="prediction-history">
           <thead className="text-left text-slate-600">
             <tr>
               <th scope="col" className="py-2 pr-3 font-medium">{t("portal.when")}</th>
@@ -37,19 +39,24 @@ export function PredictionHistory({ predictions }: { predictions: PredictionItem
               <tr key={p.id}>
                 <td className="py-2 pr-3 whitespace-nowrap">{formatDate(p.createdAt, lang)}</td>
                 <td className="py-2 pr-3 font-medium">
-                  {p.label} — {(p.probability * 100).toFixed(1)} %
+                  {p.label} — {formatPercent(p.probability, lang)}
                 </td>
                 <td className="py-2 pr-3 text-slate-600">
                   {p.model.name} {p.model.version}
-                  {p.notice ? <span className="block text-xs text-amber-800">⚠ {p.notice}</span> : null}
+                  {p.notice ? <span className="block text-xs text-amber-800">⚠ {t("ai.demoNotice")}</span> : null}
                 </td>
                 <td className="py-2 text-right">
-                  <Link className="text-brand-700 underline" to={`/images/${p.imageId}`}>{t("images.view")}</Link>
+                  {viewRefusal ? (
+                    <span className="text-xs text-slate-500" title={viewRefusal}>{t("images.refused")}</span>
+                  ) : (
+                    <Link className="text-brand-700 underline" to={`/images/${p.imageId}`}>{t("images.view")}</Link>
+                  )}
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
+        </ScrollRegion>
       )}
     </section>
   );

@@ -17,17 +17,21 @@ const NAV: Record<Role, { to: string; label: StringKey }[]> = {
     { to: "/patients", label: "nav.patients" },
     { to: "/patients/nouveau", label: "nav.newPatient" },
     { to: "/statistiques", label: "nav.stats" },
+    { to: "/lectures", label: "nav.worklists" },
+    { to: "/statistiques/programme", label: "nav.programme" },
   ],
   patient: [{ to: "/mon-dossier", label: "nav.myRecord" }],
   admin: [
     { to: "/admin/comptes", label: "nav.accounts" },
     { to: "/admin/audit", label: "audit.nav" },
     { to: "/patients", label: "nav.patients" },
+    { to: "/statistiques/programme", label: "nav.programme" },
   ],
   researcher: [
     { to: "/recherche", label: "nav.research" },
     { to: "/statistiques", label: "nav.stats" },
   ],
+  system: [],
 };
 
 export function AppShell({ children }: { children: ReactNode }) {

@@ -1,4 +1,5 @@
-import { useRevalidator } from "@remix-run/react";
+import { useRevalidator, useRouteLoaderData } from "@remix-run/react";
+import type { loader as rootLoader } from "../root";
 import { useState, type FormEvent } from "react";
 import { VIEWS } from "../exams/views";
 import { MAX_UPLOAD_BYTES, vaultMessage } from "../vault/messages";
@@ -10,6 +11,8 @@ export interface UploadResult {
   ok: boolean;
   id?: string;
   error?: string;
+  /** The error's code, translated here (the message is French). */
+  code?: string;
 }
 
 /**
@@ -24,6 +27,7 @@ export interface UploadExamChoice {
 
 export function UploadForm({ patientId, exams = [] }: { patientId: string; exams?: UploadExamChoice[] }) {
   const t = useT();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const revalidator = useRevalidator();
   const [progress, setProgress] = useState<number | null>(null);
   const [results, setResults] = useState<UploadResult[] | null>(null);
@@ -36,7 +40,7 @@ export function UploadForm({ patientId, exams = [] }: { patientId: string; exams
     setResults(null);
     if (files.length === 0) return setError(t("upload.none"));
     const tooBig = files.find((f) => f.size > MAX_UPLOAD_BYTES);
-    if (tooBig) return setError(`${tooBig.name} : ${vaultMessage("too_large")}`);
+    if (tooBig) return setError(`${tooBig.name} : ${vaultMessage("too_large", lang)}`);
     setError(null);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
@@ -156,6 +160,7 @@ export function UploadForm({ patientId, exams = [] }: { patientId: string; exams
 
 export function UploadResults({ results }: { results: UploadResult[] }) {
   const t = useT();
+  const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const ok = results.filter((r) => r.ok).length;
   return (
     <Alert kind={ok === results.length ? "success" : "error"}>
@@ -167,7 +172,7 @@ export function UploadResults({ results }: { results: UploadResult[] }) {
           .filter((r) => !r.ok)
           .map((r, i) => (
             <li key={i}>
-              {r.fileName ?? "—"} : {r.error}
+              {r.fileName ?? "—"} : {r.code ? vaultMessage(r.code, lang) : r.error}
             </li>
           ))}
       </ul>

@@ -17,6 +17,11 @@ import {
   type ObjectStore,
 } from "./store.server";
 
+/**
+ * Reads of 64 KiB (one vault segment). 1 MiB reads were tried for fewer writes (issue 15), but an aborted download
+ * could then leave a read in flight when the handle is closed, and Node closed the descriptor on garbage collection
+ * (tests/hardening/descriptors.test.ts catches it): correctness first.
+ */
 const READ_CHUNK = 64 * 1024;
 const MISSING = new Set(["ENOENT", "ENOTDIR", "EISDIR"]);
 
@@ -62,12 +67,12 @@ export class LocalStore implements ObjectStore {
   async get(key: string): Promise<AsyncIterable<Uint8Array>> {
     const path = this.pathOf(key);
     try {
-      const handle = await open(path, "r");
-      return handle.createReadStream({ highWaterMark: READ_CHUNK });
+      await access(path);
     } catch (error) {
       if (MISSING.has((error as NodeJS.ErrnoException).code ?? "")) throw new NotFoundError(key);
       throw error;
     }
+    return readAndClose(path, key);
   }
 
   async delete(key: string): Promise<void> {
@@ -107,6 +112,28 @@ export class LocalStore implements ObjectStore {
 }
 
 /** Writes the body with one write in flight, so producing the next chunk (e.g. encrypting it) overlaps the I/O. */
+/**
+ * The object's bytes. The file is opened only when the first chunk is asked for — a consumer that gives up before
+ * (an aborted download) opens nothing — and the handle is closed on every path: the end, a read error, and a
+ * consumer that stops early (`return()` on this iterator, which `for await` and stream cancellation call).
+ */
+async function* readAndClose(path: string, key: string): AsyncGenerator<Uint8Array, void, undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    if (MISSING.has((error as NodeJS.ErrnoException).code ?? "")) throw new NotFoundError(key);
+    throw error;
+  }
+  const stream = handle.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false });
+  try {
+    for await (const chunk of stream) yield chunk as Buffer;
+  } finally {
+    stream.destroy();
+    await handle.close().catch(() => {});
+  }
+}
+
 async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>): Promise<number> {
   let size = 0;
   let inFlight: Promise<void> = Promise.resolve();

@@ -18,6 +18,22 @@ export const VAULT_MESSAGES = {
 
 export type VaultErrorCode = keyof typeof VAULT_MESSAGES;
 
-export function vaultMessage(code: string): string {
-  return (VAULT_MESSAGES as Record<string, string>)[code] ?? VAULT_MESSAGES.invalid;
+/** The same messages in English (pages in English translate the code at the edge). */
+export const VAULT_MESSAGES_EN: Record<VaultErrorCode, string> = {
+  too_large: `File too large: the limit is ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.`,
+  unsupported_type: "File type not supported: only JPEG, PNG and DICOM (Part 10) are accepted.",
+  empty: "Empty file.",
+  too_many_pixels: `Image too large: more than ${PIXEL_LIMIT_MEGAPIXELS} million pixels.`,
+  no_dimensions: "The image's dimensions cannot be found: truncated or corrupt file?",
+  bad_dicom: "Unreadable DICOM file (corrupt header).",
+  storage_unavailable: "Image storage unavailable: try again in a few moments. Nothing was saved.",
+  integrity_failure: "Integrity check failed: the stored image was altered. No unauthenticated byte is sent.",
+  erased: "This image was erased (right to erasure).",
+  csrf: "Security token (CSRF) missing or invalid: reload the page and try again.",
+  invalid: "Invalid upload.",
+};
+
+export function vaultMessage(code: string, lang: "fr" | "en" = "fr"): string {
+  const messages: Record<string, string> = lang === "en" ? VAULT_MESSAGES_EN : VAULT_MESSAGES;
+  return messages[code] ?? messages.invalid!;
 }

@@ -179,6 +179,9 @@ export class S3Store implements ObjectStore {
       for await (const chunk of stream) yield chunk as Buffer;
     } catch (error) {
       throw this.translate(error, "get", key);
+    } finally {
+      // A consumer that stops early (aborted download) releases the HTTP connection to S3 now.
+      stream.destroy();
     }
   }
 

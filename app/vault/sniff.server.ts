@@ -2,7 +2,7 @@
  * What an upload really is, from its first bytes only (never the file name or the client's MIME type), and the
  * few DICOM attributes worth keeping. Patient-identifying DICOM attributes are never read out.
  */
-import { crc32 } from "node:zlib";
+import { constants as zlibConstants, crc32, inflateRawSync } from "node:zlib";
 import dicomParser, { type DataSet } from "dicom-parser";
 import { PIXEL_LIMIT_MEGAPIXELS } from "./messages";
 
@@ -96,8 +96,8 @@ export function extractDicomMetadata(input: Uint8Array): DicomMetadata {
   const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const meta = readMetaHeader(bytes);
   const transferSyntaxUid = meta.string("x00020010");
-  // Deflated data sets would have to be inflated whole: not worth a decompression-bomb risk for a few attributes.
-  const dataSet = transferSyntaxUid === DEFLATED_TRANSFER_SYNTAX ? undefined : readDataSet(bytes);
+  // A Deflated data set: only its first bytes are inflated (bounded output), enough for the attributes before the pixels.
+  const dataSet = readDataSet(transferSyntaxUid?.replace(/\0/g, "").trim() === DEFLATED_TRANSFER_SYNTAX ? inflatedHead(bytes, meta) : bytes);
   const text = (tag: string) => safely(() => dataSet?.string(tag));
   const uint16 = (tag: string) => safely(() => dataSet?.uint16(tag));
   return definedOnly({
@@ -184,6 +184,41 @@ function readMetaHeader(bytes: Buffer): DataSet {
   } catch (error) {
     throw new DicomParseError(`unreadable DICOM file meta information: ${describe(error)}`);
   }
+}
+
+/** Largest inflated head of a Deflated data set read for its attributes. */
+const INFLATED_HEAD_BYTES = 1024 * 1024;
+
+/**
+ * The file meta information followed by the first inflated bytes of a Deflated Explicit VR Little Endian data set,
+ * rewritten as Explicit VR Little Endian (same encoding, inflated) so that the ordinary parser reads it. A stream cut
+ * short (the sniffed head) inflates as far as it goes; the output is capped (a few KiB may inflate to gigabytes).
+ */
+function inflatedHead(bytes: Buffer, meta: DataSet): Buffer {
+  const metaEnd = meta.elements.x00020010 ? metaHeaderEnd(meta) : DICOM_PREAMBLE + 4;
+  let inflated: Buffer;
+  try {
+    inflated = inflateRawSync(bytes.subarray(metaEnd, metaEnd + INFLATED_HEAD_BYTES), {
+      finishFlush: zlibConstants.Z_SYNC_FLUSH,
+      maxOutputLength: 64 * INFLATED_HEAD_BYTES,
+    });
+  } catch {
+    return bytes.subarray(0, metaEnd);
+  }
+  const header = Buffer.from(bytes.subarray(0, metaEnd));
+  // Transfer Syntax UID value → Explicit VR Little Endian, padded with NUL to the same even length.
+  const ts = meta.elements.x00020010!;
+  const value = Buffer.alloc(ts.length);
+  value.write("1.2.840.10008.1.2.1", "latin1");
+  value.copy(header, ts.dataOffset);
+  return Buffer.concat([header, inflated.subarray(0, INFLATED_HEAD_BYTES)]);
+}
+
+/** Where the file meta information group (0002) ends: after its last element. */
+function metaHeaderEnd(meta: DataSet): number {
+  let end = DICOM_PREAMBLE + 4;
+  for (const el of Object.values(meta.elements)) end = Math.max(end, el.dataOffset + el.length);
+  return end;
 }
 
 /** The data set up to the pixel data; for a truncated input, the elements parsed before the end. */

@@ -232,6 +232,8 @@ export class Vault {
   async openImage(
     row: ImageRow,
     onIntegrityFailure: (err: IntegrityError) => void,
+    /** The request's signal: an aborted request closes the object (file handle, S3 connection) even when nobody reads or cancels the body. */
+    signal?: AbortSignal,
   ): Promise<{ body: ReadableStream<Uint8Array>; fileName: string | null }> {
     if (row.erasedAt || !row.wrappedKey || !row.keyId) throw fail(410, "erased");
     const integrity = () => fail(500, "integrity_failure");
@@ -274,6 +276,18 @@ export class Vault {
       }
       asStorageError(err);
     }
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      signal?.removeEventListener("abort", onAbort);
+      // return() waits for a read in progress, so the key is wiped only once nothing decrypts with it any more.
+      await plaintext.return(undefined).catch(() => {});
+      dataKey.fill(0);
+    };
+    const onAbort = () => void release();
+    if (signal?.aborted) await release();
+    else signal?.addEventListener("abort", onAbort, { once: true });
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         if (first!.done) controller.close();
@@ -283,18 +297,18 @@ export class Vault {
         try {
           const next = await plaintext.next();
           if (next.done) {
-            dataKey.fill(0);
+            await release();
             controller.close();
           } else controller.enqueue(next.value);
         } catch (err) {
-          dataKey.fill(0);
-          if (err instanceof IntegrityError) onIntegrityFailure(err);
+          const abandoned = released;
+          await release();
+          if (err instanceof IntegrityError && !abandoned) onIntegrityFailure(err);
           controller.error(err);
         }
       },
       async cancel() {
-        dataKey.fill(0);
-        await plaintext.return(undefined);
+        await release();
       },
     });
     return { body, fileName };
@@ -349,6 +363,17 @@ export class Vault {
    * Erases one image (GDPR art. 17): the wrapped data key is deleted first, so the ciphertext is unreadable
    * everywhere (backups included) from that commit on; then the object; then the row is marked.
    */
+  /**
+   * Takes back images stored by a request that then failed as a whole (an all-or-nothing upload): their rows, then
+   * their objects. They were never shown to anyone; an object left behind by a storage failure is an orphan that
+   * `vault:sweep` removes.
+   */
+  async discardImages(imageIds: string[]): Promise<void> {
+    if (imageIds.length === 0) return;
+    const rows = await db.delete(images).where(inArray(images.id, imageIds)).returning({ key: images.storageKey });
+    for (const { key } of rows) await this.store.delete(key).catch(() => undefined);
+  }
+
   async eraseImage(imageId: string, erasedBy: string): Promise<boolean> {
     const [row] = await db
       .update(images)
@@ -499,6 +524,92 @@ export class Vault {
       await db.update(images).set({ objectDeletedAt: new Date() }).where(eq(images.storageKey, key));
     }
     return keys.length;
+  }
+
+  /**
+   * Encrypts a stream under a fresh data key into `key`, without an image row (the DICOM reconciliation queue keeps
+   * the wrapped key in its own row), with an optional short text sealed under the same key. Reads at most
+   * MAX_UPLOAD_BYTES (then 413, nothing left behind).
+   */
+  async putSealedStream(
+    key: string,
+    objectId: string,
+    data: AsyncIterable<Uint8Array>,
+    text?: string,
+  ): Promise<{ keyId: string; wrappedKey: Buffer; size: number; sha256: string; sealedText: Buffer | null }> {
+    const dataKey = generateDataKey();
+    try {
+      const wrapped = wrapKey(this.keyring, dataKey, objectId);
+      const encrypted = encryptStream(limitSize(data, MAX_UPLOAD_BYTES), { key: dataKey, objectId });
+      try {
+        await this.store.put(key, encrypted.stream);
+      } catch (err) {
+        await this.store.delete(key).catch(() => undefined);
+        if (err instanceof TooLargeError || (err as { cause?: unknown }).cause instanceof TooLargeError) throw tooLarge();
+        asStorageError(err);
+      }
+      const result = await encrypted.result();
+      return {
+        ...wrapped,
+        size: result.plaintextSize,
+        sha256: result.sha256,
+        sealedText: text === undefined ? null : sealName(dataKey, objectId, text),
+      };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Opens an object written by {@link putSealedStream}: its verified plaintext as a stream, and its sealed text. */
+  async openSealedStream(
+    key: string,
+    objectId: string,
+    keyId: string,
+    wrappedKey: Uint8Array,
+    sealedText?: Uint8Array | null,
+  ): Promise<{ body: AsyncIterable<Uint8Array>; text: string | null }> {
+    let dataKey: Buffer;
+    let text: string | null = null;
+    try {
+      dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
+      text = sealedText ? openName(dataKey, objectId, sealedText) : null;
+    } catch {
+      throw fail(500, "integrity_failure");
+    }
+    const source = await this.store.get(key).catch((err) => {
+      if (err instanceof NotFoundError) throw fail(500, "integrity_failure");
+      return asStorageError(err);
+    });
+    const plaintext = decryptStream(source, { key: dataKey, objectId });
+    const body = (async function* () {
+      try {
+        for await (const chunk of plaintext) yield chunk;
+      } catch (err) {
+        if (err instanceof IntegrityError) throw fail(500, "integrity_failure");
+        throw err;
+      } finally {
+        dataKey.fill(0);
+      }
+    })();
+    return { body, text };
+  }
+
+  /** Only the sealed text of an object written by {@link putSealedStream} (the object is not opened). */
+  openSealedText(objectId: string, keyId: string, wrappedKey: Uint8Array, sealedText: Uint8Array): string {
+    let dataKey: Buffer | null = null;
+    try {
+      dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
+      return openName(dataKey, objectId, sealedText);
+    } catch {
+      throw fail(500, "integrity_failure");
+    } finally {
+      dataKey?.fill(0);
+    }
+  }
+
+  /** Deletes an object written by {@link putSealedStream} (its row's wrapped key should be gone first). */
+  async deleteSealed(key: string): Promise<void> {
+    await this.store.delete(key).catch(() => undefined);
   }
 
   async listImages(patientId: string) {

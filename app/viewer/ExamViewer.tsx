@@ -228,7 +228,7 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
           <button type="button" className={button} aria-expanded={help} onClick={() => setHelp((h) => !h)} data-action="help">{t("help")} <kbd className="text-slate-400">?</kbd></button>
           <span className="ml-auto flex flex-wrap items-center gap-2 text-xs" data-testid="viewer-ai">
             {!ai ? (
-              <span className="text-slate-400">{t("noAi")}</span>
+              <span className="text-slate-400">{aiDisplay === "after_reading" ? t("aiAfterReading") : t("noAi")}</span>
             ) : !aiRevealed ? (
               <>
                 <span className="text-slate-400">{t("aiAfterReading")}</span>

@@ -43,9 +43,10 @@ describe.skipIf(!hasChromium)("consent journey (Chromium)", () => {
     const view = await doctorPage.goto(`${baseUrl()}/images/${imageId}`);
     expect(view?.status()).toBe(200);
 
-    const patientPage = await login(patient.account!.email, patient.account!.temporaryPassword);
+    const patientPage = await login(patient.account!.email, patient.account!.password);
     await patientPage.getByRole("heading", { level: 1, name: /Mon dossier/ }).waitFor();
     await patientPage.getByRole("button", { name: /^Retirer — Soins/ }).click();
+    await patientPage.getByRole("button", { name: "Confirmer le retrait" }).click();
     await patientPage.getByText("Votre choix est enregistré").waitFor();
     await expect.poll(() => patientPage.locator('[data-purpose="care"]').textContent()).toContain("retiré");
     await patientPage.screenshot({ path: `${ARTIFACTS}/portal-revoked.png`, fullPage: true });

@@ -90,7 +90,11 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
     const email = `parcours-${Date.now().toString(36)}@test.nexus`;
     const created = await api("POST", "/api/v1/patients", doctor, { displayName: name, email, consents: { care: true, ai_analysis: true, research: false } });
     expect(created.status).toBe(201);
-    patient = { id: created.json.id, email, password: created.json.account.temporaryPassword };
+    // Her first sign-in replaces the temporary password (it works once) by her own.
+    const password = "mon-mot-de-passe-a-moi";
+    const first = await api("POST", "/api/v1/tokens", undefined, { email, password: created.json.account.temporaryPassword, newPassword: password });
+    expect(first.status).toBe(201);
+    patient = { id: created.json.id, email, password };
   });
   afterAll(async () => {
     await browser?.close();
@@ -160,6 +164,8 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
     for (const purpose of ["ai_analysis", "care"]) {
       const row = page.locator(`[data-purpose="${purpose}"]`).first();
       await row.getByRole("button", { name: /^Retirer/ }).click();
+      // The confirmation step says what the withdrawal changes before it is made.
+      await page.getByTestId("withdraw-confirm").getByRole("button", { name: "Confirmer le retrait" }).click();
       await page.getByText("Votre choix est enregistré et s'applique dès maintenant.").waitFor();
       await expect.poll(() => row.textContent()).toContain("retiré");
     }

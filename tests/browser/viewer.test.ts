@@ -91,6 +91,9 @@ beforeAll(async () => {
   }
   const ai = await api("POST", `/api/v1/exams/${currentExam}/ai`, { token });
   expect(ai.status, JSON.stringify(ai.body)).toBe(201);
+  // AI_DISPLAY=after_reading (default): the AI shows once this doctor has recorded her own reading.
+  const reading = await api("POST", `/api/v1/exams/${currentExam}/readings`, { token, json: { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } } });
+  expect(reading.status, JSON.stringify(reading.body)).toBe(201);
 }, SLOW);
 
 describe.skipIf(!hasChromium)("the reading viewer", () => {
@@ -184,9 +187,7 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     await expect.poll(async () => Math.abs(Number(await viewport(page, "current:R-CC").getAttribute("data-scale")) / before - 1)).toBeLessThan(0.1);
     await expect.poll(() => viewport(page, "current:L-CC").getAttribute("data-invert"), { message: consoleErrors.join("\n") }).toBe("false");
 
-    // AI after the reader's own reading (AI_DISPLAY=after_reading): hidden, then revealed; the toggle changes pixels.
-    expect(await page.getByTestId("viewer-scores").count()).toBe(0);
-    await page.getByRole("button", { name: /J'ai terminé ma lecture/ }).click();
+    // AI after the reader's own reading (recorded above): scores, legend, heatmaps; the toggle changes pixels.
     await page.getByTestId("viewer-scores").waitFor();
     await page.getByTestId("viewer-legend").waitFor();
     await page.waitForFunction(() => document.querySelectorAll('[data-heatmap="loaded"]').length === 4, null, { timeout: 30_000 });

@@ -42,6 +42,14 @@ describe.skipIf(!hasCaddy)("npm run demo (the NEXUS scenario over the HTTP API)"
     expect(output).toMatch(/starts with 4e 58 56 46 01/); // "NXVF", format version 1
     expect(output).toMatch(/The same image read is now refused .* 403 ok/);
     expect(output).toMatch(/The same AI prediction is now refused .* 403 ok/);
+    // The screening programme: four-view DICOM exam, identity check, exam AI, double reading, the woman's letter.
+    expect(output).toMatch(/four-view screening exam as DICOM .* 201 ok/);
+    expect(output).toMatch(/A file of another woman is refused .* 409 ok/);
+    expect(output).toMatch(/Exam AI reads every view .* 201 ok/);
+    expect(output).toMatch(/First reading \(L1\) .* 201 ok/);
+    expect(output).toMatch(/cannot second-read her own exam .* 409 ok/);
+    expect(output).toMatch(/Second reading \(L2\) by doctor2, blind: normal → final_normal .* 201 ok/);
+    expect(output).toMatch(/downloads her result letter .* 200 ok/);
     expect(output).toMatch(/audit trail shows every step .* \d+ events ok/);
     expect(output).toMatch(/hash chain verifies .* 200 ok/);
     expect(code, output).toBe(0);
@@ -54,5 +62,21 @@ describe.skipIf(!hasCaddy)("npm run demo (the NEXUS scenario over the HTTP API)"
     expect(code).toBe(1);
     expect(output).toMatch(/logs in .* FAILED/);
     expect(output).toContain("expected 201, got 401");
+  }, 60_000);
+});
+
+describe("npm run demo without a server", () => {
+  it("prints one line, 'start the server first (npm start)', and exits 1 (no stack)", async () => {
+    // A port nothing listens on: bind one, note it, close it.
+    const net = await import("node:net");
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const { code, output } = await run(["--base", `http://127.0.0.1:${port}`]);
+    expect(code).toBe(1);
+    expect(output.trim().split("\n")).toEqual([`demo: no Nexus server at http://127.0.0.1:${port} — start the server first (npm start)`]);
   }, 60_000);
 });

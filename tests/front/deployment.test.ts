@@ -95,7 +95,7 @@ describe.skipIf(!composeBin)("docker-compose.yml", () => {
     expect(env.TRUST_PROXY).toBe(c.services.caddy.networks.backend.ipv4_address);
     expect(env).toMatchObject({ HOST: "0.0.0.0", PORT: "3000", S3_ENDPOINT: "http://minio:9000", S3_BUCKET: "sante-data", NEXUS_DEMO: "0" });
     expect(env.DATABASE_URL).toMatch(/^postgres:\/\/[^:]+:[^@]+@postgres:5432\/\w+$/);
-    for (const name of ["SESSION_SECRET", "PSEUDONYM_SECRET", "NEXUS_MASTER_KEYS", "S3_ACCESS_KEY", "S3_SECRET_KEY"]) expect(env[name], name).toBeTruthy();
+    for (const name of ["SESSION_SECRET", "PSEUDONYM_SECRET", "AUDIT_CHECKPOINT_KEY", "NEXUS_MASTER_KEYS", "S3_ACCESS_KEY", "S3_SECRET_KEY"]) expect(env[name], name).toBeTruthy();
     for (const name of ["postgres", "minio"]) expect(c.services[name].healthcheck?.test, `${name} healthcheck`).toBeTruthy();
     expect(c.services.app.depends_on).toEqual({ postgres: { condition: "service_healthy" }, minio: { condition: "service_healthy" } });
     for (const volume of ["caddy-data", "postgres-data", "minio-data"]) expect(c.volumes, volume).toHaveProperty(volume);

@@ -200,7 +200,8 @@ describe.skipIf(!hasCaddy)("HTTPS front (Caddy with caddy/Caddyfile.local)", () 
   });
 
   it("stops a body without Content-Length past 51 MiB with 413, not Caddy 2.6's 502 (caddyserver/caddy#5652)", async () => {
-    // JSON to the token endpoint: the app reads JSON bodies whole, so only Caddy's backstop can stop this one.
+    // JSON to the token endpoint, chunked: the app itself cuts it at its 64 KiB limit (http-edge.mjs) with 413;
+    // Caddy's backstop would answer 413 too, never 502.
     let sent = 0;
     const body = Readable.from(
       (function* () {
@@ -220,7 +221,6 @@ describe.skipIf(!hasCaddy)("HTTPS front (Caddy with caddy/Caddyfile.local)", () 
     });
     expect(res.status, res.text.slice(0, 200)).toBe(413);
     expect(res.json?.error?.code).toBe("too_large");
-    expect(res.headers["x-request-id"], "answered by Caddy").toBeUndefined();
   });
 
   it("forwards the client's address to the app and drops a forged X-Forwarded-For", async () => {

@@ -29,13 +29,24 @@ export async function createAccount(role: Role, password = "correct-horse-batter
 export async function createPatient(
   doctorToken: string,
   body: { displayName?: string; email?: string; consents?: Record<string, boolean> } = {},
-): Promise<{ id: string; account?: { email: string; temporaryPassword: string } }> {
+): Promise<{ id: string; account?: { email: string; password: string } }> {
   const res = await api("POST", "/api/v1/patients", {
     token: doctorToken,
     json: { displayName: body.displayName ?? "Patiente Test", ...body },
   });
   if (res.status !== 201) throw new Error(`patient creation failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
+  const created = res.body as { id: string; account?: { email: string; temporaryPassword: string } };
+  if (!created.account) return { id: created.id };
+  // The temporary password works once: the patient's first sign-in replaces it by her own.
+  const password = await activateAccount(created.account.email, created.account.temporaryPassword);
+  return { id: created.id, account: { email: created.account.email, password } };
+}
+
+/** The first sign-in of an account with a temporary password, as its owner does it: she chooses her own. */
+export async function activateAccount(email: string, temporaryPassword: string, password = `chosen-${randomUUID()}`): Promise<string> {
+  const res = await api("POST", "/api/v1/tokens", { json: { email, password: temporaryPassword, newPassword: password } });
+  if (res.status !== 201) throw new Error(`account activation failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return password;
 }
 
 export { tokenFor };

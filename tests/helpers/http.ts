@@ -45,6 +45,9 @@ export async function tokenFor(email: string, password = DEMO_PASSWORD): Promise
 export class BrowserSession {
   readonly cookies = new Map<string, string>();
 
+  /** `base`: another server than the run's own. */
+  constructor(readonly base: string = baseUrl()) {}
+
   cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
   }
@@ -61,7 +64,7 @@ export class BrowserSession {
   }
 
   async get(path: string, headers: Record<string, string> = {}): Promise<Response & { html: string }> {
-    const res = await fetch(baseUrl() + path, { headers: { Cookie: this.cookieHeader(), ...headers }, redirect: "manual" });
+    const res = await fetch(new URL(path, this.base), { headers: { Cookie: this.cookieHeader(), ...headers }, redirect: "manual" });
     this.keep(res);
     return Object.assign(res, { html: await res.text() });
   }
@@ -82,7 +85,7 @@ export class BrowserSession {
     const csrf = options.csrf === undefined ? await this.csrf() : options.csrf;
     const body = new URLSearchParams(fields);
     if (csrf !== null) body.set("csrf", csrf);
-    const res = await fetch(baseUrl() + path, {
+    const res = await fetch(new URL(path, this.base), {
       method: "POST",
       headers: {
         Cookie: this.cookieHeader(),
@@ -96,9 +99,9 @@ export class BrowserSession {
     return Object.assign(res, { html: await res.text() });
   }
 
-  static async login(email: string, password = DEMO_PASSWORD): Promise<BrowserSession> {
-    const session = new BrowserSession();
-    const res = await session.post("/connexion", { email, password });
+  static async login(email: string, password = DEMO_PASSWORD, headers: Record<string, string> = {}, base?: string): Promise<BrowserSession> {
+    const session = new BrowserSession(base);
+    const res = await session.post("/connexion", { email, password }, { headers });
     if (res.status !== 302 && res.status !== 204) {
       throw new Error(`browser login ${email} failed: ${res.status}`);
     }

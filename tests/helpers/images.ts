@@ -99,6 +99,8 @@ export interface DicomOptions {
   columns?: number;
   viewPosition?: string;
   laterality?: string;
+  /** Study Date (0008,0020), `YYYYMMDD`; absent when not given. */
+  studyDate?: string;
 }
 
 /** A minimal valid DICOM Part 10 mammogram: 128-byte preamble, "DICM", file meta group, data set, 16-bit pixels. */
@@ -118,6 +120,7 @@ export function dicom(options: DicomOptions = {}): Buffer {
   const dataSet = Buffer.concat([
     element(0x0008, 0x0016, "UI", text(MAMMO_SOP_CLASS)),
     element(0x0008, 0x0018, "UI", text(instance)),
+    ...(options.studyDate ? [element(0x0008, 0x0020, "DA", text(options.studyDate))] : []),
     element(0x0008, 0x0060, "CS", text("MG")),
     element(0x0010, 0x0010, "PN", text(options.patientName ?? "DUPONT^CAMILLE")),
     element(0x0010, 0x0020, "LO", text(options.patientId ?? "PID-0001")),
@@ -140,4 +143,14 @@ export function dicom(options: DicomOptions = {}): Buffer {
     meta,
     dataSet,
   ]);
+}
+
+/** POST /api/v1/patients/:id/images with one file part; the new image id (insists on a 201). */
+export async function uploadImage(baseUrl: string, token: string, patientId: string, bytes: Uint8Array, name = "cliche.jpg"): Promise<string> {
+  const form = new FormData();
+  form.append("file", new Blob([new Uint8Array(bytes)]), name);
+  const res = await fetch(`${baseUrl}/api/v1/patients/${patientId}/images`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: form });
+  const body = await res.text();
+  if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${body}`);
+  return JSON.parse(body).id;
 }

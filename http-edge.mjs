@@ -1,0 +1,236 @@
+// What the HTTP edge of the Nexus server enforces before and after the Remix app (used by server.mjs):
+//  - body limits per route, before any parsing: a declared Content-Length over the limit is answered 413 without
+//    reading a byte; a body without one (chunked) is counted as it streams and cut at the limit (413);
+//  - `Cache-Control: private, no-store` by default on every dynamic answer (static assets are served before);
+//  - a request that failed because the database refuses connections is answered 503 with Retry-After (JSON on the
+//    API, a short page in the browser) instead of Remix's "Unexpected Server Error".
+import { Transform } from "node:stream";
+import { createReadableStreamFromReadable, createRequestHandler } from "@remix-run/node";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Forms and JSON bodies: logins, tokens, consents, patients, accounts — a few KiB at most. */
+export const FORM_BODY_LIMIT = 64 * KiB;
+/**
+ * Multipart uploads: up to 20 files of 50 MiB each (checked per file by the parser), streamed, plus the fields; a
+ * DICOMweb STOW-RS study likewise (each instance ≤ 50 MiB, checked part by part as it streams).
+ */
+export const UPLOAD_BODY_LIMIT = 20 * 50 * MiB + MiB;
+const UPLOAD_ROUTES = [
+  /^\/patients\/[^/]+\/televersement\/?$/,
+  /^\/api\/v1\/patients\/[^/]+\/images\/?$/,
+  /^\/dicomweb\/studies(\/[^/]+)?\/?$/,
+];
+
+export function bodyLimit(path) {
+  return UPLOAD_ROUTES.some((route) => route.test(path)) ? UPLOAD_BODY_LIMIT : FORM_BODY_LIMIT;
+}
+
+const wantsJson = (req) => req.path.startsWith("/api/") || /application\/json/.test(req.headers.accept ?? "");
+const english = (req) =>
+  /(?:^|;\s*)nexus_lang=en\b/.test(req.headers.cookie ?? "") ||
+  (!/(?:^|;\s*)nexus_lang=/.test(req.headers.cookie ?? "") && /^en\b/i.test(req.headers["accept-language"] ?? ""));
+
+const MESSAGES = {
+  too_large: {
+    status: 413,
+    fr: ["Requête trop volumineuse", "Le corps de la requête dépasse la limite autorisée. Rien n'a été enregistré."],
+    en: ["Request too large", "The request body exceeds the allowed size. Nothing was stored."],
+  },
+  unavailable: {
+    status: 503,
+    fr: ["Service momentanément indisponible", "La base de données ne répond pas. Réessayez dans quelques instants."],
+    en: ["Service temporarily unavailable", "The database is not answering. Please try again in a moment."],
+  },
+};
+const RETRY_AFTER_SECONDS = "5";
+/** What is read and thrown away of a body the app answered without reading (beyond it, the connection closes). */
+const DRAIN_LIMIT = MiB;
+
+function escapeHtml(s) {
+  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+}
+
+/** Answers a refusal of the edge itself (413, 503): JSON on the API, a short page in the user's language elsewhere. */
+export function refuse(req, res, code, extraHeaders = {}) {
+  const { status, fr, en } = MESSAGES[code];
+  const [title, message] = english(req) ? en : fr;
+  res.status(status);
+  res.setHeader("Cache-Control", "private, no-store");
+  for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
+  if (wantsJson(req)) {
+    res.json({ error: { code, message } });
+    return;
+  }
+  const lang = english(req) ? "en" : "fr";
+  res.type("html").send(
+    `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
+      `<title>${escapeHtml(title)} — Nexus</title></head><body style="font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem">` +
+      `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p><p><a href="/">Nexus</a></p></body></html>`,
+  );
+}
+
+/** Refuses a body whose declared length is over the route's limit, before anything reads it. */
+export function declaredBodyLimit(req, res, next) {
+  if (req.method === "GET" || req.method === "HEAD") return next();
+  const declared = req.headers["content-length"];
+  if (declared !== undefined && Number(declared) > bodyLimit(req.path)) {
+    // The body is never read: the connection is closed once the answer is sent.
+    res.setHeader("Connection", "close");
+    return refuse(req, res, "too_large");
+  }
+  next();
+}
+
+class BodyTooLargeError extends Error {
+  constructor() {
+    super("request body over the route's limit");
+    this.name = "BodyTooLargeError";
+  }
+}
+
+/** The request body as the app sees it: counted, and cut with an error at `limit` bytes. */
+function cappedBody(req, limit, onOverflow) {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > limit) {
+        onOverflow();
+        callback(new BodyTooLargeError());
+        return;
+      }
+      callback(null, chunk);
+    },
+  });
+  req.on("error", (err) => counter.destroy(err));
+  req.on("aborted", () => counter.destroy(new Error("request aborted")));
+  req.pipe(counter);
+  return counter;
+}
+
+function requestHeaders(raw) {
+  const headers = new Headers();
+  for (const [key, values] of Object.entries(raw)) {
+    if (Array.isArray(values)) for (const value of values) headers.append(key, value);
+    else if (values) headers.set(key, values);
+  }
+  return headers;
+}
+
+/**
+ * Writes a response body with backpressure, and cancels it when the client goes away: the cancel reaches the
+ * body's source (an image's decrypting stream, then the object store's file or S3 stream), which closes it.
+ * (@remix-run/node's writer ignores both, so an aborted download kept reading its file and a file handle could be
+ * left to the garbage collector.)
+ */
+async function writeBody(body, res) {
+  const reader = body.getReader();
+  let gone = false;
+  const onClose = () => {
+    if (res.writableFinished) return;
+    gone = true;
+    reader.cancel(new Error("client went away")).catch(() => {});
+  };
+  res.on("close", onClose);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        if (!gone) res.end();
+        return;
+      }
+      if (gone || res.destroyed) {
+        await reader.cancel().catch(() => {});
+        return;
+      }
+      if (!res.write(value)) {
+        await new Promise((resolve) => {
+          const resume = () => {
+            res.off("drain", resume);
+            res.off("close", resume);
+            resolve();
+          };
+          res.on("drain", resume);
+          res.on("close", resume);
+        });
+      }
+    }
+  } catch (error) {
+    await reader.cancel(error).catch(() => {});
+    res.destroy(error);
+  } finally {
+    res.off("close", onClose);
+    reader.releaseLock?.();
+  }
+}
+
+/** The URL as @remix-run/express builds it: the host as Express resolves it ("trust proxy"), the port forwarded. */
+function requestUrl(req) {
+  const portOf = (value) => Number.parseInt(value?.split(":")[1] ?? "", 10);
+  const forwardedPort = portOf(req.get("X-Forwarded-Host"));
+  const hostPort = portOf(req.get("host"));
+  const port = Number.isSafeInteger(forwardedPort) ? forwardedPort : Number.isSafeInteger(hostPort) ? hostPort : "";
+  return new URL(`${req.protocol}://${req.hostname}${port ? `:${port}` : ""}${req.originalUrl}`);
+}
+
+/** @remix-run/express's handler, with the body cap, the no-store default and the 503 mapping. */
+export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
+  const handleRequest = createRequestHandler(build, mode);
+  return async (req, res, next) => {
+    let overflowed = false;
+    try {
+      const url = requestUrl(req);
+      let controller = new AbortController();
+      const init = { method: req.method, headers: requestHeaders(req.headers), signal: controller.signal };
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        const body = cappedBody(req, bodyLimit(req.path), () => {
+          overflowed = true;
+          if (!res.headersSent) {
+            res.setHeader("Connection", "close");
+            refuse(req, res, "too_large");
+          }
+        });
+        init.body = createReadableStreamFromReadable(body);
+        init.duplex = "half";
+      }
+      res.on("finish", () => (controller = null));
+      res.on("close", () => controller?.abort());
+      const request = new Request(url.href, init);
+      const loadContext = await getLoadContext(req, res);
+      const response = await handleRequest(request, loadContext);
+      if (overflowed || res.headersSent || res.destroyed) {
+        await response.body?.cancel().catch(() => {});
+        return;
+      }
+      if (loadContext[unavailableFlag] && response.status >= 500) {
+        await response.body?.cancel().catch(() => {});
+        return refuse(req, res, "unavailable", { "Retry-After": RETRY_AFTER_SECONDS });
+      }
+      // An answer given before the body was read whole (a refusal): the rest is drained so the next request on
+      // this keep-alive connection parses — up to DRAIN_LIMIT bytes, after which the connection is closed.
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.once("finish", () => {
+          if (req.readableEnded || req.destroyed) return;
+          req.unpipe();
+          let drained = 0;
+          req.on("data", (chunk) => {
+            drained += chunk.length;
+            if (drained > DRAIN_LIMIT) req.destroy();
+          });
+          req.resume();
+        });
+      }
+      res.statusMessage = response.statusText;
+      res.status(response.status);
+      if (!response.headers.has("Cache-Control")) res.setHeader("Cache-Control", "private, no-store");
+      for (const [key, value] of response.headers.entries()) res.append(key, value);
+      if (response.body) await writeBody(response.body, res);
+      else res.end();
+    } catch (error) {
+      if (overflowed || res.headersSent) return;
+      next(error);
+    }
+  };
+}

@@ -1,0 +1,541 @@
+/**
+ * npm run bench:http — Nexus against Debian's Orthanc 1.10 on this machine, same files, same load (issue 15).
+ *
+ * Starts Nexus (the production build, `node server.mjs`, on a throwaway PostgreSQL database and a local store in a
+ * temporary directory; S3 instead when S3_* is configured) and Orthanc (`/usr/sbin/Orthanc` with a throwaway
+ * configuration and storage in a temporary directory; nothing is installed: "skipped: no Orthanc" where it is
+ * absent), both on loopback ports of BENCH_PORT_BASE (48100 by default), then drives both with Debian's `wrk`
+ * and sequential/concurrent fetches:
+ *   GET one 2 MiB DICOM image ×16 connections · JSON patient list ×16 · upload 45 real DICOM files (pydicom's
+ *   corpus, python3-pydicom) sequentially · 8 × ~49 MiB DICOM uploads at once · read the 45 files back ·
+ *   the HTML page /patients ×16 (Nexus only).
+ * Every wrk run follows an unmeasured warm-up of BENCH_WARM_UP seconds (3). Prints req/s, p50/p95/p99, errors, peak RSS (sampled from /proc every 50 ms), ratios Nexus/Orthanc and the
+ * 1-minute load average beside each figure, then the per-stage breakdown of Nexus requests from its timing log
+ * (NEXUS_TIMING=1: auth, policy, domain (database…), audit, decrypt, and the rest: render/stream).
+ *
+ *   npm run build && npm run bench:http                 BENCH_DURATION=10 (seconds per wrk run)
+ * The PostgreSQL server is BENCH_ADMIN_URL, else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { request } from "node:http";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { dicom } from "../tests/helpers/images";
+
+const ORTHANC = "/usr/sbin/Orthanc";
+const WRK = "/usr/bin/wrk";
+const PYDICOM_DATA = "/usr/lib/python3/dist-packages/pydicom/data";
+const PORT_BASE = Number(process.env.BENCH_PORT_BASE ?? 48100);
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = 16;
+const MiB = 1024 * 1024;
+const adminUrl = process.env.BENCH_ADMIN_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+if (!existsSync("build/server/index.js")) {
+  console.error("No production build: run `npm run build` first.");
+  process.exit(1);
+}
+if (!existsSync(WRK)) {
+  console.log("skipped: no wrk (Debian package wrk)");
+  process.exit(0);
+}
+const withOrthanc = existsSync(ORTHANC);
+if (!withOrthanc) console.log("skipped: no Orthanc (Debian package orthanc) — Nexus alone");
+
+const work = mkdtempSync(path.join(tmpdir(), "nexus-bench-http-"));
+const children: ChildProcess[] = [];
+const dbName = `nexus_bench_http_${Date.now().toString(36)}`;
+const cleanups: (() => Promise<void> | void)[] = [() => rmSync(work, { recursive: true, force: true })];
+
+async function admin(statement: string) {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(statement);
+  } finally {
+    await c.end();
+  }
+}
+
+// ---- processes -----------------------------------------------------------------------------------------------
+
+function rssOf(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples the RSS of a process every 50 ms while `fn` runs: the peak and the value before. */
+async function withRss<T>(pid: number | undefined, fn: () => Promise<T>): Promise<{ value: T; before: number; peak: number }> {
+  const before = rssOf(pid);
+  let peak = before;
+  const timer = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 50);
+  try {
+    const value = await fn();
+    return { value, before, peak: Math.max(peak, rssOf(pid)) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function waitFor(url: string, child: ChildProcess, output: () => string, init?: RequestInit): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`${url}: the process exited:\n${output()}`);
+    try {
+      const res = await fetch(url, init);
+      if (res.status < 500) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer in 60 s:\n${output()}`);
+}
+
+interface Server {
+  base: string;
+  pid: number | undefined;
+  output(): string;
+}
+
+async function startNexus(): Promise<Server> {
+  await admin(`create database "${dbName}"`);
+  cleanups.push(() => admin(`drop database if exists "${dbName}" with (force)`));
+  const url = new URL(adminUrl);
+  url.pathname = `/${dbName}`;
+  const port = PORT_BASE;
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    DATABASE_URL: url.toString(),
+    NEXUS_DEMO: "1",
+    DATA_DIR: path.join(work, "nexus"),
+    NEXUS_MASTER_KEYS: `bench:${randomBytes(32).toString("base64")}`,
+    NEXUS_TIMING: "1",
+    NEXUS_ACCESS_LOG: "1",
+    LOGIN_MAX_FAILURES: "1000",
+  };
+  const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  const lines: string[] = [];
+  child.stdout!.on("data", (c: Buffer) => {
+    const text = c.toString();
+    if (out.length < 100_000) out += text;
+    lines.push(text);
+  });
+  child.stderr!.on("data", (c: Buffer) => (out.length < 100_000 ? (out += c.toString()) : undefined));
+  timingLines = () => lines.join("");
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/healthz`, child, () => out);
+  return { base, pid: child.pid, output: () => out };
+}
+let timingLines: () => string = () => "";
+
+async function startOrthanc(): Promise<Server> {
+  const dir = path.join(work, "orthanc");
+  const config = path.join(work, "orthanc.json");
+  const port = PORT_BASE + 1;
+  writeFileSync(
+    config,
+    JSON.stringify({
+      Name: "bench",
+      StorageDirectory: dir,
+      IndexDirectory: dir,
+      HttpPort: port,
+      DicomPort: PORT_BASE + 2,
+      RemoteAccessAllowed: false,
+      AuthenticationEnabled: false,
+      DicomServerEnabled: false,
+      HttpBindAddress: "127.0.0.1",
+      Plugins: [],
+      StorageCompression: false,
+      HttpThreadsCount: 50,
+    }),
+  );
+  const child = spawn(ORTHANC, [config], { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  const keep = (c: Buffer) => (out.length < 100_000 ? (out += c.toString()) : undefined);
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/system`, child, () => out);
+  return { base, pid: child.pid, output: () => out };
+}
+
+// ---- load ----------------------------------------------------------------------------------------------------
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  errors: number;
+  requests: number;
+  load: number;
+  rss: { before: number; peak: number };
+}
+
+const WRK_SCRIPT = path.join(work, "report.lua");
+writeFileSync(
+  WRK_SCRIPT,
+  `done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %f %f %f %f %d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+`,
+);
+
+const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 3);
+
+function runWrk(args: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(WRK, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk failed:\n${out}`))));
+  });
+}
+
+/** A warm-up of BENCH_WARM_UP seconds (JIT, connection pools, caches; not counted), then the measured run. */
+async function wrk(server: Server, pathName: string, headers: Record<string, string>): Promise<LoadResult> {
+  const target: string[] = [];
+  for (const [k, v] of Object.entries(headers)) target.push("-H", `${k}: ${v}`);
+  target.push(server.base + pathName);
+  if (WARM_UP > 0) await runWrk(["-t2", `-c${CONNECTIONS}`, `-d${WARM_UP}s`, ...target]);
+  const args = ["-t2", `-c${CONNECTIONS}`, `-d${DURATION}s`, "-s", WRK_SCRIPT, ...target];
+  const { value, before, peak } = await withRss(server.pid, () => runWrk(args));
+  const m = /BENCH (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(value);
+  if (!m) throw new Error(`no wrk report:\n${value}`);
+  const [, requests, seconds, p50, p95, p99, errors] = m.map(Number) as number[];
+  return { rps: requests! / seconds!, p50: p50!, p95: p95!, p99: p99!, errors: errors!, requests: requests!, load: loadavg()[0]!, rss: { before, peak } };
+}
+
+interface BatchResult {
+  seconds: number;
+  errors: number;
+  /** Why the failed ones failed (status and code), counted. */
+  failures: Record<string, number>;
+  load: number;
+  rss: { before: number; peak: number };
+  ids: string[];
+}
+
+async function batch(server: Server, items: (() => Promise<string | null>)[], concurrent: boolean): Promise<BatchResult> {
+  const ids: string[] = [];
+  let errors = 0;
+  const failures: Record<string, number> = {};
+  const t0 = performance.now();
+  const { before, peak } = await withRss(server.pid, async () => {
+    const one = async (f: () => Promise<string | null>) => {
+      const id = await f().catch((err: Error) => {
+        // fetch's own failures carry the reason (ECONNRESET, EPIPE, …) in `cause`.
+        const cause = (err.cause as { code?: string } | undefined)?.code;
+        const why = cause ? `${err.message}: ${cause}` : err.message;
+        failures[why] = (failures[why] ?? 0) + 1;
+        return null;
+      });
+      if (id === null) errors++;
+      else ids.push(id);
+    };
+    if (concurrent) await Promise.all(items.map(one));
+    else for (const f of items) await one(f);
+  });
+  return { seconds: (performance.now() - t0) / 1000, errors, failures, load: loadavg()[0]!, rss: { before, peak }, ids };
+}
+
+/**
+ * POSTs `parts` on a connection of its own (no keep-alive pool: a pooled connection left idle between phases may
+ * have been closed by the server, and a large body written into it fails with EPIPE — an artefact of the client).
+ */
+function post(url: string, headers: Record<string, string>, parts: Uint8Array[]): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    const req = request(url, { method: "POST", agent: false, headers: { ...headers, "Content-Length": String(length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    for (const p of parts) req.write(p);
+    req.end();
+  });
+}
+
+// ---- files ---------------------------------------------------------------------------------------------------
+
+/** Real DICOM files written by other tools: pydicom's test corpus (python3-pydicom). */
+function corpusFiles(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.dcm$/i.test(e.name) && statSync(p).size > 1024) found.push(p);
+    }
+  };
+  if (existsSync(PYDICOM_DATA)) walk(PYDICOM_DATA);
+  return found.sort((a, b) => statSync(b).size - statSync(a).size);
+}
+
+/** A copy of a generated DICOM file with another SOP instance UID (same length), so that no store de-duplicates. */
+function variant(file: Buffer, uid: string, n: number): Buffer {
+  const copy = Buffer.from(file);
+  const suffix = String(n).padStart(3, "0");
+  const replaced = uid.slice(0, -3) + suffix;
+  for (let at = copy.indexOf(uid); at >= 0; at = copy.indexOf(uid, at + 1)) copy.write(replaced, at, "latin1");
+  return copy;
+}
+
+/** Explicit VR little-endian UI element. */
+function uiElement(element: number, value: string): Buffer {
+  const text = Buffer.from(value.length % 2 ? `${value}\0` : value, "latin1");
+  const head = Buffer.alloc(8);
+  head.writeUInt16LE(0x0020, 0);
+  head.writeUInt16LE(element, 2);
+  head.write("UI", 4, "latin1");
+  head.writeUInt16LE(text.length, 6);
+  return Buffer.concat([head, text]);
+}
+
+/**
+ * The project's generated mammogram (tests/helpers/images.ts) with a Study and a Series Instance UID, which Orthanc
+ * requires to index an instance; inserted before Image Laterality (0020,0062) to keep the tags in order.
+ */
+function benchDicom(rows: number, columns: number): Buffer {
+  const file = dicom({ rows, columns });
+  const at = file.indexOf(Buffer.from([0x20, 0x00, 0x62, 0x00, 0x43, 0x53]));
+  const root = "1.2.826.0.1.3680043.10.999";
+  const stamp = Date.now();
+  return Buffer.concat([file.subarray(0, at), uiElement(0x000d, `${root}.1.${stamp}`), uiElement(0x000e, `${root}.2.${stamp}`), file.subarray(at)]);
+}
+
+function uidOf(file: Buffer): string {
+  const m = /1\.2\.826\.0\.1\.3680043\.10\.999\.\d+/.exec(file.toString("latin1"));
+  return m![0];
+}
+
+// ---- the run -------------------------------------------------------------------------------------------------
+
+async function main() {
+  const nexus = await startNexus();
+  const orthanc = withOrthanc ? await startOrthanc() : null;
+  console.log(`Nexus ${nexus.base} (PostgreSQL, ${process.env.S3_HOST || process.env.S3_ENDPOINT ? "S3" : "local store"}); Orthanc ${orthanc?.base ?? "—"}; wrk ${CONNECTIONS} connections × ${DURATION} s`);
+
+  // Nexus: a doctor's token, a patient, a browser session.
+  const tokenRes = await fetch(`${nexus.base}/api/v1/tokens`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email: "doctor@demo.nexus", password: process.env.NEXUS_DEMO_PASSWORD ?? "nexus-demo-2026" }),
+  });
+  const token = ((await tokenRes.json()) as { token: string }).token;
+  const auth = { Authorization: `Bearer ${token}` };
+  const patientRes = await fetch(`${nexus.base}/api/v1/patients`, {
+    method: "POST",
+    headers: { ...auth, "Content-Type": "application/json" },
+    body: JSON.stringify({ displayName: "Patiente Banc", consents: { care: true, ai_analysis: true } }),
+  });
+  if (patientRes.status !== 201) throw new Error(`patient: ${patientRes.status} ${await patientRes.text()}`);
+  const patientId = ((await patientRes.json()) as { id: string }).id;
+  const nexusUpload = (bytes: Buffer, name: string) => async () => {
+    const boundary = `----nexus-bench-${randomBytes(8).toString("hex")}`;
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/dicom\r\n\r\n`,
+    );
+    const res = await post(`${nexus.base}/api/v1/patients/${patientId}/images`, { ...auth, "Content-Type": `multipart/form-data; boundary=${boundary}` }, [
+      head,
+      bytes,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const body = (() => {
+      try {
+        return JSON.parse(res.text) as { id?: string; error?: { code?: string } };
+      } catch {
+        return {} as { id?: string; error?: { code?: string } };
+      }
+    })();
+    if (res.status !== 201 || !body.id) throw new Error(`${res.status} ${body.error?.code ?? ""}`.trim());
+    return body.id;
+  };
+  const orthancUpload = (bytes: Buffer) => async () => {
+    const res = await post(`${orthanc!.base}/instances`, { "Content-Type": "application/dicom" }, [bytes]);
+    const body = (() => {
+      try {
+        return JSON.parse(res.text) as { ID?: string };
+      } catch {
+        return {} as { ID?: string };
+      }
+    })();
+    if (res.status !== 200 || !body.ID) throw new Error(String(res.status));
+    return body.ID;
+  };
+  const readBack = (url: string, headers: Record<string, string>) => async () => {
+    const res = await fetch(url, { headers });
+    const bytes = await res.arrayBuffer();
+    if (!res.ok || bytes.byteLength === 0) throw new Error(String(res.status));
+    return url;
+  };
+
+  // Browser session for /patients.
+  const loginPage = await fetch(`${nexus.base}/connexion`);
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await loginPage.text())![1]!;
+  const cookies = loginPage.headers.getSetCookie().map((c) => c.split(";")[0]);
+  const login = await fetch(`${nexus.base}/connexion`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { Cookie: cookies.join("; "), "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ email: "doctor@demo.nexus", password: process.env.NEXUS_DEMO_PASSWORD ?? "nexus-demo-2026", csrf }),
+  });
+  const session = [...cookies, ...login.headers.getSetCookie().map((c) => c.split(";")[0])].join("; ");
+
+  // The large files are made first: generating them takes seconds, longer than the servers keep an idle connection
+  // open, and fetch would then write a 49 MiB body into a connection the server had closed (EPIPE).
+  const big = benchDicom(4096, 6300); // 49.2 MiB, under the 50 MiB upload limit
+  const uid = uidOf(big);
+  const bigs = Array.from({ length: 8 }, (_, i) => variant(big, uid, i));
+
+  // The 2 MiB image, on both.
+  const image = benchDicom(1024, 1024);
+  const imageId = await nexusUpload(image, "image-2mib.dcm")();
+  const orthancImage = orthanc ? await orthancUpload(image)().catch(() => null) : null;
+  if (!imageId) throw new Error("Nexus refused the 2 MiB DICOM image");
+
+  const rows: { work: string; nexus: string; orthanc: string; ratio: string }[] = [];
+  const mb = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
+  const loadLine = (r: LoadResult) =>
+    `${Math.round(r.rps).toLocaleString("en")} req/s; p50/p95/p99 ${r.p50.toFixed(1)}/${r.p95.toFixed(1)}/${r.p99.toFixed(1)} ms; ${r.errors} err; peak RSS ${mb(r.rss.peak)}; load ${r.load.toFixed(2)}`;
+  const batchLine = (r: BatchResult, n: number) =>
+    `${r.seconds.toFixed(2)} s; ${n - r.errors}/${n} ok${r.errors ? ` (${Object.entries(r.failures).map(([k, v]) => `${v}× ${k}`).join(", ")})` : ""}; RSS ${mb(r.rss.before)} → peak ${mb(r.rss.peak)} (+${mb(r.rss.peak - r.rss.before)}); load ${r.load.toFixed(2)}`;
+  const phases: { name: string; from: number; to: number }[] = [];
+  const mark = (name: string, fn: () => Promise<void>) => async () => {
+    const from = timingLines().length;
+    await fn();
+    phases.push({ name, from, to: timingLines().length });
+  };
+
+  await mark("GET 2 MiB image", async () => {
+    const n = await wrk(nexus, `/api/v1/images/${imageId}`, auth);
+    const o = orthanc ? await wrk(orthanc, `/instances/${orthancImage}/file`, {}) : null;
+    rows.push({ work: "GET one 2 MiB image, 16 connections", nexus: loadLine(n), orthanc: o ? loadLine(o) : "–", ratio: o ? `${(n.rps / o.rps).toFixed(2)}×` : "–" });
+  })();
+
+  await mark("JSON patient list", async () => {
+    const n = await wrk(nexus, "/api/v1/patients", auth);
+    const o = orthanc ? await wrk(orthanc, "/patients", {}) : null;
+    rows.push({ work: "JSON patient list, 16 connections", nexus: loadLine(n), orthanc: o ? loadLine(o) : "–", ratio: o ? `${(n.rps / o.rps).toFixed(3)}×` : "–" });
+  })();
+
+  // 45 real DICOM files: the corpus files Nexus accepts (tried once, as warm-up), then both, sequentially.
+  const corpus = corpusFiles();
+  const accepted: Buffer[] = [];
+  for (const file of corpus) {
+    if (accepted.length >= 45) break;
+    const bytes = readFileSync(file);
+    if (await nexusUpload(bytes, path.basename(file))().catch(() => null)) accepted.push(bytes);
+  }
+  const totalBytes = accepted.reduce((s, b) => s + b.length, 0);
+  let nexusIds: string[] = [];
+  let orthancIds: string[] = [];
+  await mark("upload DICOM files", async () => {
+    const n = await batch(nexus, accepted.map((b, i) => nexusUpload(b, `corpus-${i}.dcm`)), false);
+    const o = orthanc ? await batch(orthanc, accepted.map((b) => orthancUpload(b)), false) : null;
+    nexusIds = n.ids;
+    orthancIds = o?.ids ?? [];
+    rows.push({
+      work: `upload ${accepted.length} real DICOM files (${(totalBytes / 1e6).toFixed(1)} MB), sequential`,
+      nexus: batchLine(n, accepted.length),
+      orthanc: o ? batchLine(o, accepted.length) : "–",
+      ratio: o ? `${(n.seconds / o.seconds).toFixed(2)}× the time` : "–",
+    });
+  })();
+
+  await mark("read files back", async () => {
+    const n = await batch(nexus, nexusIds.map((id) => readBack(`${nexus.base}/api/v1/images/${id}`, auth)), false);
+    const o = orthanc ? await batch(orthanc, orthancIds.map((id) => readBack(`${orthanc.base}/instances/${id}/file`, {})), false) : null;
+    rows.push({
+      work: `read the ${nexusIds.length} files back, sequential`,
+      nexus: batchLine(n, nexusIds.length),
+      orthanc: o ? batchLine(o, orthancIds.length) : "–",
+      ratio: o ? `${(n.seconds / o.seconds).toFixed(2)}× the time` : "–",
+    });
+  })();
+
+  await mark("8 × 49 MiB uploads", async () => {
+    const n = await batch(nexus, bigs.map((b, i) => nexusUpload(b, `big-${i}.dcm`)), true);
+    const o = orthanc ? await batch(orthanc, bigs.map((b) => orthancUpload(b)), true) : null;
+    rows.push({
+      work: `8 × ${(big.length / MiB).toFixed(1)} MiB uploads at once`,
+      nexus: batchLine(n, 8),
+      orthanc: o ? batchLine(o, 8) : "–",
+      ratio: o ? `${(n.seconds / o.seconds).toFixed(2)}× the time` : "–",
+    });
+  })();
+
+  await mark("HTML page /patients", async () => {
+    const n = await wrk(nexus, "/patients", { Cookie: session });
+    rows.push({ work: "HTML page /patients, 16 connections", nexus: loadLine(n), orthanc: "–", ratio: "–" });
+  })();
+
+  console.log(`\n### Nexus / Orthanc (${new Date().toISOString()}, ${process.env.NODE_ENV ?? "production"} build, 1-min load average beside each figure)\n`);
+  console.log("| work | Nexus | Orthanc | Nexus / Orthanc |");
+  console.log("|---|---|---|---:|");
+  for (const r of rows) console.log(`| ${r.work} | ${r.nexus} | ${r.orthanc} | ${r.ratio} |`);
+
+  // Stage breakdown from the timing log.
+  const log = timingLines();
+  console.log("\n### Where a Nexus request's time goes (mean ms per request, from NEXUS_TIMING=1)\n");
+  console.log("| phase | requests | total | auth | policy | domain (database…) | audit | decrypt | render/stream (rest) |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const p of phases) {
+    const sums = { total: 0, auth: 0, policy: 0, domain: 0, audit: 0, decrypt: 0 };
+    let n = 0;
+    for (const line of log.slice(p.from, p.to).split("\n")) {
+      if (!line.includes('"timing"')) continue;
+      try {
+        const entry = JSON.parse(line) as { ms: number; timing: Partial<Record<keyof typeof sums, number>> };
+        n++;
+        sums.total += entry.ms;
+        for (const k of ["auth", "policy", "domain", "audit", "decrypt"] as const) sums[k] += entry.timing[k] ?? 0;
+      } catch {
+        /* a partial line at a chunk boundary */
+      }
+    }
+    if (n === 0) continue;
+    const mean = (v: number) => (v / n).toFixed(2);
+    const rest = sums.total - sums.auth - sums.policy - sums.domain - sums.audit - sums.decrypt;
+    console.log(`| ${p.name} | ${n.toLocaleString("en")} | ${mean(sums.total)} | ${mean(sums.auth)} | ${mean(sums.policy)} | ${mean(sums.domain)} | ${mean(sums.audit)} | ${mean(sums.decrypt)} | ${mean(Math.max(0, rest))} |`);
+  }
+  console.log("\n(decrypt runs inside domain for the first read of an image and while streaming afterwards; stages of concurrent requests overlap.)");
+}
+
+let failed = false;
+try {
+  await main();
+} catch (err) {
+  failed = true;
+  console.error(err instanceof Error ? err.message : err);
+} finally {
+  for (const c of children) {
+    if (c.exitCode === null) {
+      const exited = new Promise((r) => c.once("exit", r));
+      c.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (c.exitCode === null) c.kill("SIGKILL");
+    }
+  }
+  for (const f of cleanups.reverse()) await Promise.resolve(f()).catch(() => {});
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,58 @@
+/**
+ * `node server.mjs` serves pages with React's production build even when nobody set NODE_ENV (issue 15: it used to
+ * render every page with react-dom-server's development build). A preload script lists, at exit, the React files
+ * the server evaluated (Node's ESM loader also lists, unevaluated, both branches of React's index.js: only
+ * `loaded` modules count); the server runs on its own PGlite directory.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { startServer } from "./helpers/server";
+
+describe("server.mjs without NODE_ENV", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "nexus-prodmode-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  // Starting a server of its own (PGlite, migrations, the model) takes a while on a busy machine.
+  it("renders pages with React's production build and reports NODE_ENV=production", { timeout: 120_000 }, async () => {
+    const report = path.join(dir, "loaded.json");
+    const preload = path.join(dir, "preload.cjs");
+    writeFileSync(
+      preload,
+      `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(report)}, JSON.stringify({
+         env: process.env.NODE_ENV,
+         react: Object.entries(require.cache)
+           .filter(([f, m]) => m.loaded && /[\\\\/]react(-dom)?[\\\\/]cjs[\\\\/]/.test(f))
+           .map(([f]) => f),
+       })));`,
+    );
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      NEXUS_DEMO: "1",
+      NEXUS_ACCESS_LOG: "0",
+      DATA_DIR: path.join(dir, "data"),
+      NEXUS_MASTER_KEYS: inject("masterKeys"),
+      NODE_OPTIONS: `--require ${preload}`,
+    };
+    // No NODE_ENV at all (the ProcessEnv type declares it always present), and an embedded database.
+    Reflect.deleteProperty(env, "NODE_ENV");
+    delete env.DATABASE_URL;
+    const server = await startServer(env);
+    try {
+      const page = await fetch(`${server.url}/connexion`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain("<html");
+    } finally {
+      await server.stop();
+    }
+    expect(existsSync(report), "the preload wrote its report at exit").toBe(true);
+    const loaded = JSON.parse(readFileSync(report, "utf8")) as { env: string; react: string[] };
+    expect(loaded.env).toBe("production");
+    const names = loaded.react.map((f) => path.basename(f));
+    expect(names.some((n) => n.startsWith("react-dom-server.node.production"))).toBe(true);
+    expect(names.filter((n) => n.includes("development"))).toEqual([]);
+  });
+});
