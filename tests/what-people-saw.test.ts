@@ -35,7 +35,8 @@ beforeAll(async () => {
     consents: { care: true, ai_analysis: true, research: false },
   });
   patient = { id: created.id, email: created.account!.email, password: created.account!.password, name };
-  dicomId = await upload(doctorToken, created.id, dicom({ rows: 64, columns: 48, studyDate: "20260310" }), "cc.dcm", "application/dicom");
+  // The header names her (the identity check compares it with the record).
+  dicomId = await upload(doctorToken, created.id, dicom({ rows: 64, columns: 48, studyDate: "20260310", patientName: name }), "cc.dcm", "application/dicom");
   expect((await api("POST", `/api/v1/images/${dicomId}/predictions`, { token: doctorToken })).status).toBe(201);
   expect((await doctor.get(`/patients/${created.id}`)).status).toBe(200);
 }, 60_000);
@@ -268,6 +269,19 @@ describe("15. who accessed patient X last week", () => {
     }
     const byLabel = await admin.get(`/admin/audit?patient=${encodeURIComponent(name)}&action=${encodeURIComponent("Consultation du dossier")}`);
     for (const m of byLabel.html.matchAll(/<tr data-event-id="\d+"[\s\S]*?<\/tr>/g)) expect(m[0]).toContain("Consultation du dossier");
+  });
+
+  it("finds a patient by her IPP too (the hospital's id, any case)", async () => {
+    const admin = await BrowserSession.login("admin@demo.nexus");
+    const ipp = `IPP-AUDIT-${randomUUID().slice(0, 6).toUpperCase()}`;
+    const created = await api("POST", "/api/v1/patients", { token: doctorToken, json: { displayName: "Recherche Par IPP", ipp } });
+    expect(created.status).toBe(201);
+    expect((await api("GET", `/api/v1/patients/${created.body.id}`, { token: doctorToken })).status).toBe(200);
+    const page = await admin.get(`/admin/audit?patient=${encodeURIComponent(ipp.toLowerCase())}`);
+    expect(page.status).toBe(200);
+    const rows = [...page.html.matchAll(/<tr data-event-id="\d+"[\s\S]*?<\/tr>/g)];
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(textOf(row[0])).toContain("Recherche Par IPP");
   });
 
   it("lists the choices when a name matches several patients, and says when none does", async () => {

@@ -1,7 +1,7 @@
 /**
  * What an admin types in the audit filters → the ids the trail holds. The trail stores ids only; names are looked
- * up here, on the server, at search time: a patient by display name (another identifier, e.g. the IPP, is one more
- * branch of `resolvePatient`), an actor by name or e-mail, an action by its label in either language.
+ * up here, on the server, at search time: a patient by display name or IPP (the hospital's id, exact, any case), an
+ * actor by name or e-mail, an action by its label in either language.
  */
 import { asc, eq, ilike, inArray, or } from "drizzle-orm";
 import { db } from "../db/db.server";
@@ -22,17 +22,23 @@ function contains(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** Patients whose display name contains the text (case-insensitive); an id is taken as it is. */
+/** Patients whose IPP is the text or whose display name contains it (case-insensitive); an id is taken as it is. */
 export async function resolvePatient(text: string): Promise<Match[]> {
   const value = text.trim();
   if (UUID.test(value)) return [{ id: value.toLowerCase(), label: value }];
-  const rows = await db
-    .select({ id: patients.id, label: patients.displayName })
+  const byIpp = await db
+    .select({ id: patients.id, name: patients.displayName, ipp: patients.ipp })
     .from(patients)
-    .where(ilike(patients.displayName, contains(value)))
-    .orderBy(asc(patients.displayName))
-    .limit(MAX_MATCHES + 1);
-  return rows;
+    .where(ilike(patients.ipp, value.replace(/[\\%_]/g, (c) => `\\${c}`)));
+  const rows = byIpp.length
+    ? byIpp
+    : await db
+        .select({ id: patients.id, name: patients.displayName, ipp: patients.ipp })
+        .from(patients)
+        .where(ilike(patients.displayName, contains(value)))
+        .orderBy(asc(patients.displayName))
+        .limit(MAX_MATCHES + 1);
+  return rows.map((r) => ({ id: r.id, label: r.ipp ? `${r.name} (IPP ${r.ipp})` : r.name }));
 }
 
 /** Accounts by id, exact e-mail, or name or e-mail containing the text. */

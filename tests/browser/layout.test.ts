@@ -100,7 +100,7 @@ describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal o
     ids.patientId = patient.id;
     passwords.patient = { email: patient.account!.email, password: patient.account!.password };
     const form = new FormData();
-    form.append("file", new Blob([new Uint8Array(dicom({ rows: 64, columns: 48 }))], { type: "application/dicom" }), "mammo.dcm");
+    form.append("file", new Blob([new Uint8Array(dicom({ rows: 64, columns: 48, patientName: "Camille Mise-en-page" }))], { type: "application/dicom" }), "mammo.dcm");
     const res = await fetch(`${baseUrl()}/api/v1/patients/${patient.id}/images`, {
       method: "POST",
       headers: { Authorization: `Bearer ${doctor}` },

@@ -133,7 +133,13 @@ describe.skipIf(missing !== null)("two replicas behind Caddy (PostgreSQL, S3)", 
           token: doctorA,
           json: { displayName: `Réplique ${lane}`, email: `replica-${lane}-${randomUUID().slice(0, 6)}@test.nexus`, consents: { care: true } },
         });
-        const patientToken = await token(a.url, created.body.account.email, created.body.account.temporaryPassword);
+        // Her first sign-in replaces the temporary password (it works once) by her own.
+        const first = await api("POST", "/api/v1/tokens", {
+          base: a.url,
+          json: { email: created.body.account.email, password: created.body.account.temporaryPassword, newPassword: `replica-${randomUUID()}` },
+        });
+        if (first.status !== 201) throw new Error(`first sign-in: ${first.status}`);
+        const patientToken = first.body.token as string;
         const imageId = await uploadImage(b.url, doctorB, created.body.id, image);
         return { patientId: created.body.id as string, patientToken, imageId };
       }),
