@@ -5,7 +5,9 @@ import type { loader as rootLoader } from "../root";
 import { z } from "zod";
 import { config } from "../config.server";
 import { latestExamAi, runExamAi } from "../exams/exam-ai.server";
-import { examPatientId, getExam } from "../exams/exams.server";
+import { examPatientId, getExam, listExams } from "../exams/exams.server";
+import { priorExam } from "../viewer/prior.server";
+import { ExamViewer } from "../viewer/ExamViewer";
 import { failure, HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
@@ -27,17 +29,20 @@ export async function loader(args: LoaderFunctionArgs) {
   const patientId = await examPatientId(examId);
   const resource = { type: "exam", id: examId, patientId } as const;
   return perform(ctx, "exam.read", resource, async () => {
-    const [exam, patient, analyse, readAi] = await Promise.all([
+    const [exam, patient, analyse, readAi, history] = await Promise.all([
       getExam(examId),
       getPatient(patientId!),
       authorize(ctx.actor, "exam.analyse", resource),
       authorize(ctx.actor, "prediction.read", resource),
+      listExams(patientId!),
     ]);
+    const prior = priorExam(exam!, history);
     // AI_DISPLAY=after_reading: the AI shows once this reader has recorded her reading (or the result is final).
     const aiShown = readAi.allowed && (await aiVisibleTo(exam!, ctx.actor!.id, config.AI_DISPLAY));
     const ai = aiShown ? await latestExamAi(exam!) : null;
     const reading = await readingPage(exam!, ctx.actor!);
     return {
+      prior: prior ? { id: prior.id, date: prior.date, images: prior.images } : null,
       aiHidden: readAi.allowed && !aiShown,
       reading: { next: reading.next, missingViews: reading.missingViews, readings: reading.readings },
       exam: exam!,
@@ -77,7 +82,7 @@ export async function action(args: ActionFunctionArgs) {
 
 export default function ExamPage() {
   const t = useT();
-  const { exam, patient, ai, analyse, aiHidden, reading } = useLoaderData<typeof loader>();
+  const { exam, patient, ai, analyse, aiHidden, reading, prior } = useLoaderData<typeof loader>();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const result = useActionData<typeof action>();
   return (
@@ -101,8 +106,13 @@ export default function ExamPage() {
         ) : null}
         <ExamCompleteness complete={exam.complete} missing={exam.missing} />
       </section>
+      {/* The server decides whether the AI shows (AI_DISPLAY): the viewer shows what it is given, at once. */}
+      <ExamViewer current={{ id: exam.id, date: exam.date, images: exam.images }} prior={prior} ai={ai} aiDisplay={aiHidden ? "after_reading" : "concurrent"} />
       <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
-        <ExamViews images={exam.images} ai={ai?.views} />
+        {/* The server-rendered previews are for browsers without JavaScript; the viewer above replaces them. */}
+        <noscript>
+          <ExamViews images={exam.images} ai={ai?.views} />
+        </noscript>
         <div className="space-y-3">
           {aiHidden ? (
             <p className="rounded bg-sky-50 p-2 text-sm text-sky-900" data-testid="ai-hidden">

@@ -1,0 +1,130 @@
+/**
+ * Viewer benchmark (issue 14): time from navigation to the four views rendered, for a four-view 12-bit exam of
+ * ≈ 27 MB per view (3328 × 4096, uncompressed), then to the prior's four views, in Debian's Chromium on loopback,
+ * from the page's own performance marks (`viewer:current-rendered`, `viewer:prior-rendered`).
+ *
+ *   npm run bench:viewer                  # 3 runs, PGlite and the local store in a temporary directory
+ *   BENCH_ROWS=640 BENCH_COLUMNS=512 BENCH_RUNS=1 BENCH_DEBUG=1 npm run bench:viewer
+ *
+ * Starts its own production server (`npm run build` first) on port 0; everything it made is removed after.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { launchChromium } from "../tests/helpers/browser";
+import { FOUR_VIEWS, mammoDicom, uid } from "../tests/helpers/mammo";
+import { startServer } from "../tests/helpers/server";
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 4096);
+const COLUMNS = Number(process.env.BENCH_COLUMNS ?? 3328);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const DEBUG = Boolean(process.env.BENCH_DEBUG);
+const PASSWORD = process.env.NEXUS_DEMO_PASSWORD ?? "nexus-demo-2026";
+
+async function main() {
+  if (!existsSync("build/server/index.js")) throw new Error("No production build: run `npm run build` first.");
+  const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-bench-viewer-"));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: "production",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    NEXUS_DEMO: "1",
+    NEXUS_ACCESS_LOG: "0",
+    DATA_DIR: dataDir,
+    NEXUS_MASTER_KEYS: `bench:${randomBytes(32).toString("base64")}`,
+  };
+  delete env.DATABASE_URL;
+  const server = await startServer(env, { timeoutMs: 120_000 });
+  const browser = await launchChromium();
+  try {
+    const base = server.url;
+    const json = async (method: string, p: string, token: string | null, body?: unknown) => {
+      const res = await fetch(`${base}${p}`, {
+        method,
+        headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { "Content-Type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const out = await res.json();
+      if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(out)}`);
+      return out;
+    };
+    const { token } = await json("POST", "/api/v1/tokens", null, { email: "doctor@demo.nexus", password: PASSWORD });
+    const identity = { id: `IPP-${uid().slice(-8)}`, name: "BENCH^VIEWER", birthDate: "19600101", sex: "F" };
+    const patient = await json("POST", "/api/v1/patients", token, { displayName: "Bench Viewer", ipp: identity.id, birthDate: "1960-01-01", sex: "F", consents: { care: true } });
+    let current = "";
+    let perView = 0;
+    for (const [date, study] of [["20241128", uid()], ["20261130", uid()]] as const) {
+      for (const v of FOUR_VIEWS) {
+        const bytes = mammoDicom({ ...v, studyInstanceUid: study, studyDate: date, patient: identity, rows: ROWS, columns: COLUMNS, spacing: 0.07 });
+        perView = bytes.length;
+        const form = new FormData();
+        form.append("file", new Blob([new Uint8Array(bytes)]), "vue.dcm");
+        const res = await fetch(`${base}/api/v1/patients/${patient.id}/images`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: form });
+        const body = await res.json();
+        if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`);
+        if (date === "20261130") current = body.examId;
+      }
+    }
+    console.log(`exam: 4 views of ${COLUMNS}×${ROWS} 12-bit, ${(perView / 1e6).toFixed(1)} MB each, plus a prior of the same size; Chromium ${browser.version()}`);
+    const results: { current: number; prior: number }[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+      const page = await context.newPage();
+      if (DEBUG) {
+        page.on("console", (m) => console.log(`[console.${m.type()}] ${m.text()}`));
+        page.on("pageerror", (e) => console.log(`[pageerror] ${e.stack ?? e}`));
+        page.on("requestfailed", (r) => console.log(`[requestfailed] ${r.url()} ${r.failure()?.errorText}`));
+      }
+      await page.goto(`${base}/connexion`);
+      await page.getByLabel("Adresse e-mail").fill("doctor@demo.nexus");
+      await page.getByLabel("Mot de passe").fill(PASSWORD);
+      await page.getByRole("button", { name: "Se connecter" }).click();
+      await page.waitForURL((u) => !u.pathname.startsWith("/connexion"));
+      await page.goto(`${base}/examens/${current}`);
+      await page.waitForFunction(() => document.documentElement.dataset.viewerPrior === "rendered", null, { timeout: DEBUG ? 20_000 : 120_000 }).catch(async (err) => {
+        if (DEBUG) {
+          const state = await page.evaluate(() => ({
+            html: { ...document.documentElement.dataset },
+            viewports: [...document.querySelectorAll("[data-viewport]")].map((e) => ({ ...(e as HTMLElement).dataset, w: (e as HTMLElement).clientWidth, h: (e as HTMLElement).clientHeight, children: e.innerHTML.slice(0, 200) })),
+            hidden: document.querySelector('[data-testid="viewer"]')?.hasAttribute("hidden"),
+          }));
+          console.log(JSON.stringify(state).slice(0, 600));
+          const chunk = (await import("node:fs")).readdirSync("build/client/assets").find((f) => f.startsWith("engine.client-"));
+          console.log(await page.evaluate(async (c) => {
+            try {
+              const m = await import(`/assets/${c}`);
+              return `imported: ${Object.keys(m).join(",")}`;
+            } catch (e) {
+              return `import failed: ${(e as Error).stack ?? e}`;
+            }
+          }, chunk));
+          console.log("errors:", await page.evaluate(() => document.querySelector('[data-testid="viewer-errors"]')?.textContent));
+        }
+        throw err;
+      });
+      const marks = await page.evaluate(() => ({
+        current: performance.getEntriesByName("viewer:current-rendered")[0]?.startTime ?? NaN,
+        prior: performance.getEntriesByName("viewer:prior-rendered")[0]?.startTime ?? NaN,
+        errors: document.querySelector('[data-testid="viewer-errors"]')?.textContent ?? null,
+      }));
+      if (marks.errors) throw new Error(`viewer errors: ${marks.errors}`);
+      results.push({ current: marks.current / 1000, prior: (marks.prior - marks.current) / 1000 });
+      console.log(`run ${run + 1}: navigation → four views ${(marks.current / 1000).toFixed(2)} s; prior's four views +${((marks.prior - marks.current) / 1000).toFixed(2)} s`);
+      if (DEBUG) await page.screenshot({ path: "test-results/bench-viewer.png" });
+      await context.close();
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    console.log(`median of ${RUNS}: four views ${median(results.map((r) => r.current)).toFixed(2)} s (goal ≤ 2 s), prior +${median(results.map((r) => r.prior)).toFixed(2)} s (goal ≤ 1 s)`);
+  } finally {
+    await browser.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
