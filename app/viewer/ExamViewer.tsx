@@ -316,7 +316,7 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
                           />
                         </>
                       ) : (
-                        <p className="flex h-full items-center justify-center text-xs text-slate-500">{t("noImage")}</p>
+                        <p className="flex h-full items-center justify-center text-xs text-slate-300">{t("noImage")}</p>
                       )}
                       <span className={`pointer-events-none absolute top-1 ${c.laterality === "R" ? "left-1" : "right-1"} rounded bg-black/60 px-1 text-xs font-semibold`}>
                         {c.label}
