@@ -213,12 +213,19 @@ describe.skipIf(!hasCaddy)("HTTPS front (Caddy with caddy/Caddyfile.local)", () 
       })(),
       { objectMode: false },
     );
+    // The app answers 413 and closes the connection rather than read on; the client, still writing, may see that
+    // close (ECONNRESET) before it reads the answer. Either way: never a 502, and the body is not read to its end.
     const res = await request(`${front.url}/api/v1/tokens`, {
       method: "POST",
       ca: front.ca,
       headers: { "Content-Type": "application/json", "Transfer-Encoding": "chunked" },
       body,
-    });
+    }).catch((error: NodeJS.ErrnoException) => error);
+    if (res instanceof Error) {
+      expect(res.code).toMatch(/^(ECONNRESET|EPIPE)$/);
+      expect(sent).toBeLessThan(60 * MiB);
+      return;
+    }
     expect(res.status, res.text.slice(0, 200)).toBe(413);
     expect(res.json?.error?.code).toBe("too_large");
   });
