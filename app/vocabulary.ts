@@ -15,3 +15,16 @@ export type Outcome = (typeof OUTCOMES)[number];
 /** What a machine account may do: `store` (send instances), `query` (QIDO/WADO of consenting patients' studies). */
 export const MACHINE_SCOPES = ["store", "query"] as const;
 export type MachineScope = (typeof MACHINE_SCOPES)[number];
+
+/** Exam status (API.md "v1 additions", SCREENING.md; the L1/L2 workflow is app/reading/workflow.ts). */
+export const EXAM_STATUSES = [
+  "awaiting_first_reading",
+  "immediate_workup",
+  "awaiting_second_reading",
+  /** READING_DISAGREEMENT=arbitration: L1 and L2 disagree, a third reader decides. */
+  "awaiting_arbitration",
+  "final_normal",
+  "recall",
+  "technical_recall",
+] as const;
+export type ExamStatus = (typeof EXAM_STATUSES)[number];

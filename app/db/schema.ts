@@ -20,11 +20,11 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import { OUTCOMES, PURPOSES, ROLES } from "../vocabulary";
+import { EXAM_STATUSES, OUTCOMES, PURPOSES, ROLES } from "../vocabulary";
 import type { DicomMetadata } from "../vault/sniff.server";
 import type { Finding } from "../reading/reading-schema";
 
-export { OUTCOMES, PURPOSES, ROLES, type Outcome, type Purpose, type Role } from "../vocabulary";
+export { EXAM_STATUSES, OUTCOMES, PURPOSES, ROLES, type ExamStatus, type Outcome, type Purpose, type Role } from "../vocabulary";
 
 export const roleEnum = pgEnum("role", ROLES);
 
@@ -153,18 +153,6 @@ export const patients = pgTable(
   ],
 );
 
-/** Exam status (API.md "v1 additions", SCREENING.md). */
-export const EXAM_STATUSES = [
-  "awaiting_first_reading",
-  "immediate_workup",
-  "awaiting_second_reading",
-  /** READING_DISAGREEMENT=arbitration: L1 and L2 disagree, a third reader decides (branch `reading`). */
-  "awaiting_arbitration",
-  "final_normal",
-  "recall",
-  "technical_recall",
-] as const;
-export type ExamStatus = (typeof EXAM_STATUSES)[number];
 export const examStatusEnum = pgEnum("exam_status", EXAM_STATUSES);
 
 /**

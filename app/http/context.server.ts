@@ -236,3 +236,20 @@ export async function readMutation(ctx: Ctx, action: Action): Promise<FormData> 
   }
   return form;
 }
+
+/**
+ * readMutation for the sign-in forms (password, second-factor code, identity provider), which run before there is
+ * an actor: the form (read from a clone: the password form is read again by remix-auth) once its CSRF token is
+ * checked; a bad token is audited as a denied sign-in step and answered 403.
+ */
+export async function readSignInForm(request: Request, info: RequestInfo, action: "auth.login" | "auth.otp", reason = "csrf"): Promise<FormData> {
+  const form = await request.clone().formData();
+  try {
+    await verifyCsrf(request, form.get(CSRF_FIELD));
+  } catch (err) {
+    if (!(err instanceof CsrfError)) throw err;
+    await record({ actor: null, action, outcome: "denied", reason, resource: { type: "account" }, info });
+    throw failure({ channel: "page" }, 403, "csrf", err.message);
+  }
+  return form;
+}

@@ -11,16 +11,9 @@
  *   any reading that declares the images technically inadequate ─▶ technical_recall
  */
 
-export const EXAM_STATUSES = [
-  "awaiting_first_reading",
-  "immediate_workup",
-  "awaiting_second_reading",
-  "awaiting_arbitration",
-  "final_normal",
-  "recall",
-  "technical_recall",
-] as const;
-export type ExamStatus = (typeof EXAM_STATUSES)[number];
+import { EXAM_STATUSES, type ExamStatus } from "../vocabulary";
+
+export { EXAM_STATUSES, type ExamStatus };
 
 /** The results a woman and her doctor receive a letter for. */
 export const FINAL_STATUSES = ["final_normal", "recall", "technical_recall"] as const satisfies readonly ExamStatus[];

@@ -2,12 +2,11 @@ import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs } from "@r
 import { data, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
 import { authenticator, loginClientIp, recordLogin } from "../accounts/auth.server";
-import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
 import { LOGIN_MESSAGES, retryAfterMessage } from "../accounts/login.server";
 import { afterSignIn } from "../accounts/login-flow.server";
 import { oidcLabel } from "../accounts/oidc.server";
 import { actorFromSession } from "../accounts/session.server";
-import { failure, requestInfo } from "../http/context.server";
+import { readSignInForm, requestInfo } from "../http/context.server";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
 import { pageTitle } from "../ui/meta";
@@ -25,16 +24,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const info = requestInfo(request, context);
-  const form = await request.clone().formData();
-  try {
-    await verifyCsrf(request, form.get(CSRF_FIELD));
-  } catch (err) {
-    if (err instanceof CsrfError) {
-      await recordLogin({ ok: false, reason: "csrf" }, info, "session");
-      throw failure({ channel: "page" }, 403, "csrf", err.message);
-    }
-    throw err;
-  }
+  const form = await readSignInForm(request, info, "auth.login");
   loginClientIp.set(request, info.ip);
   const attempt = await authenticator.authenticate("form", request);
   await recordLogin(attempt, info, "session");

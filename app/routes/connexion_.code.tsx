@@ -2,12 +2,11 @@ import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunct
 import { data, redirect } from "@remix-run/node";
 import { Form, useActionData } from "@remix-run/react";
 import { z } from "zod";
-import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
 import { completeSecondFactor, pendingSignIn } from "../accounts/login-flow.server";
 import { TOTP_MESSAGES, TotpError, verifySecondFactor } from "../accounts/totp.server";
 import { loadActor } from "../accounts/users.server";
 import { record } from "../audit/audit.server";
-import { failure, requestInfo } from "../http/context.server";
+import { readSignInForm, requestInfo } from "../http/context.server";
 import { parseWith } from "../http/validation.server";
 import { Alert, CsrfInput, Field } from "../ui/forms";
 import { useT } from "../ui/shell";
@@ -25,14 +24,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const info = requestInfo(request, context);
-  const form = await request.formData();
-  try {
-    await verifyCsrf(request, form.get(CSRF_FIELD));
-  } catch (err) {
-    if (!(err instanceof CsrfError)) throw err;
-    await record({ actor: null, action: "auth.otp", outcome: "denied", reason: "csrf", info });
-    throw failure({ channel: "page" }, 403, "csrf", err.message);
-  }
+  const form = await readSignInForm(request, info, "auth.otp");
   const pending = await pendingSignIn(request);
   if (!pending) throw redirect("/connexion");
   const actor = await loadActor(pending.userId);

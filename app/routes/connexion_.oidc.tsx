@@ -1,9 +1,8 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
-import { CSRF_FIELD, CsrfError, verifyCsrf } from "../accounts/csrf.server";
 import { beginOidc, oidcEnabled } from "../accounts/oidc.server";
 import { record } from "../audit/audit.server";
-import { failure, requestInfo } from "../http/context.server";
+import { readSignInForm, requestInfo } from "../http/context.server";
 
 /** GET: nothing to show here. */
 export function loader() {
@@ -13,14 +12,7 @@ export function loader() {
 /** POST /connexion/oidc — the "Se connecter avec Pro Santé Connect" button: off to the provider. */
 export async function action({ request, context }: ActionFunctionArgs) {
   const info = requestInfo(request, context);
-  const form = await request.formData();
-  try {
-    await verifyCsrf(request, form.get(CSRF_FIELD));
-  } catch (err) {
-    if (!(err instanceof CsrfError)) throw err;
-    await record({ actor: null, action: "auth.login", outcome: "denied", reason: "oidc: csrf", info });
-    throw failure({ channel: "page" }, 403, "csrf", err.message);
-  }
+  const form = await readSignInForm(request, info, "auth.login", "oidc: csrf");
   if (!oidcEnabled()) throw redirect("/connexion");
   try {
     const { url, cookie } = await beginOidc(request, form.get("redirectTo") as string | null);
