@@ -5,6 +5,7 @@ import { firstReadingWorklist, secondReadingWorklist, type WorklistEntry } from 
 import type { loader as rootLoader } from "../root";
 import { formatDate } from "../ui/format";
 import { useT } from "../ui/shell";
+import { ScrollRegion } from "../ui/table";
 
 export const meta: MetaFunction = () => [{ title: "Listes de lecture — Nexus" }];
 
@@ -23,7 +24,7 @@ function Worklist({ id, title, hint, list, now }: { id: string; title: string; h
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   return (
-    <section aria-labelledby={id} className="space-y-3">
+    <section aria-labelledby={id} className="min-w-0 space-y-3">
       <div>
         <h2 id={id} className="text-lg font-semibold">
           {title} <span className="text-slate-500">({list.exams.length}{list.more ? "+" : ""})</span>
@@ -33,7 +34,7 @@ function Worklist({ id, title, hint, list, now }: { id: string; title: string; h
       {list.exams.length === 0 ? (
         <p className="text-slate-600">{t("worklist.empty")}</p>
       ) : (
-        <div className="card overflow-x-auto p-0">
+        <ScrollRegion label={title} className="card p-0">
           <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid={id}>
             <thead className="bg-slate-50 text-left text-slate-600">
               <tr>
@@ -80,7 +81,7 @@ function Worklist({ id, title, hint, list, now }: { id: string; title: string; h
               })}
             </tbody>
           </table>
-        </div>
+        </ScrollRegion>
       )}
       {list.more ? <p className="text-xs text-slate-500">{t("worklist.more")}</p> : null}
     </section>

@@ -116,6 +116,14 @@ describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal o
     expect((await api("POST", `/api/v1/images/${ids.imageId}/predictions`, { token: doctor })).status).toBe(201);
     const exams = await api<{ exams: { id: string }[] }>("GET", `/api/v1/patients/${patient.id}/exams`, { token: doctor });
     ids.examId = exams.body.exams[0]!.id;
+    // Worklists with several rows and long names (CI's worklist is full of other tests' exams).
+    for (const longName of ["Marie-Christine Bonnefoy-Desjardins de la Tour d'Auvergne", "Anne-Sophie Lefebvre-Castelnau"]) {
+      const other = await createPatient(doctor, { displayName: longName, consents: { care: true } });
+      const file = new FormData();
+      file.append("file", new Blob([new Uint8Array(dicom({ rows: 32, columns: 24, patientName: longName }))], { type: "application/dicom" }), "long.dcm");
+      const stored = await fetch(`${baseUrl()}/api/v1/patients/${other.id}/images`, { method: "POST", headers: { Authorization: `Bearer ${doctor}` }, body: file });
+      expect(stored.status).toBe(201);
+    }
     // Enough accesses to need paging in the patient's access log.
     for (let i = 0; i < 30; i++) await api("GET", `/api/v1/patients/${patient.id}/consents`, { token: doctor });
     const admin = await tokenFor("admin@demo.nexus");
