@@ -15,6 +15,7 @@ import { examAdmission } from "../exams/exams.server";
 import { checkIdentity } from "../exams/identity.server";
 import { HttpError, perform, type Ctx } from "../http/context.server";
 import { vault } from "../vault/instance.server";
+import { peek } from "../vault/vault.server";
 import { MAX_UPLOAD_BYTES } from "../vault/messages";
 import { FAILURE } from "./dicom-json.server";
 
@@ -60,28 +61,6 @@ export async function drain(source: AsyncIterable<Uint8Array>): Promise<boolean>
     if (seen > MAX_UPLOAD_BYTES) return false;
   }
   return true;
-}
-
-/** The first `bytes` (or all, if shorter), and an iterable of everything, head included. */
-async function peek(source: AsyncIterable<Uint8Array>, bytes: number) {
-  const iterator = source[Symbol.asyncIterator]();
-  const head: Uint8Array[] = [];
-  let length = 0;
-  let done = false;
-  while (length < bytes) {
-    const next = await iterator.next();
-    if (next.done) {
-      done = true;
-      break;
-    }
-    head.push(next.value);
-    length += next.value.length;
-  }
-  async function* all() {
-    yield* head;
-    if (!done) for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
-  }
-  return { head: Buffer.concat(head), all: all() };
 }
 
 const isPart10 = (head: Buffer) => head.length >= 132 && head.toString("latin1", 128, 132) === "DICM";

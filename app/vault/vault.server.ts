@@ -81,7 +81,7 @@ async function* limitSize(source: AsyncIterable<Uint8Array>, max: number): Async
 }
 
 /** Reads up to `bytes` from an iterator; returns them and an iterable of everything (head included). */
-async function peek(source: AsyncIterable<Uint8Array>, bytes: number) {
+export async function peek(source: AsyncIterable<Uint8Array>, bytes: number) {
   const iterator = source[Symbol.asyncIterator]();
   const head: Uint8Array[] = [];
   let length = 0;
