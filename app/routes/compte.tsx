@@ -62,6 +62,19 @@ export async function action(args: ActionFunctionArgs) {
   }
 }
 
+/** Ends one of the user's own sessions or API tokens (a form: works without JavaScript). */
+function EndButton({ intent, id }: { intent: "end-session" | "end-token"; id: string }) {
+  const t = useT();
+  return (
+    <Form method="post">
+      <CsrfInput />
+      <input type="hidden" name="intent" value={intent} />
+      <input type="hidden" name="id" value={id} />
+      <button type="submit" className="btn-secondary">{t("sessions.end")}</button>
+    </Form>
+  );
+}
+
 export default function Account() {
   const t = useT();
   const me = useLoaderData<typeof loader>();
@@ -108,12 +121,7 @@ export default function Account() {
               {s.current ? (
                 <strong className="text-emerald-700">{t("sessions.current")}</strong>
               ) : (
-                <Form method="post">
-                  <CsrfInput />
-                  <input type="hidden" name="intent" value="end-session" />
-                  <input type="hidden" name="id" value={s.idHash} />
-                  <button type="submit" className="btn-secondary">{t("sessions.end")}</button>
-                </Form>
+                <EndButton intent="end-session" id={s.idHash} />
               )}
             </li>
           ))}
@@ -126,12 +134,7 @@ export default function Account() {
               <span>
                 {t("sessions.started")} {formatDate(tok.createdAt, lang)} · {t("sessions.expires")} {formatDate(tok.expiresAt, lang)}
               </span>
-              <Form method="post">
-                <CsrfInput />
-                <input type="hidden" name="intent" value="end-token" />
-                <input type="hidden" name="id" value={tok.id} />
-                <button type="submit" className="btn-secondary">{t("sessions.end")}</button>
-              </Form>
+              <EndButton intent="end-token" id={tok.id} />
             </li>
           ))}
         </ul>
