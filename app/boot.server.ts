@@ -19,19 +19,25 @@ export interface BootInfo {
   dicom: string | null;
 }
 
+/**
+ * With WEB_CONCURRENCY workers (cluster.mjs), the leader alone does what must happen once: demo accounts, the DIMSE
+ * listener, audit checkpoints. A single process is its own leader.
+ */
+const leader = process.env.NEXUS_WORKER_ROLE !== "follower";
+
 export async function boot(): Promise<BootInfo> {
-  await pruneExpiredSessions();
+  if (leader) await pruneExpiredSessions();
   // Storage down at start-up is not fatal: /readyz reports it and uploads answer 503 until it is back.
   await vault.store.ensureReady().catch((err: Error) => console.warn(`[vault] object store not ready: ${err.message}`));
   // The model is loaded (and the demo model built on first start) before listening: a wrong model directory,
   // inconsistent classes.json or a tampered model file stops the start with its reason (ModelError).
   const engine = await getEngine();
-  const demoAccounts = config.demo ? await seedDemo(config.NEXUS_DEMO_PASSWORD) : [];
+  const demoAccounts = config.demo && leader ? await seedDemo(config.NEXUS_DEMO_PASSWORD) : [];
   // DIMSE (C-ECHO, C-STORE) only when DICOM_PORT is set; a port already taken stops the start with its reason.
-  const dimse = dimseOptionsFromConfig();
+  const dimse = leader ? dimseOptionsFromConfig() : null;
   const scp = dimse ? await startDimse(dimse) : null;
   // Signed checkpoints of the audit chain's head, outside the database (store and log), every AUDIT_CHECKPOINT_SECONDS.
-  startCheckpoints();
+  if (leader) startCheckpoints();
   return {
     database: connection.kind,
     dataDir: config.DATA_DIR,

@@ -1,7 +1,8 @@
 /**
  * npm run bench:http — Nexus against Debian's Orthanc 1.10 on this machine, same files, same load (issue 15).
  *
- * Starts Nexus (the production build, `node server.mjs`, on a throwaway PostgreSQL database and a local store in a
+ * Starts Nexus (the production build, `node server.mjs` with WEB_CONCURRENCY=BENCH_WEB_CONCURRENCY, "auto" = one
+ * worker process per core by default, on a throwaway PostgreSQL database and a local store in a
  * temporary directory; S3 instead when S3_* is configured) and Orthanc (`/usr/sbin/Orthanc` with a throwaway
  * configuration and storage in a temporary directory; nothing is installed: "skipped: no Orthanc" where it is
  * absent), both on loopback ports of BENCH_PORT_BASE (48100 by default), then drives both with Debian's `wrk`
@@ -20,8 +21,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { request } from "node:http";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
+import dicomParser from "dicom-parser";
 import pg from "pg";
 import { dicom } from "../tests/helpers/images";
 
@@ -31,6 +33,8 @@ const PYDICOM_DATA = "/usr/lib/python3/dist-packages/pydicom/data";
 const PORT_BASE = Number(process.env.BENCH_PORT_BASE ?? 48100);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 16;
+/** Nexus's worker processes (cluster.mjs): one per core by default, as in production. */
+const WORKERS = process.env.BENCH_WEB_CONCURRENCY ?? "auto";
 const MiB = 1024 * 1024;
 const adminUrl = process.env.BENCH_ADMIN_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -62,11 +66,13 @@ async function admin(statement: string) {
 
 // ---- processes -----------------------------------------------------------------------------------------------
 
+/** Resident memory of a process and its children (Nexus's worker processes under WEB_CONCURRENCY). */
 function rssOf(pid: number | undefined): number {
   if (!pid) return 0;
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) * 1024 : 0;
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    return (m ? Number(m[1]) * 1024 : 0) + children.reduce((sum, child) => sum + rssOf(Number(child)), 0);
   } catch {
     return 0;
   }
@@ -122,6 +128,7 @@ async function startNexus(): Promise<Server> {
     NEXUS_TIMING: "1",
     NEXUS_ACCESS_LOG: "1",
     LOGIN_MAX_FAILURES: "1000",
+    WEB_CONCURRENCY: WORKERS,
   };
   const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
@@ -136,7 +143,17 @@ async function startNexus(): Promise<Server> {
   timingLines = () => lines.join("");
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/healthz`, child, () => out);
+  // The leader answers first; the other workers start once it listens.
+  const expected = WORKERS === "auto" ? availableParallelism() : Number(WORKERS) || 1;
+  for (let i = 0; i < 300 && expected > 1 && workerCount(child.pid) < expected; i++) await new Promise((r) => setTimeout(r, 100));
   return { base, pid: child.pid, output: () => out };
+}
+function workerCount(pid: number | undefined): number {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).length;
+  } catch {
+    return 0;
+  }
 }
 let timingLines: () => string = () => "";
 
@@ -316,11 +333,23 @@ function uiElement(element: number, value: string): Buffer {
  * requires to index an instance; inserted before Image Laterality (0020,0062) to keep the tags in order.
  */
 function benchDicom(rows: number, columns: number): Buffer {
-  const file = dicom({ rows, columns });
+  const file = dicom({ rows, columns, patientName: "BANC^PATIENTE" });
   const at = file.indexOf(Buffer.from([0x20, 0x00, 0x62, 0x00, 0x43, 0x53]));
   const root = "1.2.826.0.1.3680043.10.999";
   const stamp = Date.now();
   return Buffer.concat([file.subarray(0, at), uiElement(0x000d, `${root}.1.${stamp}`), uiElement(0x000e, `${root}.2.${stamp}`), file.subarray(at)]);
+}
+
+const BENCH_PATIENT = "Patiente Banc";
+
+/** The header's PatientName as a display name ("DOE^JANE" → "DOE JANE"), "" when absent or unreadable. */
+function headerName(bytes: Buffer): string {
+  try {
+    const parsed = dicomParser.parseDicom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), { untilTag: "x00100020" });
+    return (parsed.string("x00100010") ?? "").replace(/[\^=]+/g, " ").replace(/\s+/g, " ").trim();
+  } catch {
+    return "";
+  }
 }
 
 function uidOf(file: Buffer): string {
@@ -333,7 +362,7 @@ function uidOf(file: Buffer): string {
 async function main() {
   const nexus = await startNexus();
   const orthanc = withOrthanc ? await startOrthanc() : null;
-  console.log(`Nexus ${nexus.base} (PostgreSQL, ${process.env.S3_HOST || process.env.S3_ENDPOINT ? "S3" : "local store"}); Orthanc ${orthanc?.base ?? "—"}; wrk ${CONNECTIONS} connections × ${DURATION} s`);
+  console.log(`Nexus ${nexus.base} (PostgreSQL, ${process.env.S3_HOST || process.env.S3_ENDPOINT ? "S3" : "local store"}, WEB_CONCURRENCY=${WORKERS}: ${workerCount(nexus.pid) || 1} process(es)); Orthanc ${orthanc?.base ?? "—"}; wrk ${CONNECTIONS} connections × ${DURATION} s`);
 
   // Nexus: a doctor's token, a patient, a browser session.
   const tokenRes = await fetch(`${nexus.base}/api/v1/tokens`, {
@@ -343,14 +372,25 @@ async function main() {
   });
   const token = ((await tokenRes.json()) as { token: string }).token;
   const auth = { Authorization: `Bearer ${token}` };
-  const patientRes = await fetch(`${nexus.base}/api/v1/patients`, {
-    method: "POST",
-    headers: { ...auth, "Content-Type": "application/json" },
-    body: JSON.stringify({ displayName: "Patiente Banc", consents: { care: true, ai_analysis: true } }),
-  });
-  if (patientRes.status !== 201) throw new Error(`patient: ${patientRes.status} ${await patientRes.text()}`);
-  const patientId = ((await patientRes.json()) as { id: string }).id;
+  // Nexus checks every DICOM header against the patient's record (409 identity_mismatch): each file goes to a
+  // patient whose name is the header's, created once per name (Orthanc files them by the same header).
+  const patients = new Map<string, string>();
+  const patientFor = async (bytes: Buffer): Promise<string> => {
+    const displayName = headerName(bytes) || BENCH_PATIENT;
+    const known = patients.get(displayName);
+    if (known) return known;
+    const res = await fetch(`${nexus.base}/api/v1/patients`, {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify({ displayName, consents: { care: true, ai_analysis: true } }),
+    });
+    if (res.status !== 201) throw new Error(`patient ${displayName}: ${res.status} ${await res.text()}`);
+    const id = ((await res.json()) as { id: string }).id;
+    patients.set(displayName, id);
+    return id;
+  };
   const nexusUpload = (bytes: Buffer, name: string) => async () => {
+    const patientId = await patientFor(bytes);
     const boundary = `----nexus-bench-${randomBytes(8).toString("hex")}`;
     const head = Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/dicom\r\n\r\n`,

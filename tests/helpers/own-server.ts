@@ -36,9 +36,10 @@ export async function adminQuery(adminUrl: string, sql: string): Promise<pg.Quer
   }
 }
 
-export async function startOwnServer(extraEnv: Record<string, string> = {}, options: { localStore?: boolean } = {}): Promise<OwnServer> {
+/** `localStore`: the local object store even when the run has S3; `pglite`: the embedded database even with PostgreSQL. */
+export async function startOwnServer(extraEnv: Record<string, string> = {}, options: { localStore?: boolean; pglite?: boolean } = {}): Promise<OwnServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-own-"));
-  const adminUrl = postgresAdminUrl();
+  const adminUrl = options.pglite ? null : postgresAdminUrl();
   let databaseName: string | null = null;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
