@@ -12,6 +12,7 @@ import { s3Client, s3OptionsFromEnv } from "../app/vault/s3-store.server";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { bigJpeg, dicom, jpeg, MiB, png16, png8 } from "./helpers/images";
 import { createAccount, createPatient, uniqueEmail } from "./helpers/fixtures";
+import { uploadExam } from "./helpers/exams";
 import { api, baseUrl, tokenFor } from "./helpers/http";
 
 const MAX_UPLOAD = 50 * MiB;
@@ -565,6 +566,34 @@ describe("erasure over HTTP", () => {
     const renamed = await api("GET", "/api/v1/patients", { token: doctor });
     const row = renamed.body.patients.find((p: { id: string }) => p.id === target.id);
     expect(row?.displayName).toBe("Patient effacé");
+  });
+
+  it("erases what identifies her and the readers' free text, keeps the anonymous counts", { timeout: SLOW }, async () => {
+    const identity = { id: `IPP-EFF-${Date.now()}`, name: "EFFACEE^ROSE", birthDate: "19700102", sex: "F" };
+    const created = await api("POST", "/api/v1/patients", {
+      token: doctor,
+      json: { displayName: "Rose Effacee", ipp: identity.id, birthDate: "1970-01-02", sex: "F", consents: { care: true } },
+    });
+    expect(created.status).toBe(201);
+    const examId = await uploadExam(doctor, created.body.id, identity);
+    const read = await api("POST", `/api/v1/exams/${examId}/readings`, {
+      token: doctor,
+      json: { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } }, conclusion: "Pas d'anomalie chez Rose Effacee." },
+    });
+    expect(read.status).toBe(201);
+    expect((await api("DELETE", `/api/v1/patients/${created.body.id}`, { token: doctor })).status).toBe(200);
+    const after = await api("GET", `/api/v1/patients/${created.body.id}`, { token: doctor });
+    expect(after.status).toBe(200);
+    expect(after.body.displayName).toBe("Patient effacé");
+    for (const field of ["ipp", "ins", "birthDate", "sex"]) expect(after.body[field] ?? null, field).toBeNull();
+    // The reading stays (its author sees it) without its text; its ACR categories stay for the programme's counts.
+    const exam = await api("GET", `/api/v1/exams/${examId}`, { token: doctor });
+    const reading = exam.body.readings?.[0];
+    expect(reading?.breasts?.R?.acr).toBe(1);
+    expect(JSON.stringify(exam.body)).not.toContain("Rose");
+    // The IPP is free again for a new record.
+    const reused = await api("POST", "/api/v1/patients", { token: doctor, json: { displayName: "Autre Patiente", ipp: identity.id } });
+    expect(reused.status).toBe(201);
   });
 });
 

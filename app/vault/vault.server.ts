@@ -9,7 +9,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
 import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray } from "drizzle-orm";
 import { db } from "../db/db.server";
-import { images, patients, predictions, users } from "../db/schema";
+import { exams, images, patients, predictions, readings, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
 import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError } from "./format.server";
 import { generateDataKey, KeyringError, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
@@ -407,7 +407,12 @@ export class Vault {
     }
   }
 
-  /** Erases every image of a patient, replaces the name, unlinks and disables the patient's account. */
+  /**
+   * Erases every image of a patient, replaces the name, removes what identifies her (IPP, INS, birth date, sex, the
+   * exams' accession numbers) and the readers' free text (conclusions, findings), unlinks and disables her account.
+   * What stays is anonymous: exam dates and statuses, the ACR categories and densities the programme statistics
+   * count, and the audit trail (which never held medical content).
+   */
   async erasePatient(patientId: string, erasedBy: string): Promise<{ images: number }> {
     const erased = await db.transaction(async (tx) => {
       const rows = await tx
@@ -423,8 +428,10 @@ export class Vault {
       if (!patient) return null;
       await tx
         .update(patients)
-        .set({ displayName: "Patient effacé", erasedAt: new Date(), userId: null })
+        .set({ displayName: "Patient effacé", erasedAt: new Date(), userId: null, ipp: null, ins: null, birthDate: null, sex: null })
         .where(eq(patients.id, patientId));
+      await tx.update(exams).set({ accessionNumber: null }).where(eq(exams.patientId, patientId));
+      await tx.update(readings).set({ conclusion: null, findings: [] }).where(eq(readings.patientId, patientId));
       if (patient.userId) await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, patient.userId));
       return rows;
     });
