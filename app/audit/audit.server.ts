@@ -55,22 +55,8 @@ function clip(value: string | null | undefined, max: number): string | null {
   return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
-/** What one event sends to `nexus_audit_append_many()`: the row's fields, in the function's JSON keys. */
-interface AppendRow {
-  actorId: string | null;
-  actorRole: string | null;
-  actorName: string | null;
-  action: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  patientId: string | null;
-  outcome: Outcome;
-  reason: string | null;
-  purpose: string | null;
-  requestId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-}
+/** What one event sends to `nexus_audit_append_many()`: the hashed fields but the id and time, which the database assigns. */
+type AppendRow = Omit<ChainedFields, "id" | "at">;
 
 /**
  * A string as the database stores it: PostgreSQL holds UTF-8, where a lone UTF-16 surrogate becomes U+FFFD (what
