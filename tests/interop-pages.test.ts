@@ -318,8 +318,11 @@ describe("reconciliation queue page (/dicom/a-rapprocher)", () => {
     expect(location).toMatch(/^\/dicom\/a-rapprocher\?rattachee=[0-9a-f-]{36}$/);
     const imageId = location.split("=")[1]!;
     expect(textOf((await doctor.get(location)).html)).toContain("Image rattachée");
+    // Filed into an exam of hers (the exam of its StudyInstanceUID, found by QIDO-RS).
     const exams = await api("GET", `/api/v1/patients/${marie}/exams`, { token: doctorToken });
-    expect(JSON.stringify(exams.body)).toContain(studies[0]);
+    expect((exams.body.exams as any[]).some((e) => e.views.some((v: any) => v.imageId === imageId))).toBe(true);
+    const qido = await fetch(`${baseUrl()}/dicomweb/studies?StudyInstanceUID=${studies[0]}`, { headers: { Authorization: `Bearer ${doctorToken}` } });
+    expect(((await qido.json()) as unknown[]).length).toBe(1);
     const image = await api("GET", `/api/v1/images/${imageId}`, { token: doctorToken });
     expect(image.status).toBe(200);
     const audit = await api("GET", `/api/v1/audit?action=inbox.resolve&patient=${marie}&limit=5`, { token: adminToken });
@@ -335,8 +338,9 @@ describe("reconciliation queue page (/dicom/a-rapprocher)", () => {
     const entry = entries[studies[1]!]!;
     const res = await postForm(doctor, `/dicom/a-rapprocher?entree=${entry}`, [["intent", "attach"], ["entryId", entry], ["patientId", lucie]]);
     expect(res.status).toBe(303);
+    const imageId = res.headers.get("Location")!.split("=")[1]!;
     const exams = await api("GET", `/api/v1/patients/${lucie}/exams`, { token: doctorToken });
-    expect(JSON.stringify(exams.body)).toContain(studies[1]);
+    expect((exams.body.exams as any[]).some((e) => e.views.some((v: any) => v.imageId === imageId))).toBe(true);
     // The same entry again: no longer in the queue.
     const again = await postForm(doctor, "/dicom/a-rapprocher", [["intent", "attach"], ["entryId", entry], ["patientId", lucie]]);
     expect(again.status).toBe(404);
