@@ -53,7 +53,7 @@ const machineIntent = z.discriminatedUnion("intent", [
 ]);
 
 type Result =
-  | { kind: "created" | "token"; name: string; token: string; expiresAt: Date }
+  | { kind: "created" | "token"; id: string; name: string; token: string; expiresAt: Date }
   | { kind: "revoked" | "disabled" | "enabled" }
   | { kind: "invalid"; errors: Record<string, string> }
   | { kind: "failed"; code: string };
@@ -94,12 +94,12 @@ export async function action(args: ActionFunctionArgs) {
           { describe: (r) => ({ resourceId: r.id }) },
         );
         // The token is in this answer only: Nexus keeps its SHA-256, never the token.
-        return data<Result>({ kind: "created", name: parsed.ok ? parsed.data.name : "", token: created.token, expiresAt: created.expiresAt }, { status: 201 });
+        return data<Result>({ kind: "created", id: created.id, name: parsed.ok ? parsed.data.name : "", token: created.token, expiresAt: created.expiresAt }, { status: 201 });
       }
       case "token": {
         const resource = { type: "machine", id: intent.machineId } as const;
         const issued = await perform(ctx, action, resource, () => newMachineToken(intent.machineId));
-        return data<Result>({ kind: "token", ...issued }, { status: 201 });
+        return data<Result>({ kind: "token", id: intent.machineId, ...issued }, { status: 201 });
       }
       case "revoke":
       case "disable": {
@@ -301,7 +301,9 @@ export default function Machines() {
     <div className="space-y-6">
       <h1 className="text-2xl font-bold">{t("machines.title")}</h1>
       <p className="max-w-3xl text-sm text-slate-700">{t("machines.intro")}</p>
-      {result?.kind === "token" ? <NewToken name={result.name} token={result.token} expiresAt={result.expiresAt} /> : null}
+      {/* A new token first, where the page opens (without JavaScript the answer is a new page, read from the top). */}
+      {result?.kind === "created" ? <Alert kind="success">{t("machines.created")}</Alert> : null}
+      {result?.kind === "token" || result?.kind === "created" ? <NewToken name={result.name} token={result.token} expiresAt={result.expiresAt} /> : null}
       {result && done[result.kind] ? <Alert kind="success">{done[result.kind]}</Alert> : null}
       {failure ? <Alert kind="error">{failure}</Alert> : null}
       {toDisable ? (
@@ -334,18 +336,13 @@ export default function Machines() {
         <h2 id="create-title" className="text-lg font-semibold">
           {t("machines.create")}
         </h2>
-        {result?.kind === "created" ? (
-          <div className="mt-3 space-y-3">
-            <Alert kind="success">{t("machines.created")}</Alert>
-            <NewToken name={result.name} token={result.token} expiresAt={result.expiresAt} />
-          </div>
-        ) : null}
         {Object.keys(errors).length > 0 ? (
           <div className="mt-3">
             <Alert kind="error">{t("form.errors")}</Alert>
           </div>
         ) : null}
-        <Form method="post" action={PATH} className="mt-4 space-y-4" noValidate>
+        {/* Emptied once an account is created (with JavaScript the form would otherwise keep what was typed). */}
+        <Form key={result?.kind === "created" ? result.id : "new"} method="post" action={PATH} className="mt-4 space-y-4" noValidate>
           <CsrfInput />
           <Field label={t("machines.name")} name="name" required maxLength={200} autoComplete="off" hint={t("machines.nameHint")} error={errors.name} />
           <Field label={t("machines.aeTitle")} name="aeTitle" maxLength={16} autoComplete="off" spellCheck={false} hint={t("machines.aeTitleHint")} error={errors.aeTitle} />

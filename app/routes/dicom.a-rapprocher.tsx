@@ -153,7 +153,8 @@ function fieldValues(field: IdentityField, entry: Entry, patient: Candidate | un
     case "PatientName":
       return [personName(id.patientName), patient?.displayName ?? "—"];
     case "PatientBirthDate":
-      return [formatDicomDate(id.patientBirthDate, lang), patient ? formatBirthDate(patient.birthDate, lang) : "—"];
+      // Both in words, the same way (the record's date is YYYY-MM-DD, the header's a DICOM DA).
+      return [formatDicomDate(id.patientBirthDate, lang), patient?.birthDate ? formatDicomDate(patient.birthDate.replace(/-/g, ""), lang) : "—"];
     case "PatientSex":
       return [sex(id.patientSex), patient ? sex(patient.sex) : "—"];
   }
@@ -186,8 +187,8 @@ function Mismatch({ entry, result, patient, back }: { entry: Entry; result: Extr
               return (
                 <tr key={field} data-field={field}>
                   <th scope="row" className="py-1 pr-4 font-normal">{t(`inbox.field.${field}`)}</th>
-                  <td className="py-1 pr-4 break-all">{header}</td>
-                  <td className="py-1 break-all">{record}</td>
+                  <td className="py-1 pr-4 break-words">{header}</td>
+                  <td className="py-1 break-words">{record}</td>
                 </tr>
               );
             })}
