@@ -12,7 +12,9 @@ import {
 } from "@remix-run/react";
 import { csrfToken } from "./accounts/csrf.server";
 import { actorFromSession } from "./accounts/session.server";
+import { pendingCount } from "./dicomweb/inbox.server";
 import { parseLang } from "./i18n/strings";
+import { authorize } from "./policy/policy.server";
 import { ErrorContent, describeError, type ErrorInfo } from "./ui/error-page";
 import { AppShell } from "./ui/shell";
 import stylesheet from "./tailwind.css?url";
@@ -42,7 +44,10 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const lang = parseLang(/(?:^|;\s*)nexus_lang=(\w+)/.exec(cookies)?.[1]);
   const [{ token, setCookie }, actor] = await Promise.all([csrfToken(request), actorFromSession(request)]);
   const user = actor ? { name: actor.name, role: actor.role, email: actor.email } : null;
-  return data({ lang, csrf: token, user }, setCookie ? { headers: { "Set-Cookie": setCookie } } : undefined);
+  // The navigation's badge: how many instances wait in the reconciliation queue, for whoever the policy lets list
+  // it (doctors). A number only, no identity: the queue page itself is the audited read.
+  const inbox = actor && (await authorize(actor, "inbox.list", { type: "inbox" })).allowed ? await pendingCount() : null;
+  return data({ lang, csrf: token, user, inbox }, setCookie ? { headers: { "Set-Cookie": setCookie } } : undefined);
 }
 
 export type RootData = Awaited<ReturnType<typeof loader>>["data"];

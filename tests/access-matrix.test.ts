@@ -540,6 +540,30 @@ const CASES: Case[] = [
     call: call("POST", () => `/api/v1/machines/${randomUUID()}/tokens`),
   },
   {
+    route: "admin.machines",
+    name: "GET /admin/machines",
+    expected: all(403, { anonymous: 302, admin: 200 }),
+    call: page(() => "/admin/machines"),
+  },
+  {
+    route: "admin.machines",
+    name: "POST /admin/machines token for an unknown machine",
+    expected: all(403, { anonymous: 302, admin: 404 }),
+    call: form("/admin/machines", { intent: "token", machineId: randomUUID() }),
+  },
+  {
+    route: "dicom.a-rapprocher",
+    name: "GET /dicom/a-rapprocher (reconciliation queue page)",
+    expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200 }),
+    call: page(() => "/dicom/a-rapprocher"),
+  },
+  {
+    route: "dicom.a-rapprocher",
+    name: "POST /dicom/a-rapprocher reject of an unknown entry (confirmed)",
+    expected: all(403, { anonymous: 302, doctor: 404, otherDoctor: 404 }),
+    call: form("/dicom/a-rapprocher", { intent: "reject", entryId: randomUUID(), confirm: "1" }),
+  },
+  {
     route: "api.v1.dicom-inbox",
     name: "GET /api/v1/dicom-inbox (reconciliation queue)",
     expected: all(403, { anonymous: 401, doctor: 200, otherDoctor: 200 }),

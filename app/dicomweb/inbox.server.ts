@@ -4,14 +4,14 @@
  * patient of their care team — the upload path runs again, identity check included — or rejects it (its data key
  * is deleted first, then the object: crypto-shredding).
  */
-import { and, desc, eq, isNull } from "drizzle-orm";
+import { and, count, desc, eq, isNull } from "drizzle-orm";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { dicomInbox, patients } from "../db/schema";
 import type { DicomHeaders } from "../exams/dicom-header.server";
 import { HttpError } from "../http/errors.server";
 import { vault } from "../vault/instance.server";
-import { storeForPatient } from "./ingest.server";
+import { storeForPatient, type IdentityOverride } from "./ingest.server";
 
 type Entry = typeof dicomInbox.$inferSelect;
 
@@ -26,6 +26,12 @@ async function pendingEntry(id: string): Promise<Entry> {
 function identityOf(row: Entry): DicomHeaders["identity"] {
   if (!row.encryptedIdentity || !row.keyId || !row.wrappedKey) return {};
   return JSON.parse(vault.openSealedText(row.id, row.keyId, row.wrappedKey, row.encryptedIdentity)) as DicomHeaders["identity"];
+}
+
+/** How many instances wait in the queue (the doctors' navigation badge: a number, no identity). */
+export async function pendingCount(): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(dicomInbox).where(eq(dicomInbox.status, "pending"));
+  return row?.n ?? 0;
 }
 
 export async function listInbox() {
@@ -59,12 +65,16 @@ export async function rejectEntry(id: string, doctorId: string): Promise<void> {
   await shred(row.storageKey);
 }
 
-/** Attaches an entry to a patient: the same path as an upload (identity check, vault, exam). */
-export async function attachEntry(id: string, patientId: string, doctor: Actor): Promise<{ imageId: string }> {
+/**
+ * Attaches an entry to a patient: the same path as an upload (identity check, vault, exam). A mismatch is a 409
+ * `identity_mismatch` naming the fields (the entry stays queued), unless the browser form's `override` carries the
+ * doctor's reason (the API offers none).
+ */
+export async function attachEntry(id: string, patientId: string, doctor: Actor, override?: IdentityOverride): Promise<{ imageId: string }> {
   const doctorId = doctor.id;
   const row = await pendingEntry(id);
   const [patient] = await db.select().from(patients).where(and(eq(patients.id, patientId), isNull(patients.erasedAt)));
-  if (!patient) throw new HttpError(404, "not_found", "Patient inconnu.");
+  if (!patient) throw new HttpError(404, "patient_not_found", "Patient inconnu.");
   const { body, text } = await vault.openSealedStream(row.storageKey, row.id, row.keyId!, row.wrappedKey!, row.encryptedIdentity);
   const headers: DicomHeaders = {
     identity: text ? JSON.parse(text) : {},
@@ -94,7 +104,7 @@ export async function attachEntry(id: string, patientId: string, doctor: Actor):
     yield head;
     for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
   })();
-  const image = await storeForPatient(doctor, patient, headers, all);
+  const image = await storeForPatient(doctor, patient, headers, all, override);
   await db
     .update(dicomInbox)
     .set({ status: "attached", patientId, imageId: image.id, wrappedKey: null, keyId: null, encryptedIdentity: null, resolvedBy: doctorId, resolvedAt: new Date() })

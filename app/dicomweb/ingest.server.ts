@@ -12,7 +12,7 @@ import { dicomInbox, images, patients } from "../db/schema";
 import { readDicomHeaders, type DicomHeaders } from "../exams/dicom-header.server";
 import type { Actor } from "../accounts/actor";
 import { examAdmission } from "../exams/exams.server";
-import { checkIdentity } from "../exams/identity.server";
+import { checkIdentity, type IdentityField } from "../exams/identity.server";
 import { HttpError, perform, type Ctx } from "../http/context.server";
 import { vault } from "../vault/instance.server";
 import { peek } from "../vault/vault.server";
@@ -156,6 +156,16 @@ export async function receiveInstance(ctx: Ctx, data: AsyncIterable<Uint8Array>,
 type PatientRow = typeof patients.$inferSelect;
 
 /**
+ * A doctor's override of an identity mismatch, offered by the browser forms only (the upload form, the
+ * reconciliation page): the typed reason (at least 10 characters, or the mismatch stands) and a callback that gets
+ * the fields filed despite it, for the request's audit event.
+ */
+export interface IdentityOverride {
+  reason: string;
+  onOverride: (fields: IdentityField[], reason: string) => void;
+}
+
+/**
  * The known-patient path shared by STOW-RS, C-STORE and attaching a queued instance: identity check (a mismatch is
  * a 409 and nothing is stored), a re-sent instance recognised, then the vault and the exam.
  */
@@ -164,6 +174,7 @@ export async function storeForPatient(
   patient: PatientRow,
   headers: DicomHeaders,
   all: AsyncIterable<Uint8Array>,
+  override?: IdentityOverride,
 ): Promise<{ id: string }> {
   const sopInstanceUid = headers.exam.sopInstanceUid!;
   // A PACS re-sending an instance already filed (a retry) gets success without a second copy (same identity only).
@@ -176,7 +187,14 @@ export async function storeForPatient(
     return { id: existing.id };
   }
   // The exam model's admission: the one identity check (409 identity_mismatch, nothing stored) and the filing.
-  const admit = examAdmission({ patientId: patient.id, actor, fields: {}, allowOverride: false });
+  // The doctor's override exists on the browser form only (attaching from the reconciliation page), as for uploads.
+  const admit = examAdmission({
+    patientId: patient.id,
+    actor,
+    fields: override ? { identityOverride: override.reason.trim().slice(0, 500) || undefined } : {},
+    allowOverride: Boolean(override),
+    onOverride: override?.onOverride,
+  });
   return vault.storeImage({ patientId: patient.id, uploadedBy: actor.id, fileName: null, data: all, admit });
 }
 

@@ -40,6 +40,13 @@ const ENGLISH: Record<string, string> = {
   "Doit être postérieur au début de la période.": "Must come after the start of the period.",
   "Entier positif attendu.": "A positive integer is expected.",
   "Entier de 1 à 500 attendu.": "An integer from 1 to 500 is expected.",
+  // Machine accounts (app/accounts/machines.server.ts).
+  "Portée inconnue (store, query).": "Unknown scope (store, query).",
+  "Au moins une portée : store, ou store et query.": "At least one scope: store, or store and query.",
+  "Titre AE invalide : 1 à 16 caractères ASCII, sans barre oblique inverse.": "Invalid AE title: 1 to 16 ASCII characters, no backslash.",
+  "Ce titre AE est déjà celui d'un autre compte machine.": "This AE title already belongs to another machine account.",
+  // An identity override's reason (app/exams/exams.server.ts).
+  "Motif trop court : au moins 10 caractères.": "Reason too short: at least 10 characters.",
 };
 
 /** A field message (a code or a French sentence) in `lang`. */

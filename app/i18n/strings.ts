@@ -1,10 +1,12 @@
 /** Interface strings: French first, English second. Keys are grouped by page. */
+import { interopEn, interopFr } from "./interop-strings";
 import { readingEn, readingFr } from "./reading-strings";
 export const LANGS = ["fr", "en"] as const;
 export type Lang = (typeof LANGS)[number];
 
 const fr = {
   ...readingFr,
+  ...interopFr,
   "app.tagline": "Dépistage du cancer du sein — plateforme souveraine",
   "nav.patients": "Patients",
   "nav.newPatient": "Nouveau patient",
@@ -399,6 +401,7 @@ export type StringKey = keyof typeof fr;
 
 const en: Record<StringKey, string> = {
   ...readingEn,
+  ...interopEn,
   "app.tagline": "Breast-cancer screening — sovereign platform",
   "nav.patients": "Patients",
   "nav.newPatient": "New patient",

@@ -73,6 +73,9 @@ export type Action =
   | "machine.list"
   | "machine.create"
   | "machine.token"
+  | "machine.revoke"
+  | "machine.disable"
+  | "machine.enable"
   | "account.totp"
   | "account.sessions"
   | "account.reset"
@@ -255,6 +258,9 @@ const RULES: Record<Action, Rule> = {
   "machine.list": adminOnly,
   "machine.create": adminOnly,
   "machine.token": adminOnly,
+  "machine.revoke": adminOnly,
+  "machine.disable": adminOnly,
+  "machine.enable": adminOnly,
   // Exams: the patient sees her list (status, letter; never AI); the care team reads exams while care consent is
   // live; the exam AI needs the ai_analysis consent, like one image's.
   "exam.list": patientRecord,
@@ -331,6 +337,9 @@ const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
   "machine.list": "operations",
   "machine.create": "operations",
   "machine.token": "operations",
+  "machine.revoke": "operations",
+  "machine.disable": "operations",
+  "machine.enable": "operations",
   "account.totp": "operations",
   "account.sessions": "operations",
   "account.reset": "operations",

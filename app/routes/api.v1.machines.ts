@@ -4,12 +4,19 @@ import { invalid, methodNotAllowed, readJson } from "../http/api.server";
 import { apiContext, perform } from "../http/context.server";
 import { parseWith } from "../http/validation.server";
 
-/** GET /api/v1/machines — the machine accounts (modalities, PACS): admins only. */
+/** GET /api/v1/machines — the machine accounts (modalities, PACS), their tokens (never the secrets) and latest activity: admins only. */
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await apiContext(args);
   const machines = await perform(ctx, "machine.list", { type: "machine" }, () => listMachines());
+  const iso = (d: Date | null) => d?.toISOString() ?? null;
   return Response.json({
-    machines: machines.map((m) => ({ ...m, createdAt: m.createdAt.toISOString(), disabledAt: m.disabledAt?.toISOString() ?? null })),
+    machines: machines.map((m) => ({
+      ...m,
+      createdAt: m.createdAt.toISOString(),
+      disabledAt: iso(m.disabledAt),
+      lastActivityAt: iso(m.lastActivityAt),
+      tokens: m.tokens.map((t) => ({ id: t.id, createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt.toISOString(), revokedAt: iso(t.revokedAt) })),
+    })),
   });
 }
 

@@ -18,11 +18,13 @@ const NAV: Record<Role, { to: string; label: StringKey }[]> = {
     { to: "/patients/nouveau", label: "nav.newPatient" },
     { to: "/statistiques", label: "nav.stats" },
     { to: "/lectures", label: "nav.worklists" },
+    { to: "/dicom/a-rapprocher", label: "nav.inbox" },
     { to: "/statistiques/programme", label: "nav.programme" },
   ],
   patient: [{ to: "/mon-dossier", label: "nav.myRecord" }],
   admin: [
     { to: "/admin/comptes", label: "nav.accounts" },
+    { to: "/admin/machines", label: "nav.machines" },
     { to: "/admin/audit", label: "audit.nav" },
     { to: "/patients", label: "nav.patients" },
     { to: "/statistiques/programme", label: "nav.programme" },
@@ -60,6 +62,12 @@ export function AppShell({ children }: { children: ReactNode }) {
                   }
                 >
                   {t(item.label)}
+                  {item.to === "/dicom/a-rapprocher" && root?.inbox ? (
+                    <span className="relative ml-1 inline-block rounded-full bg-red-700 px-1.5 text-xs font-semibold text-white" data-testid="inbox-badge">
+                      {root.inbox}
+                      <span className="sr-only"> {t("nav.inboxWaiting")}</span>
+                    </span>
+                  ) : null}
                 </NavLink>
               ))}
               <span className="ml-auto text-slate-500">

@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { api, baseUrl, DEMO_PASSWORD, tokenFor } from "../helpers/http";
 import { createPatient } from "../helpers/fixtures";
 import { dicom } from "../helpers/images";
+import { mammogram, stowBody, uid } from "../helpers/dicom";
 import { ARTIFACTS, chromiumOrSkipLine, useChromium } from "../helpers/browser";
 
 const hasChromium = chromiumOrSkipLine();
@@ -24,7 +25,7 @@ const VIEWPORTS = [
 type Role = "doctor" | "patient" | "admin" | "researcher" | "anonymous";
 
 /** Each page route file (app/routes/*.tsx with a component) → who visits it, at which URL. */
-function pagesFor(ids: { patientId: string; imageId: string; eventId: string; examId: string }): Record<string, { role: Role; path: string }[]> {
+function pagesFor(ids: { patientId: string; imageId: string; eventId: string; examId: string; machineId: string; entryId: string }): Record<string, { role: Role; path: string }[]> {
   return {
     "connexion.tsx": [{ role: "anonymous", path: "/connexion" }, { role: "anonymous", path: "/connexion?redirectTo=%2Fpatients" }],
     "compte.tsx": (["doctor", "patient", "admin", "researcher"] as const).map((role) => ({ role, path: "/compte" })),
@@ -43,6 +44,12 @@ function pagesFor(ids: { patientId: string; imageId: string; eventId: string; ex
     ],
     "mon-dossier.tsx": [{ role: "patient", path: "/mon-dossier" }, { role: "patient", path: "/mon-dossier?retirer=care" }],
     "admin.comptes.tsx": [{ role: "admin", path: "/admin/comptes" }],
+    "admin.machines.tsx": [{ role: "admin", path: "/admin/machines" }, { role: "admin", path: `/admin/machines?desactiver=${ids.machineId}` }],
+    "dicom.a-rapprocher.tsx": [
+      { role: "doctor", path: "/dicom/a-rapprocher" },
+      { role: "doctor", path: `/dicom/a-rapprocher?entree=${ids.entryId}` },
+      { role: "doctor", path: `/dicom/a-rapprocher?rejeter=${ids.entryId}` },
+    ],
     "admin.audit._index.tsx": [{ role: "admin", path: "/admin/audit" }, { role: "admin", path: `/admin/audit?patient=${ids.patientId}` }],
     "admin.audit.$eventId.tsx": [{ role: "admin", path: `/admin/audit/${ids.eventId}` }],
     "recherche.tsx": [{ role: "researcher", path: "/recherche" }],
@@ -67,7 +74,7 @@ function pageRouteFiles(): string[] {
 
 describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal overflow, no serious axe violation", () => {
   const browser = useChromium();
-  const ids = { patientId: "", imageId: "", eventId: "", examId: "" };
+  const ids = { patientId: "", imageId: "", eventId: "", examId: "", machineId: "", entryId: "" };
   const passwords: Record<Role, { email: string; password: string } | null> = {
     doctor: { email: "doctor@demo.nexus", password: DEMO_PASSWORD },
     patient: null,
@@ -124,9 +131,25 @@ describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal o
       const stored = await fetch(`${baseUrl()}/api/v1/patients/${other.id}/images`, { method: "POST", headers: { Authorization: `Bearer ${doctor}` }, body: file });
       expect(stored.status).toBe(201);
     }
+    // A machine account with a long name and two tokens; an instance for an unknown patient with long header values.
+    const admin = await tokenFor("admin@demo.nexus");
+    const machine = await api("POST", "/api/v1/machines", {
+      token: admin,
+      json: { name: "Mammographe numérique plein champ de la salle de radiologie numéro 2 (bâtiment B)", scopes: ["store", "query"], aeTitle: `MGLAYOUT${Date.now() % 100000}` },
+    });
+    expect(machine.status).toBe(201);
+    ids.machineId = machine.body.id;
+    expect((await api("POST", `/api/v1/machines/${ids.machineId}/tokens`, { token: admin })).status).toBe(201);
+    const unknownIpp = `LAYOUT-${Date.now()}`;
+    const { body: stowed, contentType } = stowBody([
+      mammogram({ patientId: unknownIpp, patientName: "BONNEFOY-DESJARDINS DE LA TOUR^MARIE-CHRISTINE^ANNE", birthDate: "19680514", sex: "F", studyInstanceUid: uid() }),
+    ]);
+    const queued = await fetch(`${baseUrl()}/dicomweb/studies`, { method: "POST", headers: { Authorization: `Bearer ${doctor}`, "Content-Type": contentType }, body: stowed });
+    expect(queued.status).toBe(409);
+    const inbox = await api<{ entries: { id: string; identity: { patientId?: string } }[] }>("GET", "/api/v1/dicom-inbox", { token: doctor });
+    ids.entryId = inbox.body.entries.find((e) => e.identity.patientId === unknownIpp)!.id;
     // Enough accesses to need paging in the patient's access log.
     for (let i = 0; i < 30; i++) await api("GET", `/api/v1/patients/${patient.id}/consents`, { token: doctor });
-    const admin = await tokenFor("admin@demo.nexus");
     const events = await api<{ events: { id: number | string }[] }>("GET", `/api/v1/audit?patient=${patient.id}&limit=1`, { token: admin });
     ids.eventId = String(events.body.events[0]!.id);
   }, 120_000);
