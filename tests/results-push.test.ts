@@ -1,0 +1,163 @@
+/**
+ * Results out, end to end (issue 17.4): a Nexus of its own with PACS_PUSH pointing at a real Orthanc. An exam becomes
+ * final while the PACS is still down: the first attempts are refused, audited with their outcome, and retried with
+ * back-off; once Orthanc is up, it holds the reading SR and the CAD SR, and every attempt is in the audit trail. A
+ * restart in between keeps the queue (it is a table).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { DEMO_IDENTITY, FOUR_VIEWS, newStudyUid, screeningView } from "./helpers/exams";
+import { api, DEMO_PASSWORD } from "./helpers/http";
+import { startOwnServer, type OwnServer } from "./helpers/own-server";
+import { startServer, type RunningServer } from "./helpers/server";
+import { DICOMWEB_PLUGIN, missing, ORTHANC, startOrthanc, type Orthanc } from "./helpers/peers";
+
+const ORTHANC_HTTP = 47310;
+const ORTHANC_DICOM = 47311;
+
+const absent = missing(ORTHANC, DICOMWEB_PLUGIN);
+let server: OwnServer | null = null;
+let second: RunningServer | null = null;
+let orthanc: Orthanc | null = null;
+
+afterAll(async () => {
+  await orthanc?.stop();
+  await second?.stop();
+  await server?.stop();
+});
+
+const env = {
+  PACS_PUSH: `ORTHANC@127.0.0.1:${ORTHANC_DICOM}`,
+  DICOM_AE_TITLE: "NEXUS_TEST",
+  PACS_PUSH_BACKOFF_MS: "1500",
+  PACS_PUSH_POLL_MS: "200",
+  PACS_PUSH_ATTEMPTS: "12",
+};
+
+async function token(base: string, email: string): Promise<string> {
+  const res = await api<{ token: string }>("POST", "/api/v1/tokens", { base, json: { email, password: DEMO_PASSWORD } });
+  if (res.status !== 201) throw new Error(`login ${email}: ${res.status}`);
+  return res.body.token;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Entry {
+  examId: string;
+  kind: string;
+  status: string;
+  attempts: number;
+  lastError: string | null;
+  sopInstanceUid: string | null;
+}
+
+describe("pushing final results to the PACS", () => {
+  let base = "";
+  let doctor = "";
+  let doctor2 = "";
+  let admin = "";
+  let examId = "";
+  const study = newStudyUid();
+
+  beforeAll(async () => {
+    if (absent) return;
+    server = await startOwnServer(env);
+    base = server.url;
+    doctor = await token(base, "doctor@demo.nexus");
+    doctor2 = await token(base, "doctor2@demo.nexus");
+    admin = await token(base, "admin@demo.nexus");
+  }, 120_000);
+
+  const outbox = async () => (await api<{ entries: Entry[] }>("GET", "/api/v1/outbox", { base, token: admin })).body.entries.filter((e) => e.examId === examId);
+
+  it("a refused first attempt is retried with back-off; Orthanc then holds both SRs; every attempt is audited", { timeout: 240_000 }, async (ctx) => {
+    if (absent) {
+      console.log(`skipped: ${absent} (Orthanc) is not installed`);
+      return ctx.skip();
+    }
+    expect(server!.output()).toContain(`Results pushed to the PACS (C-STORE): ORTHANC@127.0.0.1:${ORTHANC_DICOM} (calling NEXUS_TEST)`);
+    const patient = await token(base, "patient@demo.nexus");
+    const patientId = (await api("GET", "/api/v1/me", { base, token: patient })).body.patientId as string;
+    for (const [laterality, view] of FOUR_VIEWS) {
+      const form = new FormData();
+      form.append("file", new Blob([new Uint8Array(screeningView(DEMO_IDENTITY, study, laterality, view))], { type: "application/dicom" }), "v.dcm");
+      const res = await fetch(`${base}/api/v1/patients/${patientId}/images`, { method: "POST", headers: { Authorization: `Bearer ${doctor}` }, body: form });
+      expect(res.status).toBe(201);
+      examId = ((await res.json()) as { examId: string }).examId;
+    }
+    expect((await api("POST", `/api/v1/exams/${examId}/ai`, { base, token: doctor })).status).toBe(201);
+    const reading = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } };
+    expect((await api("POST", `/api/v1/exams/${examId}/readings`, { base, token: doctor, json: reading })).status).toBe(201);
+    // Not final yet: nothing queued.
+    expect(await outbox()).toEqual([]);
+    expect((await api("POST", `/api/v1/exams/${examId}/readings`, { base, token: doctor2, json: reading })).body.examStatus).toBe("final_normal");
+
+    // The PACS is down: the first attempts are refused and recorded, the rows stay pending.
+    const refused = await waitFor("a refused attempt of each report", async () => {
+      const rows = await outbox();
+      return rows.length === 2 && rows.every((r) => r.attempts >= 1 && r.lastError) ? rows : null;
+    });
+    expect(refused.map((r) => r.kind).sort()).toEqual(["cad_sr", "reading_sr"]);
+    expect(refused.every((r) => r.status === "pending" && /network|refused|ECONNREFUSED/i.test(r.lastError!))).toBe(true);
+
+    // A restart keeps the queue (it is a table): this process stops, another starts on the same database.
+    const first = server!;
+    await new Promise((r) => {
+      first.child.once("exit", r);
+      first.child.kill("SIGTERM");
+    });
+    const again: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      NEXUS_DEMO: "1",
+      NEXUS_ACCESS_LOG: "0",
+      DATA_DIR: first.dataDir,
+      NEXUS_MASTER_KEYS: inject("masterKeys"),
+      NODE_ENV: "production",
+      ...env,
+    };
+    if (first.adminUrl && first.databaseName) {
+      const url = new URL(first.adminUrl);
+      url.pathname = `/${first.databaseName}`;
+      again.DATABASE_URL = url.toString();
+    } else delete again.DATABASE_URL;
+    second = await startServer(again);
+    base = second.url;
+    expect((await outbox()).map((r) => r.status)).toEqual(["pending", "pending"]);
+
+    // The PACS comes up: the next attempt of each report goes through.
+    orthanc = await startOrthanc({ httpPort: ORTHANC_HTTP, dicomPort: ORTHANC_DICOM });
+    const sent = await waitFor("both reports sent", async () => {
+      const rows = await outbox();
+      return rows.length === 2 && rows.every((r) => r.status === "sent") ? rows : null;
+    });
+    const found = await orthanc.rest("POST", "/tools/find", { Level: "Instance", Query: { StudyInstanceUID: study, Modality: "SR" }, Expand: true });
+    const held = (found.body as { MainDicomTags: { SOPInstanceUID: string } }[]).map((i) => i.MainDicomTags.SOPInstanceUID).sort();
+    expect(held).toEqual(sent.map((r) => r.sopInstanceUid).sort());
+    const classes = await Promise.all(
+      (found.body as { ID: string }[]).map(async (i) => (await orthanc!.rest("GET", `/instances/${i.ID}/metadata/SopClassUid`)).body),
+    );
+    expect(classes.sort()).toEqual(["1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.50"]);
+
+    // Every attempt is one audit event with its outcome: refusals (error), then one success per report.
+    const trail = await api("GET", `/api/v1/audit?action=result.push&limit=200`, { base, token: admin });
+    const events = (trail.body.events as { resourceId: string; outcome: string; reason: string; purpose: string }[]).filter((e) => e.resourceId === examId);
+    for (const row of sent) {
+      const mine = events.filter((e) => e.reason.startsWith(`${row.kind} `));
+      expect(mine, JSON.stringify(events)).toHaveLength(row.attempts);
+      expect(row.attempts).toBeGreaterThanOrEqual(2);
+      expect(mine.filter((e) => e.outcome === "allowed")).toHaveLength(1);
+      expect(mine.filter((e) => e.outcome === "error")).toHaveLength(row.attempts - 1);
+      expect(mine.some((e) => e.reason.includes("tentative 1/12") && /nouvel essai dans/.test(e.reason))).toBe(true);
+      expect(mine.every((e) => e.purpose === "TREAT")).toBe(true);
+    }
+  });
+});
