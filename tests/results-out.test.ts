@@ -145,7 +145,7 @@ describe("a technical recall's reading SR", () => {
     writeFileSync(file, recall);
     const checked = await run("dciodvfy", [file]);
     expect(checked.output.split("\n").filter((l) => l.startsWith("Error")), checked.output).toEqual([]);
-    const dump = await run("dsrdump", [file]);
+    const dump = await run("dsrdump", ["+Pl", file]);
     expect(dump.output).toContain("Technically inadequate images");
     expect(dump.output).not.toContain("Assessment Category");
   });
