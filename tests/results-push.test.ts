@@ -161,3 +161,41 @@ describe("pushing final results to the PACS", () => {
     }
   });
 });
+
+describe("giving up", () => {
+  let own: OwnServer | null = null;
+  afterAll(async () => {
+    await own?.stop();
+  });
+
+  it("after PACS_PUSH_ATTEMPTS refused attempts the report is `failed`, each attempt audited; no CAD SR without AI", { timeout: 180_000 }, async () => {
+    // Nothing listens on this port of the test's range: every association is refused.
+    own = await startOwnServer({ PACS_PUSH: "DEAD@127.0.0.1:47320", PACS_PUSH_ATTEMPTS: "2", PACS_PUSH_BACKOFF_MS: "100", PACS_PUSH_POLL_MS: "100" });
+    const at = own.url;
+    const [doctorA, adminA, patientA] = await Promise.all(["doctor@demo.nexus", "admin@demo.nexus", "patient@demo.nexus"].map((e) => token(at, e)));
+    const patientId = (await api("GET", "/api/v1/me", { base: at, token: patientA })).body.patientId as string;
+    const studyUid = newStudyUid();
+    let exam = "";
+    for (const [laterality, view] of FOUR_VIEWS) {
+      const form = new FormData();
+      form.append("file", new Blob([new Uint8Array(screeningView(DEMO_IDENTITY, studyUid, laterality, view))], { type: "application/dicom" }), "v.dcm");
+      const res = await fetch(`${at}/api/v1/patients/${patientId}/images`, { method: "POST", headers: { Authorization: `Bearer ${doctorA}` }, body: form });
+      exam = ((await res.json()) as { examId: string }).examId;
+    }
+    const reading = { technicallyInadequate: true };
+    expect((await api("POST", `/api/v1/exams/${exam}/readings`, { base: at, token: doctorA, json: reading })).body.examStatus).toBe("technical_recall");
+    const failed = await waitFor("the report to fail", async () => {
+      const res = await api<{ entries: Entry[] }>("GET", "/api/v1/outbox?status=failed", { base: at, token: adminA });
+      return res.body.entries.find((e) => e.examId === exam);
+    });
+    expect(failed).toMatchObject({ kind: "reading_sr", status: "failed", attempts: 2 });
+    const all = (await api<{ entries: Entry[] }>("GET", "/api/v1/outbox", { base: at, token: adminA })).body.entries.filter((e) => e.examId === exam);
+    expect(all.map((e) => e.kind)).toEqual(["reading_sr"]);
+    const trail = await api("GET", `/api/v1/audit?action=result.push&limit=50`, { base: at, token: adminA });
+    const events = (trail.body.events as { resourceId: string; outcome: string; reason: string }[]).filter((e) => e.resourceId === exam);
+    expect(events.map((e) => e.outcome)).toEqual(["error", "error"]);
+    // Newest first: the second attempt gave up, the first announced the next one.
+    expect(events[0]!.reason).toMatch(/tentative 2\/2 : network: .*, abandon$/);
+    expect(events[1]!.reason).toMatch(/tentative 1\/2 : .*nouvel essai dans 0 s$/);
+  });
+});
