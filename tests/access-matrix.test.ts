@@ -613,6 +613,12 @@ const CASES: Case[] = [
     call: call("GET", () => "/api/v1/outbox"),
   },
   {
+    route: "api.v1.outbox.$entryId.retry",
+    name: "POST /api/v1/outbox/:unknown/retry",
+    expected: all(403, { anonymous: 401, admin: 404 }),
+    call: call("POST", () => `/api/v1/outbox/${randomUUID()}/retry`),
+  },
+  {
     route: "lectures",
     name: "GET /lectures",
     expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200 }),

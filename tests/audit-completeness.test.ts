@@ -795,6 +795,15 @@ const CASES: AuditedCase[] = [
     action: "outbox.list",
     actor: () => adminId,
   },
+  {
+    route: "api.v1.outbox.$entryId.retry",
+    name: "POST /api/v1/outbox/:unknown/retry (404)",
+    call: () => call("POST", `/api/v1/outbox/00000000-0000-4000-8000-000000000000/retry`, adminToken),
+    status: 404,
+    action: "outbox.retry",
+    outcome: "error",
+    actor: () => adminId,
+  },
   { route: "lectures", name: "GET /lectures", call: () => page(doctor, "/lectures"), status: 200, action: "worklist.read", actor: () => doctorId },
   {
     route: "examens.$examId_.lecture",

@@ -197,5 +197,25 @@ describe("giving up", () => {
     // Newest first: the second attempt gave up, the first announced the next one.
     expect(events[0]!.reason).toMatch(/tentative 2\/2 : network: .*, abandon$/);
     expect(events[1]!.reason).toMatch(/tentative 1\/2 : .*nouvel essai dans 0 s$/);
+
+    // An admin sends it again once the PACS is fixed (here it is not: it fails again after two fresh attempts).
+    const entryId = (failed as Entry & { id: string }).id;
+    expect((await api("POST", `/api/v1/outbox/${entryId}/retry`, { base: at, token: doctorA })).status).toBe(403);
+    expect((await api("POST", `/api/v1/outbox/00000000-0000-4000-8000-000000000000/retry`, { base: at, token: adminA })).status).toBe(404);
+    const retried = await api("POST", `/api/v1/outbox/${entryId}/retry`, { base: at, token: adminA });
+    expect(retried.status).toBe(200);
+    expect(retried.body).toEqual({ id: entryId, status: "pending" });
+    const twice = await api("POST", `/api/v1/outbox/${entryId}/retry`, { base: at, token: adminA });
+    if (twice.status !== 200) {
+      expect(twice.status).toBe(409);
+      expect(twice.body.error.code).toBe("wrong_state");
+    }
+    await waitFor("the retried report to fail again", async () => {
+      const rows = (await api<{ entries: (Entry & { id: string })[] }>("GET", "/api/v1/outbox", { base: at, token: adminA })).body.entries;
+      const row = rows.find((e) => e.id === entryId);
+      return row?.status === "failed" && row.attempts === 2 ? row : null;
+    });
+    const after = await api("GET", `/api/v1/audit?action=result.push&limit=50`, { base: at, token: adminA });
+    expect((after.body.events as { resourceId: string }[]).filter((e) => e.resourceId === exam).length).toBeGreaterThanOrEqual(4);
   });
 });

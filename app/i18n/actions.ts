@@ -64,6 +64,7 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "result.read": { fr: "Résultat structuré (FHIR, compte rendu DICOM SR)", en: "Structured result (FHIR, DICOM SR)" },
   "result.push": { fr: "Envoi d'un compte rendu au PACS", en: "Report sent to the PACS" },
   "outbox.list": { fr: "File d'envoi vers le PACS", en: "PACS sending queue" },
+  "outbox.retry": { fr: "Relance d'un envoi au PACS", en: "PACS sending retried" },
 };
 
 export function actionLabel(action: string, lang: Lang): string {

@@ -27,7 +27,9 @@ export type Resource =
   /** An entry of the DICOM reconciliation queue (not yet any patient's). */
   | { type: "inbox"; id?: string }
   /** A machine account (modality, PACS). */
-  | { type: "machine"; id?: string };
+  | { type: "machine"; id?: string }
+  /** A report waiting in (or gone through) the PACS push outbox. */
+  | { type: "outbox"; id?: string };
 
 export type Action =
   | "app.home"
@@ -78,7 +80,8 @@ export type Action =
   | "account.reset"
   | "account.update"
   | "result.read"
-  | "outbox.list";
+  | "outbox.list"
+  | "outbox.retry";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -291,6 +294,7 @@ const RULES: Record<Action, Rule> = {
   "result.read": careReader,
   // The PACS push outbox: delivery state and identifiers, no medical content — operations, admins only.
   "outbox.list": adminOnly,
+  "outbox.retry": adminOnly,
 };
 
 /**
@@ -350,6 +354,7 @@ const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
   "programme.stats": "operations",
   "result.read": "care",
   "outbox.list": "operations",
+  "outbox.retry": "operations",
 };
 
 /** The purpose of use the audit trail records for `action` done by someone of `role`. */

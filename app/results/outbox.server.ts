@@ -191,3 +191,28 @@ export async function listOutbox(status: (typeof OUTBOX_STATUSES)[number] | null
   }));
 }
 
+
+/** The row's id, status and exam (for the policy and the audit), or null when there is no such row. */
+export async function outboxEntry(id: string): Promise<{ id: string; status: string; examId: string; patientId: string } | null> {
+  const [row] = await db
+    .select({ id: resultOutbox.id, status: resultOutbox.status, examId: resultOutbox.examId, patientId: resultOutbox.patientId })
+    .from(resultOutbox)
+    .where(eq(resultOutbox.id, id));
+  return row ?? null;
+}
+
+/**
+ * An admin sends a `failed` report again (the PACS was fixed): the row is pending again with a fresh count of
+ * attempts, due now. 409 `wrong_state` for a row that is not `failed`.
+ */
+export async function retryEntry(id: string): Promise<{ id: string; status: "pending" }> {
+  const updated = await db
+    .update(resultOutbox)
+    .set({ status: "pending", attempts: 0, nextAttemptAt: new Date(), updatedAt: new Date() })
+    .where(and(eq(resultOutbox.id, id), eq(resultOutbox.status, "failed")))
+    .returning({ id: resultOutbox.id });
+  if (updated.length === 0) {
+    throw new HttpError(409, "wrong_state", "Seul un envoi abandonné (« failed ») peut être relancé.");
+  }
+  return { id, status: "pending" };
+}
