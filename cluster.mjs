@@ -7,7 +7,8 @@
 // lock, as with replicas behind Caddy: docs/decisions/2026-11-30-cluster-workers.md) — so a request may land on any
 // worker.
 //
-// One worker is the leader: it alone migrates the database, seeds the demo accounts, listens for DIMSE (DICOM_PORT)
+// One worker is the leader: it alone migrates the database, seeds the demo accounts, listens for DIMSE (DICOM_PORT),
+// sends queued results to the PACS (PACS_PUSH)
 // and writes the audit checkpoints; the others start once it listens, so they find the schema ready. A worker that
 // dies is replaced (a dead leader by a new leader). SIGTERM or SIGINT stops the workers, then the primary.
 import cluster from "node:cluster";

@@ -135,6 +135,7 @@ async function serve() {
     const lines = [`Nexus is listening on ${url}  (database: ${where}; images: ${info.storage})`, `AI model: ${info.model}`];
     if (workerRole) lines.push(`Worker processes: ${process.env.WEB_CONCURRENCY} (this one leads: migrations, demo accounts, DIMSE, audit checkpoints)`);
     if (info.dicom) lines.push(`DICOM (DIMSE C-ECHO, C-STORE) listening: ${info.dicom}`);
+    if (info.pacsPush) lines.push(`Results pushed to the PACS (C-STORE): ${info.pacsPush}`);
     if (info.demoAccounts.length > 0) {
       lines.push(`Demo accounts — password: ${info.demoPassword}`);
       for (const a of info.demoAccounts) lines.push(`  ${a.role.padEnd(11)} ${a.email}`);

@@ -7,6 +7,7 @@ import { connection } from "./db/db.server";
 import { getEngine } from "./inference/inference.server";
 import { vault } from "./vault/instance.server";
 import { dimseOptionsFromConfig, startDimse } from "./dimse/scp.server";
+import { startPushWorker } from "./results/outbox.server";
 
 export interface BootInfo {
   database: "postgres" | "pglite";
@@ -17,11 +18,13 @@ export interface BootInfo {
   model: string;
   /** The DIMSE SCP, when DICOM_PORT is set: "AE NEXUS on 127.0.0.1:11112". */
   dicom: string | null;
+  /** Where final results are pushed (PACS_PUSH), when set: "PACS@10.0.0.5:104 (calling NEXUS)". */
+  pacsPush: string | null;
 }
 
 /**
  * With WEB_CONCURRENCY workers (cluster.mjs), the leader alone does what must happen once: demo accounts, the DIMSE
- * listener, audit checkpoints. A single process is its own leader.
+ * listener, audit checkpoints, the PACS push worker. A single process is its own leader.
  */
 const leader = process.env.NEXUS_WORKER_ROLE !== "follower";
 
@@ -38,6 +41,9 @@ export async function boot(): Promise<BootInfo> {
   const scp = dimse ? await startDimse(dimse) : null;
   // Signed checkpoints of the audit chain's head, outside the database (store and log), every AUDIT_CHECKPOINT_SECONDS.
   if (leader) startCheckpoints();
+  // Results out: final reports queued in the outbox go to PACS_PUSH by C-STORE, retried with back-off (a restart
+  // picks up where the last process stopped: the queue is a table).
+  const push = leader ? startPushWorker() : null;
   return {
     database: connection.kind,
     dataDir: config.DATA_DIR,
@@ -45,6 +51,7 @@ export async function boot(): Promise<BootInfo> {
     demoPassword: config.demo ? config.NEXUS_DEMO_PASSWORD : null,
     storage: `${vault.store.kind} (${vault.store.location})`,
     dicom: scp && dimse ? `AE ${dimse.aeTitle} on ${dimse.host}:${scp.port}` : null,
+    pacsPush: push ? `${config.PACS_PUSH} (calling ${config.DICOM_AE_TITLE})` : null,
     model: `${engine.model.name} ${engine.model.version}${engine.model.clinical ? "" : " — modèle de démonstration, non validé cliniquement"}`,
   };
 }

@@ -77,6 +77,23 @@ const schema = z.object({
   DICOM_ALLOWED_AETS: z.string().optional(),
   /** Simultaneous DIMSE associations. */
   DICOM_MAX_ASSOCIATIONS: positiveInt(8),
+  /**
+   * Results out (issue 17.4): once an exam is final, its reading SR (and the exam AI's CAD SR) go by C-STORE to this
+   * PACS, `AET@host:port`, calling as DICOM_AE_TITLE. Unset: nothing is pushed.
+   */
+  PACS_PUSH: z
+    .string()
+    .regex(/^[\x20-\x5b\x5d-\x7e]{1,16}@[^\s@:]+:\d{1,5}$/, "PACS_PUSH must be AET@host:port (e.g. PACS@10.0.0.5:104)")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
+  /** Attempts per report before giving up (the outbox row is then `failed`). */
+  PACS_PUSH_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  /** First back-off delay, doubled after each failed attempt (capped at one hour). */
+  PACS_PUSH_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(30_000),
+  /** How often the push worker looks for due reports. */
+  PACS_PUSH_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5_000),
+  /** FHIR Patient.identifier system of the IPP (the site's assigning authority, e.g. `urn:oid:…`). */
+  FHIR_IPP_SYSTEM: z.string().min(1).default("urn:nexus:ipp"),
   // Issue 15 / 11.5: how long a PostgreSQL statement may wait for a lock (the audit chain's included) and run, before
   // the request is answered 503 with Retry-After instead of waiting forever.
   DB_LOCK_TIMEOUT_MS: positiveInt(5_000),

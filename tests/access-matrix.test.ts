@@ -77,6 +77,9 @@ beforeAll(async () => {
     await uploadExam(actors.doctor.token!, demoPatientId),
   ];
   const normal = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } };
+  // The exam AI reads the final exam's views (its CAD SR is then downloadable).
+  const ai = await api("POST", `/api/v1/exams/${finalExamId}/ai`, { token: actors.doctor.token });
+  if (ai.status !== 201) throw new Error(`matrix exam AI failed: ${ai.status} ${JSON.stringify(ai.body)}`);
   const doctor2 = await tokenFor("doctor2@demo.nexus");
   for (const token of [actors.doctor.token, doctor2]) {
     const r = await api("POST", `/api/v1/exams/${finalExamId}/readings`, { token, json: normal });
@@ -606,6 +609,38 @@ const CASES: Case[] = [
     name: "GET /api/v1/exams/:finalExam/letter?for=referrer",
     expected: all(403, { anonymous: 401, doctor: 200 }),
     call: call("GET", () => `/api/v1/exams/${finalExamId}/letter?for=referrer`),
+  },
+  // Results out (issue 17.4): FHIR bundle and reading SR for the care team's doctors; the CAD SR is model output
+  // (never the patient); the PACS push queue for admins.
+  {
+    route: "api.v1.exams.$examId.fhir",
+    name: "GET /api/v1/exams/:finalExam/fhir",
+    expected: all(403, { anonymous: 401, doctor: 200 }),
+    call: call("GET", () => `/api/v1/exams/${finalExamId}/fhir`),
+  },
+  {
+    route: "api.v1.exams.$examId.sr",
+    name: "GET /api/v1/exams/:finalExam/sr",
+    expected: all(403, { anonymous: 401, doctor: 200 }),
+    call: call("GET", () => `/api/v1/exams/${finalExamId}/sr`),
+  },
+  {
+    route: "api.v1.exams.$examId.ai.sr",
+    name: "GET /api/v1/exams/:finalExam/ai/sr",
+    expected: all(403, { anonymous: 401, doctor: 200 }),
+    call: call("GET", () => `/api/v1/exams/${finalExamId}/ai/sr`),
+  },
+  {
+    route: "api.v1.outbox",
+    name: "GET /api/v1/outbox",
+    expected: all(403, { anonymous: 401, admin: 200 }),
+    call: call("GET", () => "/api/v1/outbox"),
+  },
+  {
+    route: "api.v1.outbox.$entryId.retry",
+    name: "POST /api/v1/outbox/:unknown/retry",
+    expected: all(403, { anonymous: 401, admin: 404 }),
+    call: call("POST", () => `/api/v1/outbox/${randomUUID()}/retry`),
   },
   {
     route: "lectures",

@@ -33,6 +33,7 @@ const CARE_DOMAINS = new Set([
   "exam",
   "worklist",
   "reading",
+  "result",
   "letter",
 ]);
 

@@ -449,4 +449,42 @@ export const readings = pgTable(
   ],
 );
 
+/**
+ * Results out (issue 17.4): structured reports waiting to be sent to the PACS (PACS_PUSH) once an exam is final. A
+ * durable outbox: a row is written in the same transaction as the final reading, and survives a restart; it holds
+ * identifiers only — the SR is rebuilt from the database at send time (app/results/outbox.server.ts), never stored.
+ * Every attempt is in the audit trail (`result.push`).
+ */
+export const resultOutbox = pgTable(
+  "result_outbox",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    examId: uuid("exam_id")
+      .notNull()
+      .references(() => exams.id, { onDelete: "restrict" }),
+    patientId: uuid("patient_id")
+      .notNull()
+      .references(() => patients.id, { onDelete: "restrict" }),
+    /** `reading_sr` (Comprehensive SR of the final reading) or `cad_sr` (Mammography CAD SR of the exam AI). */
+    kind: text("kind").notNull(),
+    /** `AET@host:port`, as PACS_PUSH named it when the row was queued. */
+    destination: text("destination").notNull(),
+    /** `pending`, `sent`, `failed` (gave up after PACS_PUSH_ATTEMPTS), `cancelled` (nothing left to send). */
+    status: text("status").notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The SOP Instance UID of the last SR built for this row. */
+    sopInstanceUid: text("sop_instance_uid"),
+    /** The last attempt's outcome (a DIMSE status or a network error; never medical content). */
+    lastError: text("last_error"),
+    createdAt: createdAt(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    sentAt: timestamp("sent_at", { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex("result_outbox_exam_kind_key").on(t.examId, t.kind, t.destination),
+    index("result_outbox_due_idx").on(t.status, t.nextAttemptAt),
+  ],
+);
+
 export const GENESIS_HASH = "0".repeat(64);

@@ -22,7 +22,18 @@ export interface PushOptions {
   onAttempt?: (attempt: number, outcome: { ok: boolean; detail: string }) => Promise<void> | void;
 }
 
-function storeOnce(bytes: Buffer, to: PacsDestination): Promise<{ ok: boolean; detail: string }> {
+/** Parses `AET@host:port` (config PACS_PUSH); null when it is not that. */
+export function parseDestination(value: string, callingAe: string): PacsDestination | null {
+  const at = value.lastIndexOf("@");
+  const colon = value.lastIndexOf(":");
+  if (at < 1 || colon < at + 2) return null;
+  const port = Number(value.slice(colon + 1));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { calledAe: value.slice(0, at), host: value.slice(at + 1, colon), port, callingAe };
+}
+
+/** One C-STORE association: resolves with its outcome (never rejects). */
+export function storeOnce(bytes: Buffer, to: PacsDestination): Promise<{ ok: boolean; detail: string }> {
   return new Promise((resolve) => {
     const client = new Client();
     // Dataset.fromFile's parser, without a file: nothing medical is written to disk.
@@ -43,7 +54,7 @@ function storeOnce(bytes: Buffer, to: PacsDestination): Promise<{ ok: boolean; d
     client.on("associationRejected", () => done({ ok: false, detail: "association rejected" }));
     client.on("closed", () => done({ ok: false, detail: "connection closed without an answer" }));
     client.addRequest(request);
-    client.send(to.host, to.port, to.callingAe, to.calledAe);
+    client.send(to.host, to.port, to.callingAe, to.calledAe, { connectTimeout: 10_000, associationTimeout: 30_000, pduTimeout: 30_000 });
   });
 }
 

@@ -2,7 +2,7 @@ import type { Action } from "../policy/policy.server";
 import type { Lang } from "./strings";
 
 /** Actions the audit trail records besides the policy's own: logins, integrity alerts, archiving. */
-type RecordedOnly = "auth.login" | "auth.otp" | "token.create" | "image.integrity" | "audit.archive";
+type RecordedOnly = "auth.login" | "auth.otp" | "token.create" | "image.integrity" | "audit.archive" | "result.push";
 
 /**
  * Audit actions in words, for the patient's access log and the admin's audit pages. Typed on the policy's actions,
@@ -64,6 +64,10 @@ const LABELS: Record<Action | RecordedOnly, Record<Lang, string>> = {
   "exam.read": { fr: "Consultation d'un examen", en: "Exam viewed" },
   "exam.analyse": { fr: "Analyse IA d'un examen", en: "AI analysis of an exam" },
   "prediction.read": { fr: "Consultation d'un résultat d'IA", en: "AI result viewed" },
+  "result.read": { fr: "Résultat structuré (FHIR, compte rendu DICOM SR)", en: "Structured result (FHIR, DICOM SR)" },
+  "result.push": { fr: "Envoi d'un compte rendu au PACS", en: "Report sent to the PACS" },
+  "outbox.list": { fr: "File d'envoi vers le PACS", en: "PACS sending queue" },
+  "outbox.retry": { fr: "Relance d'un envoi au PACS", en: "PACS sending retried" },
 };
 
 export function actionLabel(action: string, lang: Lang): string {

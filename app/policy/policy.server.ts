@@ -27,7 +27,9 @@ export type Resource =
   /** An entry of the DICOM reconciliation queue (not yet any patient's). */
   | { type: "inbox"; id?: string }
   /** A machine account (modality, PACS). */
-  | { type: "machine"; id?: string };
+  | { type: "machine"; id?: string }
+  /** A report waiting in (or gone through) the PACS push outbox. */
+  | { type: "outbox"; id?: string };
 
 export type Action =
   | "app.home"
@@ -79,7 +81,10 @@ export type Action =
   | "account.totp"
   | "account.sessions"
   | "account.reset"
-  | "account.update";
+  | "account.update"
+  | "result.read"
+  | "outbox.list"
+  | "outbox.retry";
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
 
@@ -290,6 +295,12 @@ const RULES: Record<Action, Rule> = {
   "letter.referrer": careReader,
   // Programme statistics: doctors (their care teams) and admins (the whole programme, no patient names).
   "programme.stats": onlyRoles("doctor", "admin"),
+  // Results out (issue 17.4): the final result as FHIR and as the reading SR, for the care team's doctors while care
+  // consent is live (the hospital's systems take it from them). The CAD SR is model output: `prediction.read`.
+  "result.read": careReader,
+  // The PACS push outbox: delivery state and identifiers, no medical content — operations, admins only.
+  "outbox.list": adminOnly,
+  "outbox.retry": adminOnly,
 };
 
 /**
@@ -350,6 +361,9 @@ const PURPOSE_OF_ACTION: Record<Action, ActionPurpose> = {
   "letter.read": "care",
   "letter.referrer": "care",
   "programme.stats": "operations",
+  "result.read": "care",
+  "outbox.list": "operations",
+  "outbox.retry": "operations",
 };
 
 /** The purpose of use the audit trail records for `action` done by someone of `role`. */

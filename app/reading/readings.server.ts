@@ -8,6 +8,7 @@ import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { careTeam, consents, exams, images, patients, readings, users, type ExamStatus as DbExamStatus } from "../db/schema";
 import { HttpError } from "../http/errors.server";
+import { queueResults } from "../results/queue.server";
 import type { Finding, ReadingInput } from "./reading-schema";
 import {
   FIRST_READING_STATUSES,
@@ -92,6 +93,8 @@ export async function recordReading(
       })
       .returning({ id: readings.id });
     await tx.update(exams).set({ status: step.next, statusSince: new Date() }).where(eq(exams.id, examId));
+    // A final result goes to the PACS (PACS_PUSH): queued with it, in this transaction, or not at all.
+    if (isFinal(step.next)) await queueResults(tx, examId, exam.patientId);
     return { id: row!.id, kind: step.kind, examStatus: step.next };
   });
 }
