@@ -8,9 +8,9 @@
 // worker.
 //
 // One worker is the leader: it alone migrates the database, seeds the demo accounts, listens for DIMSE (DICOM_PORT),
-// sends queued results to the PACS (PACS_PUSH)
-// and writes the audit checkpoints; the others start once it listens, so they find the schema ready. A worker that
-// dies is replaced (a dead leader by a new leader). SIGTERM or SIGINT stops the workers, then the primary.
+// sends queued results to the PACS (PACS_PUSH) and writes the audit checkpoints; the others start once it listens,
+// so they find the schema ready. A worker that dies is replaced (a dead leader by a new leader). SIGTERM or SIGINT
+// stops the workers, then the primary.
 import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
 
