@@ -7,6 +7,7 @@
 import {
   cache,
   Enums,
+  getShouldUseCPURendering,
   imageLoader,
   init as initCore,
   metaData,
@@ -41,6 +42,8 @@ export interface ViewSpec {
   contentType: string;
   laterality: Laterality;
   heatmapUrl: string | null;
+  /** The view's bytes when the page started fetching them already (data-source.ts prefetchViews). */
+  bytes?: Promise<ArrayBuffer>;
 }
 
 export type PrimaryTool = "windowLevel" | "pan" | "zoom" | "magnify" | "length";
@@ -59,8 +62,9 @@ export interface ViewerController {
   ready: Promise<void>;
 }
 
-const TOOL_GROUP = "nexus-exam";
-const ENGINE = "nexus-exam-engine";
+// One engine and tool group per mount: going to the next exam mounts the next viewer while the last one may still be
+// loading (it is destroyed when its load settles), so their names must not collide.
+let mounts = 0;
 const TOOL_NAMES: Record<PrimaryTool, string> = {
   windowLevel: WindowLevelTool.toolName,
   pan: PanTool.toolName,
@@ -102,6 +106,8 @@ function spacingProvider(type: string, imageId: string) {
 
 /** `web:` images (JPEG/PNG): fetched without caching, decoded by the browser, shown as RGBA. */
 const webImages = new Map<string, { rows: number; columns: number }>();
+/** Bytes the page fetched ahead, by URL, for the `web:` loader (the DICOM loader gets them through its data-set cache). */
+const prefetched = new Map<string, Promise<ArrayBuffer>>();
 function webMetadata(type: string, imageId: string) {
   const size = imageId.startsWith("web:") ? webImages.get(imageId) : undefined;
   if (!size) return undefined;
@@ -135,9 +141,17 @@ function webMetadata(type: string, imageId: string) {
 
 function loadWebImage(imageId: string) {
   const promise = (async () => {
-    const res = await fetch(imageId.slice("web:".length), { credentials: "same-origin", cache: "no-store" });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const bitmap = await createImageBitmap(await res.blob());
+    const url = imageId.slice("web:".length);
+    const ahead = prefetched.get(url);
+    prefetched.delete(url);
+    let blob: Blob;
+    if (ahead) blob = new Blob([await ahead]);
+    else {
+      const res = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      blob = await res.blob();
+    }
+    const bitmap = await createImageBitmap(blob);
     const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
     const ctx = canvas.getContext("2d")!;
     ctx.drawImage(bitmap, 0, 0);
@@ -261,8 +275,16 @@ export async function mountViewer(
   options: { onPresets?: (presets: WindowPreset[]) => void; onError?: (key: string, error: unknown) => void },
 ): Promise<ViewerController> {
   performance.mark("viewer:mount");
+  const mountId = ++mounts;
+  const TOOL_GROUP = `nexus-exam-${mountId}`;
+  const ENGINE = `nexus-exam-engine-${mountId}`;
+  delete document.documentElement.dataset.viewerCurrent;
+  delete document.documentElement.dataset.viewerPrior;
+  let destroyed = false;
   initialised ??= initialise();
   await initialised;
+  // Which path draws the pixels (a browser without WebGL — headless, no GPU — falls back to the CPU path).
+  document.documentElement.dataset.viewerRendering = getShouldUseCPURendering() ? "cpu" : "gpu";
   const engine = new RenderingEngine(ENGINE);
   engine.setViewports(
     specs.map((s) => ({ viewportId: s.key.replace(/[^A-Za-z0-9-]/g, "-"), type: Enums.ViewportType.STACK, element: s.element, defaultOptions: { background: [0, 0, 0] as Types.Point3 } })),
@@ -368,7 +390,14 @@ export async function mountViewer(
 
   const load = async (m: Mounted) => {
     const id = cornerstoneImageId({ imageId: m.spec.imageId, contentType: m.spec.contentType }, window.location.origin);
+    if (m.spec.bytes) {
+      // Hand the bytes already fetched to the loaders: the DICOM loader finds them in its data-set cache by URL.
+      const url = id.slice(id.indexOf(":") + 1);
+      if (id.startsWith("wadouri:")) void wadouri.dataSetCacheManager.load(url, () => m.spec.bytes!, id).catch(() => undefined);
+      else prefetched.set(url, m.spec.bytes);
+    }
     await m.viewport.setStack([id]);
+    performance.mark(`viewer:${m.spec.key}-loaded`);
     const image = m.viewport.getCornerstoneImage();
     const { voiRange, VOILUTFunction } = m.viewport.getProperties();
     m.initial = { voiRange: voiRange ? { ...voiRange } : undefined, VOILUTFunction };
@@ -452,12 +481,14 @@ export async function mountViewer(
       hang();
     },
     destroy() {
+      destroyed = true;
       annotation.state.removeAllAnnotations();
       ToolGroupManager.destroyToolGroup(TOOL_GROUP);
       engine.destroy();
       cache.purgeCache();
       wadouri.dataSetCacheManager.purge();
       webImages.clear();
+      prefetched.clear();
     },
   };
 
@@ -485,6 +516,7 @@ export async function mountViewer(
       }
     }
     await Promise.race([Promise.all(ok.map((m) => m.firstRender)), new Promise((r) => setTimeout(r, 30_000))]);
+    if (destroyed) return;
     performance.mark(`viewer:${name}-rendered`);
     document.documentElement.dataset[`viewer${name[0]!.toUpperCase()}${name.slice(1)}`] = "rendered";
   } })();
