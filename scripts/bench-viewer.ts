@@ -59,6 +59,7 @@ async function main() {
     const patient = await json("POST", "/api/v1/patients", token, { displayName: "Bench Viewer", ipp: identity.id, birthDate: "1960-01-01", sex: "F", consents: { care: true } });
     let current = "";
     let perView = 0;
+    const currentImages: string[] = [];
     for (const [date, study] of [["20241128", uid()], ["20261130", uid()]] as const) {
       for (const v of FOUR_VIEWS) {
         const bytes = mammoDicom({ ...v, studyInstanceUid: study, studyDate: date, patient: identity, rows: ROWS, columns: COLUMNS, spacing: 0.07 });
@@ -68,7 +69,10 @@ async function main() {
         const res = await fetch(`${base}/api/v1/patients/${patient.id}/images`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: form });
         const body = await res.json();
         if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`);
-        if (date === "20261130") current = body.examId;
+        if (date === "20261130") {
+          current = body.examId;
+          currentImages.push(body.id);
+        }
       }
     }
     console.log(`exam: 4 views of ${COLUMNS}×${ROWS} 12-bit, ${(perView / 1e6).toFixed(1)} MB each, plus a prior of the same size; Chromium ${browser.version()}`);
@@ -91,6 +95,12 @@ async function main() {
         await cdp.send("Profiler.enable");
         await cdp.send("Profiler.setSamplingInterval", { interval: 500 });
         await cdp.send("Profiler.start");
+      }
+      if (STAGES && run === 0) {
+        // The server alone: the four current views fetched in parallel by Node through the same session (no browser).
+        const t0 = performance.now();
+        const sizes = await Promise.all(currentImages.map(async (id) => (await (await page.request.get(`${base}/images/${id}/fichier`)).body()).length));
+        console.log(`  server alone: four views (${(sizes.reduce((a, b) => a + b, 0) / 1e6).toFixed(0)} MB) fetched in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
       }
       await page.goto(`${base}/examens/${current}`);
       await page.waitForFunction(() => document.documentElement.dataset.viewerPrior === "rendered", null, { timeout: DEBUG ? 20_000 : 120_000 }).catch(async (err) => {

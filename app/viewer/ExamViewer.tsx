@@ -8,7 +8,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import type { Laterality, View } from "../exams/views";
 import type { loader as rootLoader } from "../root";
 import type { PrimaryTool, ViewerController, ViewSpec } from "./engine.client";
-import { prefetchViews } from "./data-source";
+import { earlyPrefetchScript, prefetchViews } from "./data-source";
 import { HANGING, type WindowPreset } from "./hanging";
 import { viewerT, type ViewerKey } from "./strings";
 
@@ -39,6 +39,20 @@ function cellsOf(group: "current" | "prior", exam: ViewerExam) {
     image: exam.images.find((i) => i.laterality === h.laterality && i.view === h.view && !i.duplicate),
   }));
 }
+
+/**
+ * Cornerstone (≈ 5 MB) is fetched and compiled as soon as this module runs in a browser — before hydration — not
+ * when the viewer's effect first asks for it. The server never loads it (`.client` module).
+ */
+let engineModule: Promise<typeof import("./engine.client")> | null = null;
+function loadEngine() {
+  engineModule ??= import("./engine.client").catch((error) => {
+    engineModule = null;
+    throw error;
+  });
+  return engineModule;
+}
+if (typeof document !== "undefined") loadEngine().catch(() => undefined);
 
 const JET = "linear-gradient(to right, #000080, #0000ff 12.5%, #00ffff 37.5%, #80ff80 50%, #ffff00 62.5%, #ff0000 87.5%, #800000)";
 const TOOLS: { tool: PrimaryTool; key: string; label: ViewerKey }[] = [
@@ -101,6 +115,7 @@ export function ExamViewer({
   const layoutKey = cells.map((c) => `${c.key}=${c.image?.imageId ?? ""}`).join("|");
 
   useEffect(() => {
+    performance.mark("viewer:effect");
     setStarted(true);
     let cancelled = false;
     let mounted: ViewerController | null = null;
@@ -126,7 +141,7 @@ export function ExamViewer({
         bytes: bytes.get(c.image.imageId),
       });
     }
-    import("./engine.client")
+    loadEngine()
       .then(({ mountViewer }) => {
         performance.mark("viewer:code-loaded");
         return mountViewer(specs, {
@@ -218,6 +233,12 @@ export function ExamViewer({
   const button = "rounded border border-slate-600 px-2 py-1 text-xs hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-sky-400";
   return (
     <section aria-labelledby="viewer-title" className="space-y-2" data-testid="viewer-section">
+      {/* The views' bytes start while the HTML is still being read (see data-source.ts). */}
+      <script
+        dangerouslySetInnerHTML={{
+          __html: earlyPrefetchScript(groups.map((g) => cellsOf(g.name, g.exam).flatMap((c) => (c.image ? [c.image.imageId] : [])))),
+        }}
+      />
       <noscript>
         <p className="rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900" data-testid="viewer-needs-js">{t("needsJs")}</p>
       </noscript>

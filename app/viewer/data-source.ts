@@ -29,6 +29,23 @@ export async function fetchPixels(imageId: string, signal: AbortSignal): Promise
   return res.arrayBuffer();
 }
 
+declare global {
+  interface Window {
+    /** Fetches started by the page's inline script (earlyPrefetchScript), by image id, taken once by prefetchViews. */
+    __nexusPixels?: Record<string, Promise<ArrayBuffer>>;
+  }
+}
+
+/**
+ * The same fetches as prefetchViews, as an inline script run while the HTML is parsed — before the page's modules
+ * load and hydrate. The viewer's effect takes them over; where the script did not run (a client-side navigation)
+ * the effect fetches itself.
+ */
+export function earlyPrefetchScript(groups: string[][]): string {
+  const urls = groups.map((ids) => ids.map((id) => [id, pixelUrl(id)]));
+  return `(function(){var P=window.__nexusPixels=window.__nexusPixels||{},prev=Promise.resolve();${JSON.stringify(urls).replace(/</g, "\\u003c")}.forEach(function(g){var s=prev;prev=Promise.allSettled(g.map(function(e){var p=s.then(function(){return fetch(e[1],{credentials:"same-origin",cache:"no-store"}).then(function(r){if(!r.ok)throw new Error("HTTP "+r.status);return r.arrayBuffer()})});p.catch(function(){});P[e[0]]=p;return p}))})})();`;
+}
+
 /**
  * Starts fetching the exam's views at once — while the viewer's code is still loading — and the prior's as soon as
  * the current exam's bytes are in (so the server decrypts the prior while the browser decodes the current views).
@@ -40,7 +57,9 @@ export function prefetchViews(groups: { name: string; imageIds: string[] }[], si
   for (const group of groups) {
     const start = previous;
     const promises = group.imageIds.map((id) => {
-      const p = start.then(() => fetchPixels(id, signal));
+      const early = typeof window !== "undefined" ? window.__nexusPixels?.[id] : undefined;
+      if (early) delete window.__nexusPixels![id];
+      const p = early ?? start.then(() => fetchPixels(id, signal));
       // Errors surface where the view is loaded; this copy only orders the groups.
       p.catch(() => undefined);
       out.set(id, p);

@@ -7,7 +7,9 @@
 import {
   cache,
   Enums,
+  getRenderingCapabilities,
   getShouldUseCPURendering,
+  setUseCPURendering,
   imageLoader,
   init as initCore,
   metaData,
@@ -29,6 +31,7 @@ import {
   annotation,
 } from "@cornerstonejs/tools";
 import { init as initDicomLoader, wadouri } from "@cornerstonejs/dicom-image-loader";
+import { utilities as metadataUtilities } from "@cornerstonejs/metadata";
 import { cornerstoneImageId } from "./data-source";
 import { chestWallSide, commonScale, flipFromOrientation, flipFromPixels, spacingOf, windowPresets, type WindowPreset } from "./hanging";
 import type { Laterality } from "../exams/views";
@@ -74,6 +77,7 @@ const TOOL_NAMES: Record<PrimaryTool, string> = {
 };
 
 let initialised: Promise<void> | null = null;
+const { addDicomPart10Instance } = metadataUtilities;
 
 /**
  * One attribute of a loaded DICOM view, as a backslash-joined string: from the loader's naturalized metadata, else
@@ -194,6 +198,9 @@ function loadWebImage(imageId: string) {
 
 async function initialise(): Promise<void> {
   initCore();
+  // WebGL drawn in software (SwiftShader, llvmpipe: a browser without a GPU): Cornerstone's CPU path is faster — no
+  // float-texture conversion, no read-back of the WebGL canvas into every viewport — and as exact.
+  if (getRenderingCapabilities().softwareRasterizer) setUseCPURendering(true);
   initDicomLoader({ maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) });
   imageLoader.registerImageLoader("web", loadWebImage as unknown as Types.ImageLoaderFn);
   metaData.addProvider(webMetadata, 10_000);
@@ -391,10 +398,10 @@ export async function mountViewer(
   const load = async (m: Mounted) => {
     const id = cornerstoneImageId({ imageId: m.spec.imageId, contentType: m.spec.contentType }, window.location.origin);
     if (m.spec.bytes) {
-      // Hand the bytes already fetched to the loaders: the DICOM loader finds them in its data-set cache by URL.
-      const url = id.slice(id.indexOf(":") + 1);
-      if (id.startsWith("wadouri:")) void wadouri.dataSetCacheManager.load(url, () => m.spec.bytes!, id).catch(() => undefined);
-      else prefetched.set(url, m.spec.bytes);
+      // Hand the bytes already fetched to the loaders: the DICOM loader reads an instance it finds in the metadata
+      // store (NATURALIZED) instead of fetching it again.
+      if (id.startsWith("wadouri:")) await addDicomPart10Instance(id, await m.spec.bytes);
+      else prefetched.set(id.slice("web:".length), m.spec.bytes);
     }
     await m.viewport.setStack([id]);
     performance.mark(`viewer:${m.spec.key}-loaded`);
