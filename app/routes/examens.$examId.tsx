@@ -52,7 +52,8 @@ export async function loader(args: LoaderFunctionArgs) {
       prior: prior ? { id: prior.id, date: prior.date, images: prior.images } : null,
       aiHidden: readAi.allowed && !aiShown,
       reading: { next: reading.next, missingViews: reading.missingViews, readings: reading.readings },
-      worklist: list ? { list, next: next ? examUrl(next, list) : null } : null,
+      // "End of the list" only for a list the reader is working through (named in the URL), not one merely inferred.
+      worklist: list && (next || named) ? { list, next: next ? examUrl(next, list) : null } : null,
       exam: exam!,
       patient: { id: patient!.id, displayName: patient!.displayName, ipp: patient!.ipp, birthDate: patient!.birthDate },
       ai,

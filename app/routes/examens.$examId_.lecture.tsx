@@ -25,10 +25,11 @@ function namedList(ctx: Ctx, value: FormDataEntryValue | null): WorklistName | u
 }
 
 /** The next exam of `list` for the reader (the worklist policy decides whether she has worklists at all). */
-async function worklistNav(ctx: Ctx, list: WorklistName | null, examId: string) {
+async function worklistNav(ctx: Ctx, list: WorklistName | null, examId: string, named: boolean) {
   if (!list || !(await authorize(ctx.actor, "worklist.read", { type: "app" })).allowed) return null;
   const next = await nextInWorklist(ctx.actor!.id, list, examId);
-  return { list, next: next ? examUrl(next, list) : null };
+  // "End of the list" only for a list the reader is working through (named), not one merely inferred.
+  return next || named ? { list, next: next ? examUrl(next, list) : null } : null;
 }
 
 /** The reading page: whose exam, the form for the reading now due (if any), the readings the viewer may see. */
@@ -39,7 +40,7 @@ export async function loader(args: LoaderFunctionArgs) {
   const exam = await examRef(examId);
   const page = await perform(ctx, "reading.open", { type: "exam", id: examId, patientId: exam?.patientId }, async () => {
     const page = await readingPage(exam!, ctx.actor!);
-    return { ...page, worklist: await worklistNav(ctx, named ?? worklistOfStatus(exam!.status), examId) };
+    return { ...page, worklist: await worklistNav(ctx, named ?? worklistOfStatus(exam!.status), examId, !!named) };
   });
   return { ...page, final: isFinal(page.exam.status) };
 }
@@ -66,7 +67,7 @@ export async function action(args: ActionFunctionArgs) {
       { describe: (r) => ({ resourceType: "reading", resourceId: r.id }) },
     );
     // The list the reading was taken from: the one the form names, else the one a reading of this kind comes from.
-    const worklist = await worklistNav(ctx, named ?? worklistOfKind(recorded.kind), examId);
+    const worklist = await worklistNav(ctx, named ?? worklistOfKind(recorded.kind), examId, true);
     // "Record and go to the next exam": straight to it (303, a GET), or back to the worklists at the end of the list.
     if (thenNext) throw redirect(worklist?.next ?? "/lectures", 303);
     return data({ recorded, worklist, errors: {} as Record<string, string>, refusal: null as string | null, values: {} as Record<string, string> }, { status: 201 });

@@ -221,6 +221,42 @@ interface Mounted {
   firstRender: Promise<void>;
   /** The display as loaded (window and its function), for reset. */
   initial: { voiRange?: Types.VOIRange; VOILUTFunction?: Enums.VOILUTFunctionType } | null;
+  /** The VOI LUT Function is SIGMOID (from the file, or a preset): drawn by sigmoidForCpu on the CPU path. */
+  sigmoid: boolean;
+}
+
+/** The CPU path's own state of a viewport (not part of Cornerstone's typed API). */
+type CpuElement = {
+  viewport?: { voi?: { windowCenter: number; windowWidth: number }; voiLUT?: { id: string; firstValueMapped: number; lut: number[] } };
+  image?: Types.IImage;
+};
+let sigmoidTables = 0;
+
+/**
+ * Cornerstone's CPU path draws every window linearly (its setVOILUTFunction throws). A SIGMOID window (VOI LUT
+ * Function, PS3.3 C.11.2.1.3.1) is given to it as a VOI LUT table instead, recomputed for each window from the DICOM
+ * formula y = 1 / (1 + exp(−4 (x − c) / w)) over every integer value of the image: the same curve as the GPU path.
+ */
+function sigmoidForCpu(m: Mounted) {
+  if (!getShouldUseCPURendering()) return;
+  const cpu = (m.viewport as unknown as { _cpuFallbackEnabledElement?: CpuElement })._cpuFallbackEnabledElement;
+  const viewport = cpu?.viewport;
+  const image = cpu?.image;
+  if (!viewport || !image) return;
+  const integers = Number.isInteger(image.slope ?? 1) && Number.isInteger(image.intercept ?? 0);
+  if (!m.sigmoid || !viewport.voi || !integers) {
+    viewport.voiLUT = undefined;
+    return;
+  }
+  const { windowCenter: c, windowWidth: w } = viewport.voi;
+  const modality = (v: number) => (image.isPreScaled ? v : v * (image.slope ?? 1) + (image.intercept ?? 0));
+  const lo = Math.floor(Math.min(modality(image.minPixelValue), modality(image.maxPixelValue)));
+  const hi = Math.ceil(Math.max(modality(image.minPixelValue), modality(image.maxPixelValue)));
+  const lut = new Array<number>(hi - lo + 2);
+  for (let i = 0; i <= hi - lo; i++) lut[i] = Math.round(65535 / (1 + Math.exp((-4 * (lo + i - c)) / Math.max(w, 1))));
+  // One entry past the image's largest value, at full scale: the CPU path scales the table by its largest entry.
+  lut[hi - lo + 1] = 65535;
+  viewport.voiLUT = { id: `sigmoid-${++sigmoidTables}`, firstValueMapped: lo, lut };
 }
 
 const { MouseBindings, KeyboardBindings } = ToolEnums;
@@ -308,6 +344,7 @@ export async function mountViewer(
     rendered: false,
     firstRender: Promise.resolve(),
     initial: null,
+    sigmoid: false,
   }));
   for (const m of mounted) group.addViewport(m.viewport.id, ENGINE);
   let primary: PrimaryTool = "windowLevel";
@@ -384,6 +421,8 @@ export async function mountViewer(
   }
 
   for (const m of mounted) {
+    // Every window change (drag, preset, reset) re-makes the sigmoid table before the next draw.
+    m.spec.element.addEventListener(Enums.Events.VOI_MODIFIED, () => sigmoidForCpu(m));
     m.spec.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
       const camera = m.viewport.getCamera();
       const { voiRange, invert } = m.viewport.getProperties();
@@ -391,6 +430,7 @@ export async function mountViewer(
       m.spec.element.dataset.flip = String(!!camera.flipHorizontal);
       m.spec.element.dataset.voi = voiRange ? `${voiRange.lower.toFixed(1)},${voiRange.upper.toFixed(1)}` : "";
       m.spec.element.dataset.invert = String(!!invert);
+      m.spec.element.dataset.voiFunction = m.sigmoid ? "sigmoid" : "linear";
       drawOverlay(m);
     });
   }
@@ -407,7 +447,13 @@ export async function mountViewer(
     performance.mark(`viewer:${m.spec.key}-loaded`);
     const image = m.viewport.getCornerstoneImage();
     const { voiRange, VOILUTFunction } = m.viewport.getProperties();
-    m.initial = { voiRange: voiRange ? { ...voiRange } : undefined, VOILUTFunction };
+    const fromFile = (metaData.get("voiLutModule", id) as { voiLUTFunction?: string } | undefined)?.voiLUTFunction;
+    m.sigmoid = /sigmoid/i.test(`${VOILUTFunction ?? ""} ${fromFile ?? ""}`);
+    m.initial = { voiRange: voiRange ? { ...voiRange } : undefined, VOILUTFunction: m.sigmoid ? Enums.VOILUTFunctionType.SAMPLED_SIGMOID : VOILUTFunction };
+    if (m.sigmoid && getShouldUseCPURendering()) {
+      sigmoidForCpu(m);
+      m.viewport.render();
+    }
     const plane = metaData.get("imagePlaneModule", id) as { rowPixelSpacing?: number; columnPixelSpacing?: number } | undefined;
     m.heightMm = image.rows * (plane?.rowPixelSpacing || 1);
     m.widthMm = image.columns * (plane?.columnPixelSpacing || 1);
@@ -439,6 +485,14 @@ export async function mountViewer(
       m.spec.element.addEventListener(Enums.Events.IMAGE_RENDERED, done);
     });
 
+  /** A window and its function: on the CPU path the function is ours (sigmoidForCpu), on the GPU path Cornerstone's. */
+  const setWindow = (m: Mounted, voiRange: Types.VOIRange, fn: Enums.VOILUTFunctionType | undefined) => {
+    m.sigmoid = /sigmoid/i.test(String(fn ?? ""));
+    if (getShouldUseCPURendering()) m.viewport.setProperties({ voiRange });
+    else m.viewport.setProperties({ voiRange, ...(fn ? { VOILUTFunction: fn } : {}) });
+    sigmoidForCpu(m);
+  };
+
   let presetList: WindowPreset[] = [];
   const controller: Omit<ViewerController, "ready"> = {
     setPrimaryTool(tool) {
@@ -461,7 +515,7 @@ export async function mountViewer(
       for (const m of mounted) {
         if (!m.viewport.getCornerstoneImage?.()) continue;
         m.viewport.setProperties({ invert: false });
-        if (m.initial?.voiRange) m.viewport.setProperties({ voiRange: m.initial.voiRange, ...(m.initial.VOILUTFunction ? { VOILUTFunction: m.initial.VOILUTFunction } : {}) });
+        if (m.initial?.voiRange) setWindow(m, m.initial.voiRange, m.initial.VOILUTFunction);
       }
       hang();
     },
@@ -470,10 +524,7 @@ export async function mountViewer(
       const p = presetList[index];
       if (!p) return;
       for (const m of mounted) if (m.viewport.getCornerstoneImage?.() && m.spec.contentType === "application/dicom") {
-        m.viewport.setProperties({
-          voiRange: { lower: p.lower, upper: p.upper },
-          VOILUTFunction: p.sigmoid ? Enums.VOILUTFunctionType.SAMPLED_SIGMOID : Enums.VOILUTFunctionType.LINEAR,
-        });
+        setWindow(m, { lower: p.lower, upper: p.upper }, p.sigmoid ? Enums.VOILUTFunctionType.SAMPLED_SIGMOID : Enums.VOILUTFunctionType.LINEAR);
         m.viewport.render();
       }
     },

@@ -165,6 +165,9 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     // Presets from the file: both WindowCenter/Width pairs with their explanations, SIGMOID.
     const options = await page.getByTestId("viewer-presets").locator("option").allTextContents();
     expect(options).toEqual(["—", "1. FULL (SIGMOID)", "2. TISSUE (SIGMOID)"]);
+    // The file's SIGMOID is drawn as a sigmoid (on the CPU path too, where Cornerstone only draws linear windows).
+    expect(await viewport(page, "current:R-CC").getAttribute("data-voi-function")).toBe("sigmoid");
+    expect(await viewport(page, "current:L-CC").getAttribute("data-voi-function")).toBe("linear");
 
     // Wheel zoom changes the scale.
     await page.keyboard.press("r");
