@@ -5,6 +5,8 @@
  *
  *   npm run bench:viewer                  # 3 runs, PGlite and the local store in a temporary directory
  *   BENCH_ROWS=640 BENCH_COLUMNS=512 BENCH_RUNS=1 BENCH_DEBUG=1 npm run bench:viewer
+ *   BENCH_STAGES=1 npm run bench:viewer   # also each view's stages (fetched, decoded, rendered) from the page's marks
+ *   BENCH_PROFILE=1 npm run bench:viewer  # also a CPU profile of the page: test-results/bench-viewer-N.cpuprofile
  *
  * Starts its own production server (`npm run build` first) on port 0; everything it made is removed after.
  */
@@ -20,6 +22,8 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 4096);
 const COLUMNS = Number(process.env.BENCH_COLUMNS ?? 3328);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DEBUG = Boolean(process.env.BENCH_DEBUG);
+const STAGES = Boolean(process.env.BENCH_STAGES) || DEBUG;
+const PROFILE = Boolean(process.env.BENCH_PROFILE);
 const PASSWORD = process.env.NEXUS_DEMO_PASSWORD ?? "nexus-demo-2026";
 
 async function main() {
@@ -55,6 +59,7 @@ async function main() {
     const patient = await json("POST", "/api/v1/patients", token, { displayName: "Bench Viewer", ipp: identity.id, birthDate: "1960-01-01", sex: "F", consents: { care: true } });
     let current = "";
     let perView = 0;
+    const currentImages: string[] = [];
     for (const [date, study] of [["20241128", uid()], ["20261130", uid()]] as const) {
       for (const v of FOUR_VIEWS) {
         const bytes = mammoDicom({ ...v, studyInstanceUid: study, studyDate: date, patient: identity, rows: ROWS, columns: COLUMNS, spacing: 0.07 });
@@ -64,7 +69,10 @@ async function main() {
         const res = await fetch(`${base}/api/v1/patients/${patient.id}/images`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: form });
         const body = await res.json();
         if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`);
-        if (date === "20261130") current = body.examId;
+        if (date === "20261130") {
+          current = body.examId;
+          currentImages.push(body.id);
+        }
       }
     }
     console.log(`exam: 4 views of ${COLUMNS}×${ROWS} 12-bit, ${(perView / 1e6).toFixed(1)} MB each, plus a prior of the same size; Chromium ${browser.version()}`);
@@ -82,6 +90,18 @@ async function main() {
       await page.getByLabel("Mot de passe").fill(PASSWORD);
       await page.getByRole("button", { name: "Se connecter" }).click();
       await page.waitForURL((u) => !u.pathname.startsWith("/connexion"));
+      const cdp = PROFILE ? await context.newCDPSession(page) : null;
+      if (cdp) {
+        await cdp.send("Profiler.enable");
+        await cdp.send("Profiler.setSamplingInterval", { interval: 500 });
+        await cdp.send("Profiler.start");
+      }
+      if (STAGES && run === 0) {
+        // The server alone: the four current views fetched in parallel by Node through the same session (no browser).
+        const t0 = performance.now();
+        const sizes = await Promise.all(currentImages.map(async (id) => (await (await page.request.get(`${base}/images/${id}/fichier`)).body()).length));
+        console.log(`  server alone: four views (${(sizes.reduce((a, b) => a + b, 0) / 1e6).toFixed(0)} MB) fetched in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      }
       await page.goto(`${base}/examens/${current}`);
       await page.waitForFunction(() => document.documentElement.dataset.viewerPrior === "rendered", null, { timeout: DEBUG ? 20_000 : 120_000 }).catch(async (err) => {
         if (DEBUG) {
@@ -110,6 +130,24 @@ async function main() {
         errors: document.querySelector('[data-testid="viewer-errors"]')?.textContent ?? null,
       }));
       if (marks.errors) throw new Error(`viewer errors: ${marks.errors}`);
+      if (STAGES) {
+        const stages = await page.evaluate(() => [
+          ...performance.getEntriesByType("mark").filter((m) => m.name.startsWith("viewer:")).map((m) => [m.name, m.startTime] as const),
+          ...performance
+            .getEntriesByType("resource")
+            .filter((r) => /fichier|dicomweb|engine\.client/.test(r.name))
+            .map((r) => [`fetch ${new URL(r.name).pathname.slice(-40)}`, (r as PerformanceResourceTiming).responseEnd] as const),
+        ]);
+        stages.sort((a, b) => a[1] - b[1]);
+        console.log(`  rendering: ${await page.evaluate(() => document.documentElement.dataset.viewerRendering)}`);
+        for (const [name, t] of stages) console.log(`  ${(t / 1000).toFixed(3)} s  ${name}`);
+      }
+      if (cdp) {
+        const { profile } = (await cdp.send("Profiler.stop")) as { profile: CpuProfile };
+        (await import("node:fs")).mkdirSync("test-results", { recursive: true });
+        (await import("node:fs")).writeFileSync(`test-results/bench-viewer-${run + 1}.cpuprofile`, JSON.stringify(profile));
+        console.log(topSelfTime(profile));
+      }
       results.push({ current: marks.current / 1000, prior: (marks.prior - marks.current) / 1000 });
       console.log(`run ${run + 1}: navigation → four views ${(marks.current / 1000).toFixed(2)} s; prior's four views +${((marks.prior - marks.current) / 1000).toFixed(2)} s`);
       if (DEBUG) await page.screenshot({ path: "test-results/bench-viewer.png" });
@@ -122,6 +160,28 @@ async function main() {
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The page's main-thread CPU profile, summed by function (self time), the 15 heaviest. */
+function topSelfTime(profile: CpuProfile): string {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const n = byNode.get(id)!;
+    const key = `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.split("/").pop()}:${n.callFrame.lineNumber}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 15)
+    .map(([k, ms]) => `  ${ms.toFixed(0).padStart(6)} ms  ${k}`)
+    .join("\n");
 }
 
 main().catch((err) => {

@@ -2,7 +2,7 @@
  * Readings of screening exams: recording one (the state machine of ./workflow.ts applied in one transaction), what a
  * viewer may see of them, and the first- and second-reading worklists. Routes reach this only through perform().
  */
-import { and, asc, eq, inArray, isNull, or, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, ne, or, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
@@ -10,6 +10,7 @@ import { careTeam, consents, exams, images, patients, readings, users, type Exam
 import { HttpError } from "../http/errors.server";
 import { queueResults } from "../results/queue.server";
 import type { Finding, ReadingInput } from "./reading-schema";
+import type { WorklistName } from "./worklist-nav";
 import {
   FIRST_READING_STATUSES,
   isFinal,
@@ -196,7 +197,15 @@ const firstReading = alias(readings, "first_reading");
  * (drizzle/0010_worklist_indexes.sql), then one index lookup per row for the care team, consent, patient, the first
  * reading and the views, stopping at the limit.
  */
-async function worklist(doctorId: string, list: "first" | "second") {
+/** Extra conditions of a worklist query: one exam only, the exams after one (in the list's order), all but one. */
+interface WorklistScope {
+  only?: string;
+  after?: string;
+  except?: string;
+  limit?: number;
+}
+
+async function worklist(doctorId: string, list: WorklistName, scope: WorklistScope = {}) {
   const columns = {
     id: exams.id,
     patientId: exams.patientId,
@@ -216,6 +225,15 @@ async function worklist(doctorId: string, list: "first" | "second") {
     .innerJoin(careTeam, and(eq(careTeam.patientId, exams.patientId), eq(careTeam.doctorId, doctorId)))
     .innerJoin(patients, and(eq(patients.id, exams.patientId), isNull(patients.erasedAt)))
     .innerJoin(consents, and(eq(consents.patientId, exams.patientId), eq(consents.purpose, "care"), eq(consents.granted, true)));
+  const scoped = [
+    scope.only ? eq(exams.id, scope.only) : undefined,
+    scope.except ? ne(exams.id, scope.except) : undefined,
+    // The list's order is (status_since, id): "after" compares in SQL, at the database's own timestamp precision.
+    scope.after
+      ? sql`(${exams.statusSince}, ${exams.id}) > (select e.status_since, e.id from exams e where e.id = ${scope.after})`
+      : undefined,
+  ];
+  const limit = scope.limit ?? WORKLIST_LIMIT;
   const query =
     list === "first"
       ? // Awaiting L1, or a work-up this doctor opened as first reader (she records its conclusion).
@@ -225,6 +243,7 @@ async function worklist(doctorId: string, list: "first" | "second") {
             and(
               inArray(exams.status, [...FIRST_READING_STATUSES]),
               or(eq(exams.status, "awaiting_first_reading"), eq(firstReading.readerId, doctorId)),
+              ...scoped,
             ),
           )
       : // Awaiting L2 or arbitration, and not read by this doctor.
@@ -232,11 +251,12 @@ async function worklist(doctorId: string, list: "first" | "second") {
           and(
             inArray(exams.status, [...SECOND_READING_STATUSES]),
             sql`not exists (select 1 from readings r where r.exam_id = ${exams.id} and r.reader_id = ${doctorId})`,
+            ...scoped,
           ),
         );
-  const rows = await query.orderBy(asc(exams.statusSince), asc(exams.id)).limit(WORKLIST_LIMIT + 1);
-  const more = rows.length > WORKLIST_LIMIT;
-  const entries: WorklistEntry[] = rows.slice(0, WORKLIST_LIMIT).map((r) => {
+  const rows = await query.orderBy(asc(exams.statusSince), asc(exams.id)).limit(limit + 1);
+  const more = rows.length > limit;
+  const entries: WorklistEntry[] = rows.slice(0, limit).map((r) => {
     const views = (r.views ?? "").split(",").filter(Boolean);
     return { ...r, waitingSince: r.waitingSince.toISOString(), views, complete: STANDARD.every((v) => views.includes(v)) };
   });
@@ -254,6 +274,33 @@ export function firstReadingWorklist(doctorId: string) {
 /** Second reading (and arbitration): only exams this doctor has not read. Shows no reading and no AI. */
 export function secondReadingWorklist(doctorId: string) {
   return worklist(doctorId, "second");
+}
+
+/** The worklist an exam in `status` waits in, if any (the exam page's default when no list is named). */
+export function worklistOfStatus(status: string): WorklistName | null {
+  if ((FIRST_READING_STATUSES as readonly string[]).includes(status)) return "first";
+  if ((SECOND_READING_STATUSES as readonly string[]).includes(status)) return "second";
+  return null;
+}
+
+/** The worklist a reading of `kind` was taken from. */
+export function worklistOfKind(kind: ReadingKind): WorklistName {
+  return kind === "first" || kind === "workup" ? "first" : "second";
+}
+
+/**
+ * The exam to read after `examId` in `doctorId`'s worklist: the next one in the list's order (oldest first) while
+ * `examId` is in it; the list's first other exam once it has left it (just read) or when it was the last (the list
+ * wraps round, so exams skipped earlier come back). Null when no other exam waits.
+ */
+export async function nextInWorklist(doctorId: string, list: WorklistName, examId: string): Promise<string | null> {
+  const inList = (await worklist(doctorId, list, { only: examId, limit: 1 })).exams.length > 0;
+  if (inList) {
+    const [after] = (await worklist(doctorId, list, { after: examId, limit: 1 })).exams;
+    if (after) return after.id;
+  }
+  const [first] = (await worklist(doctorId, list, { except: examId, limit: 1 })).exams;
+  return first?.id ?? null;
 }
 
 // ---- the reading page ----------------------------------------------------------------------------------------

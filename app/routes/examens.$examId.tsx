@@ -12,12 +12,13 @@ import { failure, HttpError, pageContext, perform, readMutation } from "../http/
 import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
 import { authorize } from "../policy/policy.server";
-import { aiVisibleTo, readingPage } from "../reading/readings.server";
+import { aiVisibleTo, nextInWorklist, readingPage, worklistOfStatus } from "../reading/readings.server";
+import { examUrl, LIST_PARAM, listFromParam } from "../reading/worklist-nav";
 import { isFinal } from "../reading/workflow";
 import { integrityRecorder } from "../vault/serve.server";
 import { ExamAiPanel, ExamCompleteness, ExamViews, PatientHeader, StatusBadge } from "../ui/exams";
 import { formatDate } from "../ui/format";
-import { ReadingForm, ReadingsPanel } from "../ui/reading-form";
+import { NextExam, ReadingForm, ReadingsPanel } from "../ui/reading-form";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Examen — Nexus" }];
@@ -26,16 +27,22 @@ export const meta: MetaFunction = () => [{ title: "Examen — Nexus" }];
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const examId = idParam(ctx, args.params.examId);
+  const named = listFromParam(new URL(args.request.url).searchParams.get(LIST_PARAM));
+  if (named === null) throw failure(ctx, 400, "invalid", "Liste de lecture inconnue : premiere ou deuxieme.");
   const patientId = await examPatientId(examId);
   const resource = { type: "exam", id: examId, patientId } as const;
   return perform(ctx, "exam.read", resource, async () => {
-    const [exam, patient, analyse, readAi, history] = await Promise.all([
+    const [exam, patient, analyse, readAi, history, worklists] = await Promise.all([
       getExam(examId),
       getPatient(patientId!),
       authorize(ctx.actor, "exam.analyse", resource),
       authorize(ctx.actor, "prediction.read", resource),
       listExams(patientId!),
+      authorize(ctx.actor, "worklist.read", { type: "app" }),
     ]);
+    // Worklist navigation: the list named in the URL (the worklist page's links), else the one the exam waits in.
+    const list = worklists.allowed ? (named ?? worklistOfStatus(exam!.status)) : null;
+    const next = list ? await nextInWorklist(ctx.actor!.id, list, examId) : null;
     const prior = priorExam(exam!, history);
     // AI_DISPLAY=after_reading: the AI shows once this reader has recorded her reading (or the result is final).
     const aiShown = readAi.allowed && (await aiVisibleTo(exam!, ctx.actor!.id, config.AI_DISPLAY));
@@ -45,6 +52,8 @@ export async function loader(args: LoaderFunctionArgs) {
       prior: prior ? { id: prior.id, date: prior.date, images: prior.images } : null,
       aiHidden: readAi.allowed && !aiShown,
       reading: { next: reading.next, missingViews: reading.missingViews, readings: reading.readings },
+      // "End of the list" only for a list the reader is working through (named in the URL), not one merely inferred.
+      worklist: list && (next || named) ? { list, next: next ? examUrl(next, list) : null } : null,
       exam: exam!,
       patient: { id: patient!.id, displayName: patient!.displayName, ipp: patient!.ipp, birthDate: patient!.birthDate },
       ai,
@@ -82,7 +91,7 @@ export async function action(args: ActionFunctionArgs) {
 
 export default function ExamPage() {
   const t = useT();
-  const { exam, patient, ai, analyse, aiHidden, reading, prior } = useLoaderData<typeof loader>();
+  const { exam, patient, ai, analyse, aiHidden, reading, prior, worklist } = useLoaderData<typeof loader>();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const result = useActionData<typeof action>();
   return (
@@ -93,12 +102,15 @@ export default function ExamPage() {
         </Link>
       </PatientHeader>
       <section className="card space-y-1" aria-labelledby="exam-title">
-        <h2 id="exam-title" className="flex flex-wrap items-center gap-3 text-lg font-semibold">
-          <span>
-            {t("exams.title")} — {exam.date}
-          </span>
-          <StatusBadge status={exam.status} />
-        </h2>
+        <div className="flex flex-wrap items-center justify-between gap-3">
+          <h2 id="exam-title" className="flex flex-wrap items-center gap-3 text-lg font-semibold">
+            <span>
+              {t("exams.title")} — {exam.date}
+            </span>
+            <StatusBadge status={exam.status} />
+          </h2>
+          <NextExam worklist={worklist} />
+        </div>
         {exam.accessionNumber ? (
           <p className="text-sm text-slate-600">
             {t("exams.accession")} : <span className="font-mono">{exam.accessionNumber}</span>
@@ -107,7 +119,14 @@ export default function ExamPage() {
         <ExamCompleteness complete={exam.complete} missing={exam.missing} />
       </section>
       {/* The server decides whether the AI shows (AI_DISPLAY): the viewer shows what it is given, at once. */}
-      <ExamViewer current={{ id: exam.id, date: exam.date, images: exam.images }} prior={prior} ai={ai} aiDisplay={aiHidden ? "after_reading" : "concurrent"} />
+      <ExamViewer
+        key={exam.id}
+        current={{ id: exam.id, date: exam.date, images: exam.images }}
+        prior={prior}
+        ai={ai}
+        aiDisplay={aiHidden ? "after_reading" : "concurrent"}
+        nextUrl={worklist?.next ?? null}
+      />
       <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
         {/* The server-rendered previews are for browsers without JavaScript; the viewer above replaces them. */}
         <noscript>
@@ -124,7 +143,7 @@ export default function ExamPage() {
       </div>
       <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
         {reading.next.ok ? (
-          <ReadingForm examId={exam.id} kind={reading.next.kind} missingViews={reading.missingViews} />
+          <ReadingForm examId={exam.id} kind={reading.next.kind} missingViews={reading.missingViews} list={worklist?.list ?? null} />
         ) : (
           <p className="card text-sm text-slate-600">{t("reading.closed")}</p>
         )}

@@ -1,26 +1,47 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { data } from "@remix-run/node";
+import { data, redirect } from "@remix-run/node";
 import { Link, useActionData, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { config } from "../config.server";
-import { HttpError, pageContext, perform, readMutation } from "../http/context.server";
+import { failure, HttpError, pageContext, perform, readMutation, type Ctx } from "../http/context.server";
+import { authorize } from "../policy/policy.server";
 import { idParam } from "../http/params.server";
 import { parseReading, readingFromForm } from "../reading/reading-schema";
-import { examRef, readingPage, recordReading } from "../reading/readings.server";
+import { examRef, nextInWorklist, readingPage, recordReading, worklistOfKind, worklistOfStatus } from "../reading/readings.server";
+import { examUrl, LIST_PARAM, listFromParam, type WorklistName } from "../reading/worklist-nav";
 import { isFinal } from "../reading/workflow";
 import type { loader as rootLoader } from "../root";
 import { Alert } from "../ui/forms";
 import { formatDate } from "../ui/format";
-import { formErrors, ReadingForm, ReadingsPanel } from "../ui/reading-form";
+import { formErrors, NEXT_FIELD, NEXT_VALUE, NextExam, ReadingForm, ReadingsPanel } from "../ui/reading-form";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Lecture — Nexus" }];
+
+/** A `liste` value (query or form): undefined when absent; an unknown one is a 400 before anything is done. */
+function namedList(ctx: Ctx, value: FormDataEntryValue | null): WorklistName | undefined {
+  const named = listFromParam(typeof value === "string" ? value : null);
+  if (named === null) throw failure(ctx, 400, "invalid", "Liste de lecture inconnue : premiere ou deuxieme.");
+  return named;
+}
+
+/** The next exam of `list` for the reader (the worklist policy decides whether she has worklists at all). */
+async function worklistNav(ctx: Ctx, list: WorklistName | null, examId: string, named: boolean) {
+  if (!list || !(await authorize(ctx.actor, "worklist.read", { type: "app" })).allowed) return null;
+  const next = await nextInWorklist(ctx.actor!.id, list, examId);
+  // "End of the list" only for a list the reader is working through (named), not one merely inferred.
+  return next || named ? { list, next: next ? examUrl(next, list) : null } : null;
+}
 
 /** The reading page: whose exam, the form for the reading now due (if any), the readings the viewer may see. */
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
   const examId = idParam(ctx, args.params.examId);
+  const named = namedList(ctx, new URL(args.request.url).searchParams.get(LIST_PARAM));
   const exam = await examRef(examId);
-  const page = await perform(ctx, "reading.open", { type: "exam", id: examId, patientId: exam?.patientId }, () => readingPage(exam!, ctx.actor!));
+  const page = await perform(ctx, "reading.open", { type: "exam", id: examId, patientId: exam?.patientId }, async () => {
+    const page = await readingPage(exam!, ctx.actor!);
+    return { ...page, worklist: await worklistNav(ctx, named ?? worklistOfStatus(exam!.status), examId, !!named) };
+  });
   return { ...page, final: isFinal(page.exam.status) };
 }
 
@@ -29,7 +50,9 @@ export async function action(args: ActionFunctionArgs) {
   const ctx = await pageContext(args);
   const examId = idParam(ctx, args.params.examId);
   const form = await readMutation(ctx, "reading.create");
-  const values = Object.fromEntries([...form.entries()].filter(([k, v]) => k !== "csrf" && typeof v === "string")) as Record<string, string>;
+  const named = namedList(ctx, form.get(LIST_PARAM));
+  const thenNext = form.get(NEXT_FIELD) === NEXT_VALUE;
+  const values = Object.fromEntries([...form.entries()].filter(([k, v]) => !["csrf", NEXT_FIELD, LIST_PARAM].includes(k) && typeof v === "string")) as Record<string, string>;
   const exam = await examRef(examId);
   try {
     const recorded = await perform(
@@ -43,10 +66,14 @@ export async function action(args: ActionFunctionArgs) {
       },
       { describe: (r) => ({ resourceType: "reading", resourceId: r.id }) },
     );
-    return data({ recorded, errors: {} as Record<string, string>, refusal: null as string | null, values: {} as Record<string, string> }, { status: 201 });
+    // The list the reading was taken from: the one the form names, else the one a reading of this kind comes from.
+    const worklist = await worklistNav(ctx, named ?? worklistOfKind(recorded.kind), examId, true);
+    // "Record and go to the next exam": straight to it (303, a GET), or back to the worklists at the end of the list.
+    if (thenNext) throw redirect(worklist?.next ?? "/lectures", 303);
+    return data({ recorded, worklist, errors: {} as Record<string, string>, refusal: null as string | null, values: {} as Record<string, string> }, { status: 201 });
   } catch (err) {
     if (err instanceof HttpError && (err.status === 400 || err.status === 409)) {
-      return data({ recorded: null, errors: err.fields ?? {}, refusal: err.status === 409 ? err.message : null, values }, { status: err.status });
+      return data({ recorded: null, worklist: null, errors: err.fields ?? {}, refusal: err.status === 409 ? err.message : null, values }, { status: err.status });
     }
     throw err;
   }
@@ -83,6 +110,11 @@ export default function ReadingPageRoute() {
           </Link>
         </Alert>
       ) : null}
+      {(result?.recorded ? result.worklist : page.worklist) ? (
+        <div className="flex justify-end">
+          <NextExam worklist={result?.recorded ? result.worklist : page.worklist} />
+        </div>
+      ) : null}
       {result?.refusal ? <Alert kind="error">{result.refusal}</Alert> : null}
       {page.final ? (
         <p className="flex flex-wrap gap-4 text-sm">
@@ -91,7 +123,14 @@ export default function ReadingPageRoute() {
         </p>
       ) : null}
       {!result?.recorded && page.next.ok ? (
-        <ReadingForm examId={exam.id} kind={page.next.kind} missingViews={page.missingViews} errors={formErrors(result?.errors)} values={result?.values} />
+        <ReadingForm
+          examId={exam.id}
+          kind={page.next.kind}
+          missingViews={page.missingViews}
+          errors={formErrors(result?.errors)}
+          values={result?.values}
+          list={page.worklist?.list ?? null}
+        />
       ) : !result?.recorded ? (
         <p className="text-sm text-slate-600">{t("reading.closed")}</p>
       ) : null}

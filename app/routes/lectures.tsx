@@ -2,6 +2,7 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
 import { firstReadingWorklist, secondReadingWorklist, type WorklistEntry } from "../reading/readings.server";
+import { examUrl, type WorklistName } from "../reading/worklist-nav";
 import type { loader as rootLoader } from "../root";
 import { formatDate } from "../ui/format";
 import { useT } from "../ui/shell";
@@ -20,7 +21,7 @@ export async function loader(args: LoaderFunctionArgs) {
 
 type Entry = Omit<WorklistEntry, never>;
 
-function Worklist({ id, title, hint, list, now }: { id: string; title: string; hint: string; list: { exams: Entry[]; more: boolean }; now: number }) {
+function Worklist({ id, name, title, hint, list, now }: { id: string; name: WorklistName; title: string; hint: string; list: { exams: Entry[]; more: boolean }; now: number }) {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   return (
@@ -71,8 +72,8 @@ function Worklist({ id, title, hint, list, now }: { id: string; title: string; h
                       <span className="ml-1 text-xs text-slate-500">{e.views.join(" ")}</span>
                     </td>
                     <td className="px-3 py-2 text-right">
-                      {/* The exam page: the views in hanging order with the reading form docked beside them. */}
-                      <Link className="btn" to={`/examens/${e.id}`}>
+                      {/* The exam page: the viewer, the reading form, and "next exam" of this list. */}
+                      <Link className="btn" to={examUrl(e.id, name)}>
                         {t("worklist.read")}
                       </Link>
                     </td>
@@ -94,8 +95,8 @@ export default function Worklists() {
   return (
     <div className="space-y-8">
       <h1 className="text-2xl font-bold">{t("worklist.title")}</h1>
-      <Worklist id="worklist-first" title={t("worklist.first")} hint={t("worklist.firstHint")} list={first} now={now} />
-      <Worklist id="worklist-second" title={t("worklist.second")} hint={t("worklist.secondHint")} list={second} now={now} />
+      <Worklist id="worklist-first" name="first" title={t("worklist.first")} hint={t("worklist.firstHint")} list={first} now={now} />
+      <Worklist id="worklist-second" name="second" title={t("worklist.second")} hint={t("worklist.secondHint")} list={second} now={now} />
     </div>
   );
 }

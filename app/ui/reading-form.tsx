@@ -3,14 +3,18 @@
  * Field names and limits come from the one reading schema (app/reading/reading-schema.ts); the server parses the
  * same fields with the same schema and sends its field errors back here. Works without JavaScript.
  */
-import { Form, useNavigation } from "@remix-run/react";
+import { Form, Link, useNavigation } from "@remix-run/react";
 import type { StringKey } from "../i18n/strings";
 import { ACR_CATEGORIES, type ReadingKind } from "../reading/workflow";
 import { DENSITIES, FINDING_TYPES, formFieldOf, MAX_CONCLUSION, MAX_SIZE_MM, QUADRANTS, SIDES } from "../reading/reading-schema";
+import { LIST_PARAM, listParam, type WorklistName } from "../reading/worklist-nav";
 import { CsrfInput } from "./forms";
 import { useT } from "./shell";
 
 export const FINDING_ROWS = 3;
+/** The submit button that records the reading and opens the next exam of the worklist. */
+export const NEXT_FIELD = "apres";
+export const NEXT_VALUE = "suivant";
 
 type Values = Record<string, string | undefined>;
 
@@ -70,12 +74,15 @@ export function ReadingForm({
   missingViews,
   errors = {},
   values = {},
+  list = null,
 }: {
   examId: string;
   kind: ReadingKind;
   missingViews: string[];
   errors?: Values;
   values?: Values;
+  /** The worklist the reader is working through: offers "record and go to the next exam" of it. */
+  list?: WorklistName | null;
 }) {
   const t = useT();
   const busy = useNavigation().state === "submitting";
@@ -88,6 +95,7 @@ export function ReadingForm({
   return (
     <Form method="post" action={`/examens/${examId}/lecture`} className="card space-y-4" aria-labelledby="reading-form-title" noValidate>
       <CsrfInput />
+      {list ? <input type="hidden" name={LIST_PARAM} value={listParam(list)} /> : null}
       <h2 id="reading-form-title" className="text-lg font-semibold">
         {t(`reading.kind.${kind}`)}
       </h2>
@@ -139,9 +147,16 @@ export function ReadingForm({
         <textarea id="reading-conclusion" name="conclusion" rows={3} maxLength={MAX_CONCLUSION} defaultValue={values.conclusion ?? ""} className="input mt-1" />
         {errors.conclusion ? <p className="mt-1 text-xs text-red-700">{errors.conclusion}</p> : null}
       </div>
-      <button type="submit" className="btn" disabled={busy}>
-        {t("reading.submit")}
-      </button>
+      <div className="flex flex-wrap gap-2">
+        <button type="submit" className="btn" disabled={busy}>
+          {t("reading.submit")}
+        </button>
+        {list ? (
+          <button type="submit" name={NEXT_FIELD} value={NEXT_VALUE} className="btn" disabled={busy} data-testid="submit-next">
+            {t("reading.submitNext")}
+          </button>
+        ) : null}
+      </div>
     </Form>
   );
 }
@@ -214,5 +229,26 @@ export function ReadingsPanel({ readings, formatDate }: { readings: ReadingSumma
         </article>
       ))}
     </section>
+  );
+}
+
+/**
+ * "Next exam" of the reader's worklist (a plain link: works without JavaScript; the viewer binds `N` to it), or, at
+ * the end of the list, the way back to the worklists.
+ */
+export function NextExam({ worklist }: { worklist: { list: WorklistName; next: string | null } | null }) {
+  const t = useT();
+  if (!worklist) return null;
+  return worklist.next ? (
+    <Link className="btn" to={worklist.next} data-testid="next-exam" aria-keyshortcuts="N" title={`${t("reading.next")} ${t(`reading.nextOf.${worklist.list}`)}`}>
+      {t("reading.next")} <kbd className="ml-1 text-xs opacity-80">N</kbd>
+    </Link>
+  ) : (
+    <p className="text-sm text-slate-600" data-testid="list-done">
+      {t("reading.listDone")}{" "}
+      <Link className="underline" to="/lectures">
+        {t("reading.backToWorklists")}
+      </Link>
+    </p>
   );
 }

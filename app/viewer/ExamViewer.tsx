@@ -3,11 +3,12 @@
  * scale), the prior exam beside the current one, tools, and the AI overlay. Server-rendered as a hidden frame and a
  * <noscript> notice; Cornerstone3D is imported only in the browser, inside an effect (engine.client.ts).
  */
-import { useRouteLoaderData } from "@remix-run/react";
+import { useNavigate, useRouteLoaderData } from "@remix-run/react";
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Laterality, View } from "../exams/views";
 import type { loader as rootLoader } from "../root";
 import type { PrimaryTool, ViewerController, ViewSpec } from "./engine.client";
+import { earlyPrefetchScript, prefetchViews } from "./data-source";
 import { HANGING, type WindowPreset } from "./hanging";
 import { viewerT, type ViewerKey } from "./strings";
 
@@ -39,6 +40,20 @@ function cellsOf(group: "current" | "prior", exam: ViewerExam) {
   }));
 }
 
+/**
+ * Cornerstone (≈ 5 MB) is fetched and compiled as soon as this module runs in a browser — before hydration — not
+ * when the viewer's effect first asks for it. The server never loads it (`.client` module).
+ */
+let engineModule: Promise<typeof import("./engine.client")> | null = null;
+function loadEngine() {
+  engineModule ??= import("./engine.client").catch((error) => {
+    engineModule = null;
+    throw error;
+  });
+  return engineModule;
+}
+if (typeof document !== "undefined") loadEngine().catch(() => undefined);
+
 const JET = "linear-gradient(to right, #000080, #0000ff 12.5%, #00ffff 37.5%, #80ff80 50%, #ffff00 62.5%, #ff0000 87.5%, #800000)";
 const TOOLS: { tool: PrimaryTool; key: string; label: ViewerKey }[] = [
   { tool: "windowLevel", key: "w", label: "windowLevel" },
@@ -58,11 +73,26 @@ const SHORTCUTS: [string, ViewerKey][] = [
   ["1–9", "key.presets"],
   ["F", "key.single"],
   ["H", "key.heatmap"],
+  ["N", "key.next"],
   ["?", "key.help"],
   ["Échap / Esc", "key.escape"],
 ];
 
-export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerExam; prior: ViewerExam | null; ai: ViewerAi | null; aiDisplay: "after_reading" | "concurrent" }) {
+export function ExamViewer({
+  current,
+  prior,
+  ai,
+  aiDisplay,
+  nextUrl = null,
+}: {
+  current: ViewerExam;
+  prior: ViewerExam | null;
+  ai: ViewerAi | null;
+  aiDisplay: "after_reading" | "concurrent";
+  /** The next exam of the reader's worklist (key `N`), if any. */
+  nextUrl?: string | null;
+}) {
+  const navigate = useNavigate();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const t = viewerT(lang);
   const pct = (p: number) => new Intl.NumberFormat(lang === "fr" ? "fr-FR" : "en-GB", { style: "percent", maximumFractionDigits: 1 }).format(p);
@@ -85,9 +115,16 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
   const layoutKey = cells.map((c) => `${c.key}=${c.image?.imageId ?? ""}`).join("|");
 
   useEffect(() => {
+    performance.mark("viewer:effect");
     setStarted(true);
     let cancelled = false;
     let mounted: ViewerController | null = null;
+    const aborter = new AbortController();
+    // The bytes first (the current exam, then the prior), while the 5 MB of viewer code downloads and compiles.
+    const bytes = prefetchViews(
+      groups.map((g) => ({ name: g.name, imageIds: cellsOf(g.name, g.exam).flatMap((c) => (c.image ? [c.image.imageId] : [])) })),
+      aborter.signal,
+    );
     const specs: ViewSpec[] = [];
     for (const c of cells) {
       const el = elements.current.get(c.key);
@@ -101,18 +138,20 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
         contentType: c.image.contentType,
         laterality: c.laterality,
         heatmapUrl: aiView?.heatmapUrl ? `/predictions/${aiView.predictionId}/carte` : null,
+        bytes: bytes.get(c.image.imageId),
       });
     }
-    import("./engine.client")
-      .then(({ mountViewer }) =>
-        mountViewer(specs, {
+    loadEngine()
+      .then(({ mountViewer }) => {
+        performance.mark("viewer:code-loaded");
+        return mountViewer(specs, {
           onPresets: (p) => !cancelled && setPresets(p),
           onError: (key, error) => {
             console.error(`viewer: ${key}`, error);
             if (!cancelled) setErrors((e) => [...e, key]);
           },
-        }),
-      )
+        });
+      })
       .then((c) => {
         if (cancelled) return c.destroy();
         mounted = c;
@@ -125,7 +164,10 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
       });
     return () => {
       cancelled = true;
+      aborter.abort();
       mounted?.destroy();
+      delete document.documentElement.dataset.viewerCurrent;
+      delete document.documentElement.dataset.viewerPrior;
       controller.current = null;
     };
     // The viewer mounts once per set of images; the rest is driven through the controller.
@@ -176,6 +218,7 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
       else if (/^[1-9]$/.test(k)) controller.current?.applyPreset(Number(k) - 1);
       else if (k === "f") setSingle((s) => (s ? null : hovered));
       else if (k === "h" && aiRevealed) setHeatmap((h) => !h);
+      else if (k === "n" && nextUrl) navigate(nextUrl);
       else if (k === "?") setHelp((h) => !h);
       else if (k === "escape") {
         setSingle(null);
@@ -185,11 +228,17 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [chooseTool, hovered, aiRevealed]);
+  }, [chooseTool, hovered, aiRevealed, nextUrl, navigate]);
 
   const button = "rounded border border-slate-600 px-2 py-1 text-xs hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-sky-400";
   return (
     <section aria-labelledby="viewer-title" className="space-y-2" data-testid="viewer-section">
+      {/* The views' bytes start while the HTML is still being read (see data-source.ts). */}
+      <script
+        dangerouslySetInnerHTML={{
+          __html: earlyPrefetchScript(groups.map((g) => cellsOf(g.name, g.exam).flatMap((c) => (c.image ? [c.image.imageId] : [])))),
+        }}
+      />
       <noscript>
         <p className="rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900" data-testid="viewer-needs-js">{t("needsJs")}</p>
       </noscript>
@@ -265,7 +314,7 @@ export function ExamViewer({ current, prior, ai, aiDisplay }: { current: ViewerE
         {help ? (
           <div role="dialog" aria-label={t("help")} className="border-b border-slate-700 p-3 text-sm" data-testid="viewer-help">
             <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 sm:grid-cols-[auto_1fr_auto_1fr]">
-              {SHORTCUTS.map(([k, label]) => (
+              {SHORTCUTS.filter(([k]) => k !== "N" || nextUrl).map(([k, label]) => (
                 <div key={k} className="contents">
                   <dt><kbd className="rounded bg-slate-800 px-1 font-mono">{k}</kbd></dt>
                   <dd>{t(label)}</dd>

@@ -7,6 +7,9 @@
 import {
   cache,
   Enums,
+  getRenderingCapabilities,
+  getShouldUseCPURendering,
+  setUseCPURendering,
   imageLoader,
   init as initCore,
   metaData,
@@ -28,6 +31,7 @@ import {
   annotation,
 } from "@cornerstonejs/tools";
 import { init as initDicomLoader, wadouri } from "@cornerstonejs/dicom-image-loader";
+import { utilities as metadataUtilities } from "@cornerstonejs/metadata";
 import { cornerstoneImageId } from "./data-source";
 import { chestWallSide, commonScale, flipFromOrientation, flipFromPixels, spacingOf, windowPresets, type WindowPreset } from "./hanging";
 import type { Laterality } from "../exams/views";
@@ -41,6 +45,8 @@ export interface ViewSpec {
   contentType: string;
   laterality: Laterality;
   heatmapUrl: string | null;
+  /** The view's bytes when the page started fetching them already (data-source.ts prefetchViews). */
+  bytes?: Promise<ArrayBuffer>;
 }
 
 export type PrimaryTool = "windowLevel" | "pan" | "zoom" | "magnify" | "length";
@@ -59,8 +65,9 @@ export interface ViewerController {
   ready: Promise<void>;
 }
 
-const TOOL_GROUP = "nexus-exam";
-const ENGINE = "nexus-exam-engine";
+// One engine and tool group per mount: going to the next exam mounts the next viewer while the last one may still be
+// loading (it is destroyed when its load settles), so their names must not collide.
+let mounts = 0;
 const TOOL_NAMES: Record<PrimaryTool, string> = {
   windowLevel: WindowLevelTool.toolName,
   pan: PanTool.toolName,
@@ -70,6 +77,7 @@ const TOOL_NAMES: Record<PrimaryTool, string> = {
 };
 
 let initialised: Promise<void> | null = null;
+const { addDicomPart10Instance } = metadataUtilities;
 
 /**
  * One attribute of a loaded DICOM view, as a backslash-joined string: from the loader's naturalized metadata, else
@@ -102,6 +110,8 @@ function spacingProvider(type: string, imageId: string) {
 
 /** `web:` images (JPEG/PNG): fetched without caching, decoded by the browser, shown as RGBA. */
 const webImages = new Map<string, { rows: number; columns: number }>();
+/** Bytes the page fetched ahead, by URL, for the `web:` loader (the DICOM loader gets them through its data-set cache). */
+const prefetched = new Map<string, Promise<ArrayBuffer>>();
 function webMetadata(type: string, imageId: string) {
   const size = imageId.startsWith("web:") ? webImages.get(imageId) : undefined;
   if (!size) return undefined;
@@ -135,9 +145,17 @@ function webMetadata(type: string, imageId: string) {
 
 function loadWebImage(imageId: string) {
   const promise = (async () => {
-    const res = await fetch(imageId.slice("web:".length), { credentials: "same-origin", cache: "no-store" });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const bitmap = await createImageBitmap(await res.blob());
+    const url = imageId.slice("web:".length);
+    const ahead = prefetched.get(url);
+    prefetched.delete(url);
+    let blob: Blob;
+    if (ahead) blob = new Blob([await ahead]);
+    else {
+      const res = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      blob = await res.blob();
+    }
+    const bitmap = await createImageBitmap(blob);
     const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
     const ctx = canvas.getContext("2d")!;
     ctx.drawImage(bitmap, 0, 0);
@@ -180,6 +198,9 @@ function loadWebImage(imageId: string) {
 
 async function initialise(): Promise<void> {
   initCore();
+  // WebGL drawn in software (SwiftShader, llvmpipe: a browser without a GPU): Cornerstone's CPU path is faster — no
+  // float-texture conversion, no read-back of the WebGL canvas into every viewport — and as exact.
+  if (getRenderingCapabilities().softwareRasterizer) setUseCPURendering(true);
   initDicomLoader({ maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) });
   imageLoader.registerImageLoader("web", loadWebImage as unknown as Types.ImageLoaderFn);
   metaData.addProvider(webMetadata, 10_000);
@@ -200,6 +221,42 @@ interface Mounted {
   firstRender: Promise<void>;
   /** The display as loaded (window and its function), for reset. */
   initial: { voiRange?: Types.VOIRange; VOILUTFunction?: Enums.VOILUTFunctionType } | null;
+  /** The VOI LUT Function is SIGMOID (from the file, or a preset): drawn by sigmoidForCpu on the CPU path. */
+  sigmoid: boolean;
+}
+
+/** The CPU path's own state of a viewport (not part of Cornerstone's typed API). */
+type CpuElement = {
+  viewport?: { voi?: { windowCenter: number; windowWidth: number }; voiLUT?: { id: string; firstValueMapped: number; lut: number[] } };
+  image?: Types.IImage;
+};
+let sigmoidTables = 0;
+
+/**
+ * Cornerstone's CPU path draws every window linearly (its setVOILUTFunction throws). A SIGMOID window (VOI LUT
+ * Function, PS3.3 C.11.2.1.3.1) is given to it as a VOI LUT table instead, recomputed for each window from the DICOM
+ * formula y = 1 / (1 + exp(−4 (x − c) / w)) over every integer value of the image: the same curve as the GPU path.
+ */
+function sigmoidForCpu(m: Mounted) {
+  if (!getShouldUseCPURendering()) return;
+  const cpu = (m.viewport as unknown as { _cpuFallbackEnabledElement?: CpuElement })._cpuFallbackEnabledElement;
+  const viewport = cpu?.viewport;
+  const image = cpu?.image;
+  if (!viewport || !image) return;
+  const integers = Number.isInteger(image.slope ?? 1) && Number.isInteger(image.intercept ?? 0);
+  if (!m.sigmoid || !viewport.voi || !integers) {
+    viewport.voiLUT = undefined;
+    return;
+  }
+  const { windowCenter: c, windowWidth: w } = viewport.voi;
+  const modality = (v: number) => (image.isPreScaled ? v : v * (image.slope ?? 1) + (image.intercept ?? 0));
+  const lo = Math.floor(Math.min(modality(image.minPixelValue), modality(image.maxPixelValue)));
+  const hi = Math.ceil(Math.max(modality(image.minPixelValue), modality(image.maxPixelValue)));
+  const lut = new Array<number>(hi - lo + 2);
+  for (let i = 0; i <= hi - lo; i++) lut[i] = Math.round(65535 / (1 + Math.exp((-4 * (lo + i - c)) / Math.max(w, 1))));
+  // One entry past the image's largest value, at full scale: the CPU path scales the table by its largest entry.
+  lut[hi - lo + 1] = 65535;
+  viewport.voiLUT = { id: `sigmoid-${++sigmoidTables}`, firstValueMapped: lo, lut };
 }
 
 const { MouseBindings, KeyboardBindings } = ToolEnums;
@@ -261,8 +318,16 @@ export async function mountViewer(
   options: { onPresets?: (presets: WindowPreset[]) => void; onError?: (key: string, error: unknown) => void },
 ): Promise<ViewerController> {
   performance.mark("viewer:mount");
+  const mountId = ++mounts;
+  const TOOL_GROUP = `nexus-exam-${mountId}`;
+  const ENGINE = `nexus-exam-engine-${mountId}`;
+  delete document.documentElement.dataset.viewerCurrent;
+  delete document.documentElement.dataset.viewerPrior;
+  let destroyed = false;
   initialised ??= initialise();
   await initialised;
+  // Which path draws the pixels (a browser without WebGL — headless, no GPU — falls back to the CPU path).
+  document.documentElement.dataset.viewerRendering = getShouldUseCPURendering() ? "cpu" : "gpu";
   const engine = new RenderingEngine(ENGINE);
   engine.setViewports(
     specs.map((s) => ({ viewportId: s.key.replace(/[^A-Za-z0-9-]/g, "-"), type: Enums.ViewportType.STACK, element: s.element, defaultOptions: { background: [0, 0, 0] as Types.Point3 } })),
@@ -279,6 +344,7 @@ export async function mountViewer(
     rendered: false,
     firstRender: Promise.resolve(),
     initial: null,
+    sigmoid: false,
   }));
   for (const m of mounted) group.addViewport(m.viewport.id, ENGINE);
   let primary: PrimaryTool = "windowLevel";
@@ -355,6 +421,8 @@ export async function mountViewer(
   }
 
   for (const m of mounted) {
+    // Every window change (drag, preset, reset) re-makes the sigmoid table before the next draw.
+    m.spec.element.addEventListener(Enums.Events.VOI_MODIFIED, () => sigmoidForCpu(m));
     m.spec.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
       const camera = m.viewport.getCamera();
       const { voiRange, invert } = m.viewport.getProperties();
@@ -362,16 +430,30 @@ export async function mountViewer(
       m.spec.element.dataset.flip = String(!!camera.flipHorizontal);
       m.spec.element.dataset.voi = voiRange ? `${voiRange.lower.toFixed(1)},${voiRange.upper.toFixed(1)}` : "";
       m.spec.element.dataset.invert = String(!!invert);
+      m.spec.element.dataset.voiFunction = m.sigmoid ? "sigmoid" : "linear";
       drawOverlay(m);
     });
   }
 
   const load = async (m: Mounted) => {
     const id = cornerstoneImageId({ imageId: m.spec.imageId, contentType: m.spec.contentType }, window.location.origin);
+    if (m.spec.bytes) {
+      // Hand the bytes already fetched to the loaders: the DICOM loader reads an instance it finds in the metadata
+      // store (NATURALIZED) instead of fetching it again.
+      if (id.startsWith("wadouri:")) await addDicomPart10Instance(id, await m.spec.bytes);
+      else prefetched.set(id.slice("web:".length), m.spec.bytes);
+    }
     await m.viewport.setStack([id]);
+    performance.mark(`viewer:${m.spec.key}-loaded`);
     const image = m.viewport.getCornerstoneImage();
     const { voiRange, VOILUTFunction } = m.viewport.getProperties();
-    m.initial = { voiRange: voiRange ? { ...voiRange } : undefined, VOILUTFunction };
+    const fromFile = (metaData.get("voiLutModule", id) as { voiLUTFunction?: string } | undefined)?.voiLUTFunction;
+    m.sigmoid = /sigmoid/i.test(`${VOILUTFunction ?? ""} ${fromFile ?? ""}`);
+    m.initial = { voiRange: voiRange ? { ...voiRange } : undefined, VOILUTFunction: m.sigmoid ? Enums.VOILUTFunctionType.SAMPLED_SIGMOID : VOILUTFunction };
+    if (m.sigmoid && getShouldUseCPURendering()) {
+      sigmoidForCpu(m);
+      m.viewport.render();
+    }
     const plane = metaData.get("imagePlaneModule", id) as { rowPixelSpacing?: number; columnPixelSpacing?: number } | undefined;
     m.heightMm = image.rows * (plane?.rowPixelSpacing || 1);
     m.widthMm = image.columns * (plane?.columnPixelSpacing || 1);
@@ -403,6 +485,14 @@ export async function mountViewer(
       m.spec.element.addEventListener(Enums.Events.IMAGE_RENDERED, done);
     });
 
+  /** A window and its function: on the CPU path the function is ours (sigmoidForCpu), on the GPU path Cornerstone's. */
+  const setWindow = (m: Mounted, voiRange: Types.VOIRange, fn: Enums.VOILUTFunctionType | undefined) => {
+    m.sigmoid = /sigmoid/i.test(String(fn ?? ""));
+    if (getShouldUseCPURendering()) m.viewport.setProperties({ voiRange });
+    else m.viewport.setProperties({ voiRange, ...(fn ? { VOILUTFunction: fn } : {}) });
+    sigmoidForCpu(m);
+  };
+
   let presetList: WindowPreset[] = [];
   const controller: Omit<ViewerController, "ready"> = {
     setPrimaryTool(tool) {
@@ -425,7 +515,7 @@ export async function mountViewer(
       for (const m of mounted) {
         if (!m.viewport.getCornerstoneImage?.()) continue;
         m.viewport.setProperties({ invert: false });
-        if (m.initial?.voiRange) m.viewport.setProperties({ voiRange: m.initial.voiRange, ...(m.initial.VOILUTFunction ? { VOILUTFunction: m.initial.VOILUTFunction } : {}) });
+        if (m.initial?.voiRange) setWindow(m, m.initial.voiRange, m.initial.VOILUTFunction);
       }
       hang();
     },
@@ -434,10 +524,7 @@ export async function mountViewer(
       const p = presetList[index];
       if (!p) return;
       for (const m of mounted) if (m.viewport.getCornerstoneImage?.() && m.spec.contentType === "application/dicom") {
-        m.viewport.setProperties({
-          voiRange: { lower: p.lower, upper: p.upper },
-          VOILUTFunction: p.sigmoid ? Enums.VOILUTFunctionType.SAMPLED_SIGMOID : Enums.VOILUTFunctionType.LINEAR,
-        });
+        setWindow(m, { lower: p.lower, upper: p.upper }, p.sigmoid ? Enums.VOILUTFunctionType.SAMPLED_SIGMOID : Enums.VOILUTFunctionType.LINEAR);
         m.viewport.render();
       }
     },
@@ -452,12 +539,14 @@ export async function mountViewer(
       hang();
     },
     destroy() {
+      destroyed = true;
       annotation.state.removeAllAnnotations();
       ToolGroupManager.destroyToolGroup(TOOL_GROUP);
       engine.destroy();
       cache.purgeCache();
       wadouri.dataSetCacheManager.purge();
       webImages.clear();
+      prefetched.clear();
     },
   };
 
@@ -485,6 +574,7 @@ export async function mountViewer(
       }
     }
     await Promise.race([Promise.all(ok.map((m) => m.firstRender)), new Promise((r) => setTimeout(r, 30_000))]);
+    if (destroyed) return;
     performance.mark(`viewer:${name}-rendered`);
     document.documentElement.dataset[`viewer${name[0]!.toUpperCase()}${name.slice(1)}`] = "rendered";
   } })();

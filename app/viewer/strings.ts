@@ -45,6 +45,7 @@ const fr = {
   "key.presets": "Fenêtres du fichier (1 à 9)",
   "key.single": "Incidence survolée en plein écran, et retour (aussi : double-clic)",
   "key.heatmap": "Afficher / masquer la carte IA",
+  "key.next": "Examen suivant de la liste de lecture",
   "key.help": "Afficher / masquer cette aide",
   "key.escape": "Revenir aux quatre incidences, fermer l'aide",
 };
@@ -93,6 +94,7 @@ const en: Record<ViewerKey, string> = {
   "key.presets": "Windows from the file (1 to 9)",
   "key.single": "Hovered view full screen, and back (also: double-click)",
   "key.heatmap": "Show / hide the AI heatmap",
+  "key.next": "Next exam of the reading worklist",
   "key.help": "Show / hide this help",
   "key.escape": "Back to the four views, close the help",
 };

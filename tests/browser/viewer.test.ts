@@ -18,7 +18,10 @@ const SHOTS = "docs/screenshots";
 
 let doctor = { email: "", password: "" };
 let currentExam = "";
+let priorExamId = "";
 let firstImage = "";
+/** Two more exams awaiting first reading, filed after Lucie Martin's: her first-reading list is [prior, a, b]. */
+const nav = { a: "", b: "" };
 
 async function upload(token: string, patientId: string, bytes: Buffer) {
   const form = new FormData();
@@ -86,6 +89,7 @@ beforeAll(async () => {
       const extra = date === "20261130" && v.laterality === "R" && v.view === "CC" ? windows : [];
       const res = await upload(token, created.id, mammoDicom({ ...v, studyInstanceUid: study, studyDate: date, patient: identity, rows: 320, columns: 256, extra }));
       if (date === "20261130") currentExam = res.examId;
+      else priorExamId = res.examId;
       firstImage ||= res.id;
     }
   }
@@ -94,6 +98,12 @@ beforeAll(async () => {
   // AI_DISPLAY=after_reading (default): the AI shows once this doctor has recorded her own reading.
   const reading = await api("POST", `/api/v1/exams/${currentExam}/readings`, { token, json: { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } } });
   expect(reading.status, JSON.stringify(reading.body)).toBe(201);
+  for (const key of ["a", "b"] as const) {
+    const who = { id: `IPP-${uid().slice(-8)}`, name: `SUIVANTE^${key.toUpperCase()}`, birthDate: "19700101", sex: "F" };
+    const p = await createPatient(token, { displayName: `Suivante ${key.toUpperCase()}`, ipp: who.id, birthDate: "1970-01-01", sex: "F", email: uniqueEmail("next"), consents: { care: true } } as never);
+    const study = uid();
+    for (const v of FOUR_VIEWS) nav[key] = (await upload(token, p.id, mammoDicom({ ...v, studyInstanceUid: study, studyDate: "20261129", patient: who, rows: 160, columns: 128 }))).examId;
+  }
 }, SLOW);
 
 describe.skipIf(!hasChromium)("the reading viewer", () => {
@@ -155,6 +165,9 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     // Presets from the file: both WindowCenter/Width pairs with their explanations, SIGMOID.
     const options = await page.getByTestId("viewer-presets").locator("option").allTextContents();
     expect(options).toEqual(["—", "1. FULL (SIGMOID)", "2. TISSUE (SIGMOID)"]);
+    // The file's SIGMOID is drawn as a sigmoid (on the CPU path too, where Cornerstone only draws linear windows).
+    expect(await viewport(page, "current:R-CC").getAttribute("data-voi-function")).toBe("sigmoid");
+    expect(await viewport(page, "current:L-CC").getAttribute("data-voi-function")).toBe("linear");
 
     // Wheel zoom changes the scale.
     await page.keyboard.press("r");
@@ -243,6 +256,63 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     expect(s.right).toBeGreaterThan(s.left + 20);
     await page.screenshot({ path: `${SHOTS}/viewer-3840x2160.png` });
     await context.close();
+  });
+
+  it("goes to the next exam of the worklist: the link, the N key, record and next; without JavaScript too", { timeout: SLOW }, async () => {
+    const context = await browser().newContext({ viewport: { width: 1440, height: 900 } });
+    const page = await context.newPage();
+    await login(page);
+    // The worklist's links name the list; the exam page's "next exam" follows it (oldest first).
+    await page.goto(`${baseUrl()}/lectures`);
+    expect(await page.getByTestId("worklist-first").locator("tr[data-exam]").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.exam))).toEqual([priorExamId, nav.a, nav.b]);
+    await page.getByTestId("worklist-first").locator(`tr[data-exam="${nav.a}"]`).getByRole("link", { name: "Lire" }).click();
+    await page.waitForURL((u) => u.pathname === `/examens/${nav.a}` && u.search === "?liste=premiere");
+    await expect.poll(() => page.getByTestId("next-exam").getAttribute("href")).toBe(`/examens/${nav.b}?liste=premiere`);
+    await page.waitForFunction(() => document.documentElement.dataset.viewerCurrent === "rendered", null, { timeout: 90_000 });
+    await page.keyboard.press("?");
+    await expect.poll(() => page.getByTestId("viewer-help").textContent()).toMatch(/Examen suivant de la liste de lecture/);
+    await page.keyboard.press("Escape");
+
+    // N: the next exam, its viewer mounted afresh.
+    await page.keyboard.press("n");
+    await page.waitForURL((u) => u.pathname === `/examens/${nav.b}` && u.search === "?liste=premiere");
+    await page.waitForFunction(() => document.documentElement.dataset.viewerCurrent === "rendered", null, { timeout: 90_000 });
+    expect(await page.locator('[data-viewport][data-rendered="true"]').count()).toBe(4);
+    // The last of the list: "next" goes round to the oldest.
+    expect(await page.getByTestId("next-exam").getAttribute("href")).toBe(`/examens/${priorExamId}?liste=premiere`);
+
+    // Record and next: the reading is recorded, B leaves the list, and the list's oldest exam opens.
+    await page.selectOption("#reading-R-acr", "1");
+    await page.selectOption("#reading-R-density", "B");
+    await page.selectOption("#reading-L-acr", "2");
+    await page.selectOption("#reading-L-density", "B");
+    await page.getByTestId("submit-next").click();
+    await page.waitForURL((u) => u.pathname === `/examens/${priorExamId}` && u.search === "?liste=premiere");
+    const token = await tokenFor(doctor.email, doctor.password);
+    expect((await api("GET", `/api/v1/exams/${nav.b}`, { token })).body.status).toBe("awaiting_second_reading");
+    await context.close();
+
+    // Without JavaScript: the link and "record and next" are plain HTML.
+    const nojs = await browser().newContext({ javaScriptEnabled: false, viewport: { width: 1440, height: 900 } });
+    const plain = await nojs.newPage();
+    await login(plain);
+    await plain.goto(`${baseUrl()}/examens/${priorExamId}?liste=premiere`);
+    await plain.getByTestId("next-exam").click();
+    await plain.waitForURL((u) => u.pathname === `/examens/${nav.a}` && u.search === "?liste=premiere");
+    await plain.selectOption("#reading-R-acr", "1");
+    await plain.selectOption("#reading-R-density", "C");
+    await plain.selectOption("#reading-L-acr", "1");
+    await plain.selectOption("#reading-L-density", "C");
+    await plain.getByTestId("submit-next").click();
+    await plain.waitForURL((u) => u.pathname === `/examens/${priorExamId}` && u.search === "?liste=premiere");
+    // The only exam left: no next one, the way back to the worklists instead.
+    await plain.getByTestId("list-done").waitFor();
+    expect((await api("GET", `/api/v1/exams/${nav.a}`, { token })).body.status).toBe("awaiting_second_reading");
+
+    // A list that does not exist is refused (400), with the page in the reader's language.
+    const bad = await plain.goto(`${baseUrl()}/examens/${priorExamId}?liste=troisieme`);
+    expect(bad?.status()).toBe(400);
+    await nojs.close();
   });
 
   it("without JavaScript, says the viewer needs it and still shows the previews", { timeout: SLOW }, async () => {
