@@ -25,6 +25,12 @@ export function destination(): PacsDestination | null {
   return config.PACS_PUSH ? parseDestination(config.PACS_PUSH, config.DICOM_AE_TITLE) : null;
 }
 
+/** What the operations page says about PACS_PUSH: where reports go (and as which AE), or null when unset. */
+export function pushConfiguration(): { destination: string; callingAe: string } | null {
+  const to = destination();
+  return to ? { destination: `${to.calledAe}@${to.host}:${to.port}`, callingAe: to.callingAe } : null;
+}
+
 export type OutboxRow = typeof resultOutbox.$inferSelect;
 
 /** Claims up to `limit` due rows (a lease of LEASE_MS): the rows this sender now owns. */
@@ -161,6 +167,8 @@ export interface OutboxEntry {
   nextAttemptAt: string | null;
   sopInstanceUid: string | null;
   lastError: string | null;
+  /** When the last attempt ended (null before the first one, and after a retry reset the count). */
+  lastAttemptAt: string | null;
   createdAt: string;
   sentAt: string | null;
 }
@@ -186,6 +194,8 @@ export async function listOutbox(status: (typeof OUTBOX_STATUSES)[number] | null
     nextAttemptAt: r.status === "pending" ? r.nextAttemptAt.toISOString() : null,
     sopInstanceUid: r.sopInstanceUid,
     lastError: r.lastError,
+    // Every attempt ends by writing its outcome (updated_at); a claim in progress has not ended yet.
+    lastAttemptAt: r.attempts > 0 || r.status === "cancelled" ? r.updatedAt.toISOString() : null,
     createdAt: r.createdAt.toISOString(),
     sentAt: r.sentAt?.toISOString() ?? null,
   }));
