@@ -14,6 +14,7 @@ import { db } from "../db/db.server";
 import { resultOutbox } from "../db/schema";
 import { parseDestination, storeOnce, type PacsDestination } from "../dimse/scu.server";
 import { HttpError } from "../http/errors.server";
+import { OUTBOX_STATUSES } from "../vocabulary";
 import { buildCadSr, buildReadingSr, finalResult } from "./results.server";
 
 /** How long a claimed row is reserved for its sender (one association's timeouts, with room to spare). */
@@ -173,7 +174,7 @@ export interface OutboxEntry {
   sentAt: string | null;
 }
 
-export const OUTBOX_STATUSES = ["pending", "sent", "failed", "cancelled"] as const;
+export { OUTBOX_STATUSES };
 
 /** The outbox for operations (identifiers and delivery state only), newest first. */
 export async function listOutbox(status: (typeof OUTBOX_STATUSES)[number] | null, limit = 200): Promise<OutboxEntry[]> {

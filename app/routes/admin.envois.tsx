@@ -5,9 +5,10 @@ import { z } from "zod";
 import { HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { readIntent } from "../http/intent.server";
 import type { StringKey } from "../i18n/strings";
-import { listOutbox, OUTBOX_STATUSES, outboxEntry, pushConfiguration, retryEntry } from "../results/outbox.server";
+import { listOutbox, outboxEntry, pushConfiguration, retryEntry } from "../results/outbox.server";
 import type { loader as rootLoader } from "../root";
 import { formatDate } from "../ui/format";
+import { OUTBOX_STATUSES, type OutboxStatus } from "../vocabulary";
 import { Alert, CsrfInput } from "../ui/forms";
 import { pageTitle } from "../ui/meta";
 import { useT } from "../ui/shell";
@@ -16,7 +17,7 @@ export const meta = pageTitle("nav.outbox");
 
 const PATH = "/admin/envois";
 
-type Status = (typeof OUTBOX_STATUSES)[number];
+type Status = OutboxStatus;
 const isStatus = (value: string | null): value is Status => value !== null && (OUTBOX_STATUSES as readonly string[]).includes(value);
 
 /**
