@@ -137,7 +137,7 @@ function EntryCard({ e, action }: { e: Entry; action: string }) {
         <Form method="post" action={action}>
           <CsrfInput />
           <input type="hidden" name="entryId" value={e.id} />
-          <button type="submit" name="intent" value="retry" className="btn-secondary" aria-describedby={headingId}>
+          <button type="submit" name="intent" value="retry" className="btn-secondary" aria-label={`${t("outbox.retry")} — ${kind}, ${t("outbox.exam")} ${e.examId}`}>
             {t("outbox.retry")}
           </button>
         </Form>
