@@ -16,6 +16,10 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const MACHINE_SCOPES = ["store", "query"] as const;
 export type MachineScope = (typeof MACHINE_SCOPES)[number];
 
+/** States of a report in the PACS push outbox (app/results/outbox.server.ts). */
+export const OUTBOX_STATUSES = ["pending", "sent", "failed", "cancelled"] as const;
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+
 /** Exam status (API.md "v1 additions", SCREENING.md; the L1/L2 workflow is app/reading/workflow.ts). */
 export const EXAM_STATUSES = [
   "awaiting_first_reading",

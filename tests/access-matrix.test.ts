@@ -555,6 +555,18 @@ const CASES: Case[] = [
     call: form("/admin/machines", { intent: "token", machineId: randomUUID() }),
   },
   {
+    route: "admin.envois",
+    name: "GET /admin/envois",
+    expected: all(403, { anonymous: 302, admin: 200 }),
+    call: page(() => "/admin/envois"),
+  },
+  {
+    route: "admin.envois",
+    name: "POST /admin/envois retry of an unknown entry",
+    expected: all(403, { anonymous: 302, admin: 404 }),
+    call: form("/admin/envois", { intent: "retry", entryId: randomUUID() }),
+  },
+  {
     route: "dicom.a-rapprocher",
     name: "GET /dicom/a-rapprocher (reconciliation queue page)",
     expected: all(403, { anonymous: 302, doctor: 200, otherDoctor: 200 }),

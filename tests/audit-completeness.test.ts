@@ -668,6 +668,17 @@ const CASES: AuditedCase[] = [
     actor: () => adminId,
     events: 2,
   },
+  { route: "admin.envois", name: "GET /admin/envois", call: () => page(admin, "/admin/envois"), status: 200, action: "outbox.list", actor: () => adminId },
+  {
+    route: "admin.envois",
+    name: "POST /admin/envois retry of an unknown entry (404, an error event)",
+    call: () => form(admin, "/admin/envois", { intent: "retry", entryId: randomUUID() }),
+    status: 404,
+    action: "outbox.retry",
+    outcome: "error",
+    actor: () => adminId,
+    events: 2,
+  },
   { route: "dicom.a-rapprocher", name: "GET /dicom/a-rapprocher", call: () => page(doctor, "/dicom/a-rapprocher"), status: 200, action: "inbox.list", actor: () => doctorId },
   {
     route: "dicom.a-rapprocher",

@@ -5,8 +5,9 @@
  * restart in between keeps the queue (it is a table).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { DEMO_IDENTITY, FOUR_VIEWS, newStudyUid, screeningView } from "./helpers/exams";
-import { api, DEMO_PASSWORD } from "./helpers/http";
+import { newStudyUid } from "./helpers/exams";
+import { api } from "./helpers/http";
+import { finalExam, token, uploadFourViews, waitFor, type OutboxEntry as Entry } from "./helpers/push";
 import { startOwnServer, type OwnServer } from "./helpers/own-server";
 import { startServer, type RunningServer } from "./helpers/server";
 import { DICOMWEB_PLUGIN, missing, ORTHANC, startOrthanc, type Orthanc } from "./helpers/peers";
@@ -32,32 +33,6 @@ const env = {
   PACS_PUSH_POLL_MS: "200",
   PACS_PUSH_ATTEMPTS: "12",
 };
-
-async function token(base: string, email: string): Promise<string> {
-  const res = await api<{ token: string }>("POST", "/api/v1/tokens", { base, json: { email, password: DEMO_PASSWORD } });
-  if (res.status !== 201) throw new Error(`login ${email}: ${res.status}`);
-  return res.body.token;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-interface Entry {
-  id: string;
-  examId: string;
-  kind: string;
-  status: string;
-  attempts: number;
-  lastError: string | null;
-  sopInstanceUid: string | null;
-}
 
 describe("pushing final results to the PACS", () => {
   let base = "";
@@ -86,13 +61,7 @@ describe("pushing final results to the PACS", () => {
     expect(server!.output()).toContain(`Results pushed to the PACS (C-STORE): ORTHANC@127.0.0.1:${ORTHANC_DICOM} (calling NEXUS_TEST)`);
     const patient = await token(base, "patient@demo.nexus");
     const patientId = (await api("GET", "/api/v1/me", { base, token: patient })).body.patientId as string;
-    for (const [laterality, view] of FOUR_VIEWS) {
-      const form = new FormData();
-      form.append("file", new Blob([new Uint8Array(screeningView(DEMO_IDENTITY, study, laterality, view))], { type: "application/dicom" }), "v.dcm");
-      const res = await fetch(`${base}/api/v1/patients/${patientId}/images`, { method: "POST", headers: { Authorization: `Bearer ${doctor}` }, body: form });
-      expect(res.status).toBe(201);
-      examId = ((await res.json()) as { examId: string }).examId;
-    }
+    examId = await uploadFourViews(base, doctor, patientId, study);
     expect((await api("POST", `/api/v1/exams/${examId}/ai`, { base, token: doctor })).status).toBe(201);
     const reading = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 1, density: "B" } } };
     expect((await api("POST", `/api/v1/exams/${examId}/readings`, { base, token: doctor, json: reading })).status).toBe(201);
@@ -178,17 +147,7 @@ describe("giving up", () => {
     own = await startOwnServer({ PACS_PUSH: "DEAD@127.0.0.1:47320", PACS_PUSH_ATTEMPTS: "2", PACS_PUSH_BACKOFF_MS: "100", PACS_PUSH_POLL_MS: "100" });
     const at = own.url;
     const [doctorA, adminA, patientA] = await Promise.all(["doctor@demo.nexus", "admin@demo.nexus", "patient@demo.nexus"].map((e) => token(at, e)));
-    const patientId = (await api("GET", "/api/v1/me", { base: at, token: patientA })).body.patientId as string;
-    const studyUid = newStudyUid();
-    let exam = "";
-    for (const [laterality, view] of FOUR_VIEWS) {
-      const form = new FormData();
-      form.append("file", new Blob([new Uint8Array(screeningView(DEMO_IDENTITY, studyUid, laterality, view))], { type: "application/dicom" }), "v.dcm");
-      const res = await fetch(`${at}/api/v1/patients/${patientId}/images`, { method: "POST", headers: { Authorization: `Bearer ${doctorA}` }, body: form });
-      exam = ((await res.json()) as { examId: string }).examId;
-    }
-    const reading = { technicallyInadequate: true };
-    expect((await api("POST", `/api/v1/exams/${exam}/readings`, { base: at, token: doctorA, json: reading })).body.examStatus).toBe("technical_recall");
+    const { examId: exam } = await finalExam(at, doctorA!, patientA!);
     const failed = await waitFor("the report to fail", async () => {
       const res = await api<{ entries: Entry[] }>("GET", "/api/v1/outbox?status=failed", { base: at, token: adminA });
       return res.body.entries.find((e) => e.examId === exam);

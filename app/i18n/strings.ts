@@ -1,5 +1,6 @@
 /** Interface strings: French first, English second. Keys are grouped by page. */
 import { interopEn, interopFr } from "./interop-strings";
+import { outboxEn, outboxFr } from "./outbox-strings";
 import { readingEn, readingFr } from "./reading-strings";
 export const LANGS = ["fr", "en"] as const;
 export type Lang = (typeof LANGS)[number];
@@ -7,6 +8,7 @@ export type Lang = (typeof LANGS)[number];
 const fr = {
   ...readingFr,
   ...interopFr,
+  ...outboxFr,
   "app.tagline": "Dépistage du cancer du sein — plateforme souveraine",
   "nav.patients": "Patients",
   "nav.newPatient": "Nouveau patient",
@@ -402,6 +404,7 @@ export type StringKey = keyof typeof fr;
 const en: Record<StringKey, string> = {
   ...readingEn,
   ...interopEn,
+  ...outboxEn,
   "app.tagline": "Breast-cancer screening — sovereign platform",
   "nav.patients": "Patients",
   "nav.newPatient": "New patient",

@@ -14,6 +14,7 @@ import { db } from "../db/db.server";
 import { resultOutbox } from "../db/schema";
 import { parseDestination, storeOnce, type PacsDestination } from "../dimse/scu.server";
 import { HttpError } from "../http/errors.server";
+import { OUTBOX_STATUSES } from "../vocabulary";
 import { buildCadSr, buildReadingSr, finalResult } from "./results.server";
 
 /** How long a claimed row is reserved for its sender (one association's timeouts, with room to spare). */
@@ -23,6 +24,12 @@ const MAX_BACKOFF_MS = 60 * 60_000;
 
 export function destination(): PacsDestination | null {
   return config.PACS_PUSH ? parseDestination(config.PACS_PUSH, config.DICOM_AE_TITLE) : null;
+}
+
+/** What the operations page says about PACS_PUSH: where reports go (and as which AE), or null when unset. */
+export function pushConfiguration(): { destination: string; callingAe: string } | null {
+  const to = destination();
+  return to ? { destination: `${to.calledAe}@${to.host}:${to.port}`, callingAe: to.callingAe } : null;
 }
 
 export type OutboxRow = typeof resultOutbox.$inferSelect;
@@ -161,11 +168,13 @@ export interface OutboxEntry {
   nextAttemptAt: string | null;
   sopInstanceUid: string | null;
   lastError: string | null;
+  /** When the last attempt ended (null before the first one, and after a retry reset the count). */
+  lastAttemptAt: string | null;
   createdAt: string;
   sentAt: string | null;
 }
 
-export const OUTBOX_STATUSES = ["pending", "sent", "failed", "cancelled"] as const;
+export { OUTBOX_STATUSES };
 
 /** The outbox for operations (identifiers and delivery state only), newest first. */
 export async function listOutbox(status: (typeof OUTBOX_STATUSES)[number] | null, limit = 200): Promise<OutboxEntry[]> {
@@ -186,6 +195,8 @@ export async function listOutbox(status: (typeof OUTBOX_STATUSES)[number] | null
     nextAttemptAt: r.status === "pending" ? r.nextAttemptAt.toISOString() : null,
     sopInstanceUid: r.sopInstanceUid,
     lastError: r.lastError,
+    // Every attempt ends by writing its outcome (updated_at); a claim in progress has not ended yet.
+    lastAttemptAt: r.attempts > 0 || r.status === "cancelled" ? r.updatedAt.toISOString() : null,
     createdAt: r.createdAt.toISOString(),
     sentAt: r.sentAt?.toISOString() ?? null,
   }));

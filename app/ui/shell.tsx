@@ -25,6 +25,7 @@ const NAV: Record<Role, { to: string; label: StringKey }[]> = {
   admin: [
     { to: "/admin/comptes", label: "nav.accounts" },
     { to: "/admin/machines", label: "nav.machines" },
+    { to: "/admin/envois", label: "nav.outbox" },
     { to: "/admin/audit", label: "audit.nav" },
     { to: "/patients", label: "nav.patients" },
     { to: "/statistiques/programme", label: "nav.programme" },

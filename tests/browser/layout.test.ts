@@ -7,12 +7,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Browser, Page } from "playwright-core";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, baseUrl, DEMO_PASSWORD, tokenFor } from "../helpers/http";
 import { createPatient } from "../helpers/fixtures";
 import { dicom } from "../helpers/images";
 import { mammogram, stowBody, uid } from "../helpers/dicom";
 import { ARTIFACTS, chromiumOrSkipLine, useChromium } from "../helpers/browser";
+import { startOwnServer, type OwnServer } from "../helpers/own-server";
+import { finalExam, token, waitFor, type OutboxEntry } from "../helpers/push";
 
 const hasChromium = chromiumOrSkipLine();
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
@@ -45,6 +47,9 @@ function pagesFor(ids: { patientId: string; imageId: string; eventId: string; ex
     "mon-dossier.tsx": [{ role: "patient", path: "/mon-dossier" }, { role: "patient", path: "/mon-dossier?retirer=care" }],
     "admin.comptes.tsx": [{ role: "admin", path: "/admin/comptes" }],
     "admin.machines.tsx": [{ role: "admin", path: "/admin/machines" }, { role: "admin", path: `/admin/machines?desactiver=${ids.machineId}` }],
+    // This run's server has no PACS_PUSH (the page says how to set it); the entries are laid out on a server of their
+    // own below.
+    "admin.envois.tsx": [{ role: "admin", path: "/admin/envois" }, { role: "admin", path: "/admin/envois?etat=perdu" }],
     "dicom.a-rapprocher.tsx": [
       { role: "doctor", path: "/dicom/a-rapprocher" },
       { role: "doctor", path: `/dicom/a-rapprocher?entree=${ids.entryId}` },
@@ -63,6 +68,28 @@ function pagesFor(ids: { patientId: string; imageId: string; eventId: string; ex
     "(403)": [{ role: "patient", path: "/admin/comptes" }],
     "(unknown image)": [{ role: "doctor", path: "/images/00000000-0000-4000-8000-000000000000" }],
   };
+}
+
+/**
+ * Opens `url` in `page`: what is wrong with it (laid out wider than the screen, serious or critical axe violations),
+ * each prefixed by `label`; a full-page screenshot `<shot>.png` in the artifacts.
+ */
+async function checkPage(page: Page, url: string, label: string, shot: string): Promise<string[]> {
+  const problems: string[] = [];
+  await page.goto(url);
+  const width = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+  if (width.scroll > width.inner) problems.push(`${label}: laid out at ${width.scroll} px in ${width.inner} px`);
+  await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  for (const v of violations) problems.push(`${label}: ${v}`);
+  await page.screenshot({ path: `${ARTIFACTS}/${shot}.png`, fullPage: true });
+  return problems;
 }
 
 /** The page routes of app/routes: .tsx files that render a component. */
@@ -164,24 +191,60 @@ describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal o
       for (const [role, visits] of byRole) {
         const page = await loggedIn(browser(), role, viewport);
         for (const { file, path } of visits) {
-          await page.goto(`${baseUrl()}${path}`);
-          const width = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
-          if (width.scroll > width.inner) problems.push(`${role} ${path}: laid out at ${width.scroll} px in ${width.inner} px`);
-          await page.addScriptTag({ content: AXE });
-          const violations = await page.evaluate(async () => {
-            const axe = (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
-            const result = await axe.run(document, { resultTypes: ["violations"] });
-            return result.violations
-              .filter((v) => v.impact === "serious" || v.impact === "critical")
-              .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
-          });
-          for (const v of violations) problems.push(`${role} ${path}: ${v}`);
-          const name = `${file.replace(/\.tsx$/, "").replace(/[^a-z0-9.]+/gi, "_")}-${role}`;
-          await page.screenshot({ path: `${ARTIFACTS}/layout-${viewport.name}-${name}.png`, fullPage: true });
+          problems.push(...(await checkPage(page, `${baseUrl()}${path}`, `${role} ${path}`, `layout-${viewport.name}-${file.replace(/\.tsx$/, "").replace(/[^a-z0-9.]+/gi, "_")}-${role}`)));
         }
         await page.context().close();
       }
       expect(problems).toEqual([]);
     }, 240_000);
+  }
+});
+
+/**
+ * The PACS push page with entries in every status it can reach without a PACS (a server of its own whose PACS_PUSH
+ * names a port where nothing listens, in this file's range 47500–47549): failed entries with their outcome and the
+ * re-send button, and one queued again (pending, with its next attempt).
+ */
+describe.skipIf(!hasChromium)("the PACS push page with entries, at 390 px and 1440 px", () => {
+  const browser = useChromium();
+  let own: OwnServer | null = null;
+
+  beforeAll(async () => {
+    own = await startOwnServer({ PACS_PUSH: "PACS_RADIO_B@127.0.0.1:47503", PACS_PUSH_ATTEMPTS: "1", PACS_PUSH_BACKOFF_MS: "100", PACS_PUSH_POLL_MS: "100" });
+    const [doctor, patient, admin] = await Promise.all(["doctor@demo.nexus", "patient@demo.nexus", "admin@demo.nexus"].map((e) => token(own!.url, e)));
+    const { examId } = await finalExam(own.url, doctor!, patient!, { ai: true });
+    await waitFor("failed reports", async () => {
+      const res = await api<{ entries: OutboxEntry[] }>("GET", "/api/v1/outbox?status=failed", { base: own!.url, token: admin });
+      return res.body.entries.filter((e) => e.examId === examId).length === 2;
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await own?.stop();
+  });
+
+  for (const viewport of VIEWPORTS) {
+    it(`lays out /admin/envois with entries within ${viewport.width} px, axe clean`, async () => {
+      const context = await browser().newContext({ locale: "fr-FR", viewport });
+      const page = await context.newPage();
+      await page.goto(`${own!.url}/connexion`);
+      await page.getByLabel("Adresse e-mail").fill("admin@demo.nexus");
+      await page.getByLabel("Mot de passe").fill(DEMO_PASSWORD);
+      await page.getByRole("button", { name: "Se connecter" }).click();
+      await page.waitForURL((url) => !url.pathname.startsWith("/connexion"));
+      const problems: string[] = [];
+      for (const [path, shot] of [
+        ["/admin/envois", "all"],
+        ["/admin/envois?etat=failed", "failed"],
+      ] as const) {
+        problems.push(...(await checkPage(page, `${own!.url}${path}`, `admin ${path}`, `layout-${viewport.name}-admin.envois-entries-${shot}`)));
+      }
+      // Re-send one with the keyboard-reachable button (JavaScript on): the confirmation, the list still laid out.
+      await page.getByRole("button", { name: "Renvoyer" }).first().click();
+      await page.getByText("L'envoi est de nouveau en file").waitFor();
+      problems.push(...(await checkPage(page, page.url(), "admin after a re-send", `layout-${viewport.name}-admin.envois-entries-resent`)));
+      await context.close();
+      expect(problems).toEqual([]);
+    }, 120_000);
   }
 });
