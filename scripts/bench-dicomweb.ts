@@ -15,7 +15,7 @@
  * store (Orthanc's SyncStorageArea defaults to true).
  *
  *   npm run build && npm run bench:dicomweb
- *   BENCH_ROUNDS=3 BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:dicomweb
+ *   BENCH_ROUNDS=3 BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" BENCH_PHASES=cstore npm run bench:dicomweb
  *
  * Ports BENCH_PORT_BASE (47400) … +3. "skipped: no Orthanc" (or no DICOMweb plugin, no storescu) where absent: Nexus
  * alone. The C-STORE phase writes the generated (synthetic) instances to the harness's temporary directory for
@@ -49,6 +49,8 @@ const LARGE_VIEWS = Number(process.env.BENCH_LARGE_VIEWS ?? 8);
 const SMALL_COUNT = Number(process.env.BENCH_SMALL_COUNT ?? 100);
 const SMALL_SIZE = Number(process.env.BENCH_SMALL_SIZE ?? 512);
 const STORESCU = "/usr/bin/storescu";
+/** Which measures to run (for profiling one of them): any of stow, wado, cstore. */
+const PHASES = new Set((process.env.BENCH_PHASES ?? "stow,wado,cstore").split(",").map((p) => p.trim()));
 const MB = 1e6;
 
 const identity = { id: `IPP-BENCH-${randomBytes(3).toString("hex").toUpperCase()}`, name: "BENCH^DICOMWEB", birthDate: "19600101", sex: "F" };
@@ -243,13 +245,15 @@ await runBench("dicomweb", async (harness) => {
 
   for (let round = 1; round <= ROUNDS; round++) {
     console.log(`round ${round} (load ${load().toFixed(2)})`);
-    for (const views of [4, LARGE_VIEWS]) {
+    for (const views of PHASES.has("stow") || PHASES.has("wado") ? [4, LARGE_VIEWS] : []) {
       const s = study(views, ROWS, COLUMNS);
       const label = `${views} views, ${(s.bytes / MB).toFixed(0)} MB`;
-      await pair(`STOW-RS ${label}`, round, "MB/s", s.bytes, views, (side) => side.stow(s));
-      await pair(`WADO-RS ${label}`, round, "MB/s", s.bytes, views, (side) => side.wado(s));
+      // WADO-RS alone still needs the study stored: then unmeasured.
+      if (PHASES.has("stow")) await pair(`STOW-RS ${label}`, round, "MB/s", s.bytes, views, (side) => side.stow(s));
+      else for (const side of [nexus, orthanc]) await side?.stow(s);
+      if (PHASES.has("wado")) await pair(`WADO-RS ${label}`, round, "MB/s", s.bytes, views, (side) => side.wado(s));
     }
-    if (withStorescu) {
+    if (withStorescu && PHASES.has("cstore")) {
       const dir = path.join(harness.work, `cstore-${round}`);
       mkdirSync(dir);
       const studyUid = uid();

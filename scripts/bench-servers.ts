@@ -6,7 +6,8 @@
  *
  * The PostgreSQL server is BENCH_ADMIN_URL, else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres.
  * BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to Nexus's node: profiles are written when
- * the server exits (it exits on SIGTERM, which the harness sends at the end).
+ * the server exits (it exits on SIGTERM, which the harness sends at the end). BENCH_NEXUS_LOG=<file> keeps what Nexus
+ * printed on stdout (e.g. with BENCH_NODE_ARGS=--trace-gc).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -199,7 +200,9 @@ export class BenchHarness {
     const { output, stdout } = this.track(child);
     const base = `http://127.0.0.1:${o.port}`;
     await waitFor(`${base}/healthz`, child, output);
-    return { base, pid: child.pid, output, stdout };
+    const server = { base, pid: child.pid, output, stdout };
+    this.keepLog(server);
+    return server;
   }
 
   async startOrthanc(o: OrthancOptions): Promise<Server> {
@@ -245,6 +248,12 @@ export class BenchHarness {
       }
     }
     for (const f of this.cleanups.reverse()) await Promise.resolve(f()).catch(() => {});
+  }
+
+  /** What Nexus printed (BENCH_NEXUS_LOG=<file>: kept after the run, e.g. with BENCH_NODE_ARGS=--trace-gc). */
+  private keepLog(server: NexusServer) {
+    const file = process.env.BENCH_NEXUS_LOG;
+    if (file) this.cleanups.unshift(() => writeFileSync(file, server.stdout()));
   }
 }
 

@@ -11,11 +11,14 @@ import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray } from "drizz
 import { db } from "../db/db.server";
 import { images, patients, predictions, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
-import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError } from "./format.server";
+import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError, segmentReads } from "./format.server";
 import { generateDataKey, KeyringError, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
 import { DicomParseError, sniff, withinPixelLimit, type SniffResult } from "./sniff.server";
 import { MAX_UPLOAD_BYTES, VAULT_MESSAGES, type VaultErrorCode } from "./messages";
 import { NotFoundError, StorageUnavailableError, type ObjectStore } from "./store.server";
+
+/** Objects are read 16 segments (≈ 1 MiB) at a time, along their segments (local store; S3 reads as it arrives). */
+const READS = segmentReads(16);
 
 /** How far into an upload we look for the type, the dimensions and the DICOM header. */
 const HEAD_BYTES = 1024 * 1024;
@@ -257,7 +260,7 @@ export class Vault {
     }
     let source: AsyncIterable<Uint8Array>;
     try {
-      source = await this.store.get(row.storageKey);
+      source = await this.store.get(row.storageKey, READS);
     } catch (err) {
       if (err instanceof NotFoundError) {
         onIntegrityFailure(new IntegrityError("stored object missing"));
@@ -335,7 +338,7 @@ export class Vault {
     const chunks: Uint8Array[] = [];
     try {
       const dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
-      const source = await this.store.get(key).catch(asStorageError);
+      const source = await this.store.get(key, READS).catch(asStorageError);
       for await (const chunk of decryptStream(source, { key: dataKey, objectId })) chunks.push(chunk);
       dataKey.fill(0);
     } catch (err) {
@@ -576,7 +579,7 @@ export class Vault {
     } catch {
       throw fail(500, "integrity_failure");
     }
-    const source = await this.store.get(key).catch((err) => {
+    const source = await this.store.get(key, READS).catch((err) => {
       if (err instanceof NotFoundError) throw fail(500, "integrity_failure");
       return asStorageError(err);
     });
