@@ -15,6 +15,7 @@
  *
  *   npm run build && npm run bench:http                 BENCH_DURATION=10 (seconds per wrk run)
  * The PostgreSQL server is BENCH_ADMIN_URL, else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres.
+ * Starting and stopping both servers is shared with bench:dicomweb (scripts/bench-servers.ts).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
