@@ -28,6 +28,7 @@ import path from "node:path";
 import { FOUR_VIEWS, mammoDicom, uid } from "../tests/helpers/mammo";
 import {
   BenchHarness,
+  cpuOf,
   getCounting,
   load,
   MiB,
@@ -57,6 +58,8 @@ const identity = { id: `IPP-BENCH-${randomBytes(3).toString("hex").toUpperCase()
 
 interface Measure {
   seconds: number;
+  /** The server's CPU seconds (all threads) during the measure. */
+  cpu: number;
   bytes: number;
   count: number;
   load: number;
@@ -107,8 +110,9 @@ function run(command: string, args: string[]): Promise<{ code: number; output: s
 
 async function measure(server: Server, bytes: number, count: number, fn: () => Promise<unknown>): Promise<Measure> {
   const t0 = performance.now();
+  const cpu0 = cpuOf(server.pid);
   const { before, peak } = await withRss(server.pid, fn);
-  return { seconds: (performance.now() - t0) / 1000, bytes, count, load: load(), rss: { before, peak } };
+  return { seconds: (performance.now() - t0) / 1000, cpu: cpuOf(server.pid) - cpu0, bytes, count, load: load(), rss: { before, peak } };
 }
 
 const ACCEPT_DICOM = 'multipart/related; type="application/dicom"';
@@ -179,7 +183,9 @@ interface Row {
 const mib = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
 const rate = (m: Measure, unit: Row["unit"]) => (unit === "MB/s" ? m.bytes / MB / m.seconds : m.count / m.seconds);
 const figure = (m: Measure, unit: Row["unit"]) =>
-  `${rate(m, unit).toFixed(unit === "MB/s" ? 1 : 1)} ${unit} (${m.seconds.toFixed(2)} s; load ${m.load.toFixed(2)})`;
+  `${rate(m, unit).toFixed(1)} ${unit} (${m.seconds.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s; load ${m.load.toFixed(2)})`;
+/** Work per byte (or instance), independent of how long the server waited for a CPU: Orthanc's CPU / Nexus's. */
+const cpuRatio = (r: Row) => (r.orthanc && r.nexus.cpu > 0 ? `${(r.orthanc.cpu / r.nexus.cpu).toFixed(2)}×` : "–");
 const rss = (m: Measure) => `${mib(m.rss.before)} → ${mib(m.rss.peak)} (+${mib(m.rss.peak - m.rss.before)})`;
 const ratio = (r: Row) => {
   if (!r.orthanc) return "–";
@@ -190,7 +196,7 @@ const ratio = (r: Row) => {
 function printRow(r: Row) {
   console.log(
     `  ${r.work}, round ${r.round}: Nexus ${figure(r.nexus, r.unit)}, RSS ${rss(r.nexus)}` +
-      (r.orthanc ? ` · Orthanc ${figure(r.orthanc, r.unit)}, RSS ${rss(r.orthanc)} · ratio ${ratio(r)}` : " · Orthanc skipped"),
+      (r.orthanc ? ` · Orthanc ${figure(r.orthanc, r.unit)}, RSS ${rss(r.orthanc)} · ratio ${ratio(r)}, CPU ratio ${cpuRatio(r)}` : " · Orthanc skipped"),
   );
 }
 
@@ -271,10 +277,10 @@ await runBench("dicomweb", async (harness) => {
 
   // ---- summary ----
   console.log(`\n### Nexus / Orthanc, DICOMweb and DIMSE (${new Date().toISOString()}, 1-min load average beside each figure)\n`);
-  console.log("| work | round | Nexus | Orthanc | Nexus / Orthanc (goal ≥ 0.8×) | Nexus RSS before → peak | Orthanc RSS before → peak |");
-  console.log("|---|---:|---|---|---:|---|---|");
+  console.log("| work | round | Nexus | Orthanc | Nexus / Orthanc (goal ≥ 0.8×) | CPU, Orthanc / Nexus | Nexus RSS before → peak | Orthanc RSS before → peak |");
+  console.log("|---|---:|---|---|---:|---:|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.work} | ${r.round} | ${figure(r.nexus, r.unit)} | ${r.orthanc ? figure(r.orthanc, r.unit) : "skipped"} | ${ratio(r)} | ${rss(r.nexus)} | ${r.orthanc ? rss(r.orthanc) : "–"} |`);
+    console.log(`| ${r.work} | ${r.round} | ${figure(r.nexus, r.unit)} | ${r.orthanc ? figure(r.orthanc, r.unit) : "skipped"} | ${ratio(r)} | ${cpuRatio(r)} | ${rss(r.nexus)} | ${r.orthanc ? rss(r.orthanc) : "–"} |`);
   }
   // Flat in study size: RSS growth during the 4-view and the large study, per server, the largest of the rounds.
   console.log("\n### Peak RSS growth against study size (largest growth over the rounds)\n");

@@ -35,6 +35,23 @@ export function rssOf(pid: number | undefined): number {
   }
 }
 
+/**
+ * CPU seconds a process has used so far, all its threads (user + system, /proc/<pid>/stat): under a shared machine's
+ * load, wall time says how long a server waited for a CPU; this says how much work it did.
+ */
+export function cpuOf(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+/** USER_HZ: 100 on Linux x86-64. */
+const CLOCK_TICKS = 100;
+
 export interface RssSample {
   before: number;
   peak: number;
@@ -105,8 +122,31 @@ export function post(url: string, headers: Record<string, string>, parts: Uint8A
   });
 }
 
+/**
+ * GETs `url` with Debian's curl (a client in C: its own cost stays out of the figure, whatever the bench process holds
+ * in memory), the body thrown away; with Node's http client where curl is absent.
+ */
+export async function getCounting(url: string, headers: Record<string, string>): Promise<{ status: number; bytes: number; contentType: string }> {
+  if (!existsSync(CURL)) return getCountingNode(url, headers);
+  const args = ["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{content_type}"];
+  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  args.push(url);
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(CURL, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    child.stdout.on("data", (c: Buffer) => (text += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (text += c.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited ${code}: ${text}`))));
+  });
+  const [status, bytes, ...type] = out.trim().split(" ");
+  return { status: Number(status), bytes: Number(bytes), contentType: type.join(" ") };
+}
+
+const CURL = "/usr/bin/curl";
+
 /** GETs `url` on a connection of its own and counts the body's bytes without keeping them. */
-export function getCounting(url: string, headers: Record<string, string>): Promise<{ status: number; bytes: number; contentType: string }> {
+function getCountingNode(url: string, headers: Record<string, string>): Promise<{ status: number; bytes: number; contentType: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: "GET", agent: false, headers }, (res) => {
       let bytes = 0;
