@@ -47,6 +47,11 @@ export interface FormatOptions {
   key: Uint8Array;
   /** The object's identifier (e.g. its UUID); authenticated with every segment. */
   objectId: string;
+  /**
+   * Decryption only: the source reads each chunk into the memory of the previous one (see `ReadSizes.reuse`), so
+   * nothing of a chunk may be kept once the next is asked for — a partial segment is then copied out.
+   */
+  reusedChunks?: boolean;
 }
 
 export interface EncryptResult {
@@ -147,14 +152,20 @@ export async function* decryptStream(
     assertBytes(chunk);
     pending.push(chunk);
     if (context === undefined) {
-      if (pending.length < HEADER_LENGTH) continue;
-      context = segmentContext(parseHeader(contiguous(pending.take(HEADER_LENGTH))), options);
+      if (pending.length < HEADER_LENGTH) {
+        if (options.reusedChunks) pending.detach();
+        continue;
+      }
+      context = segmentContext(parseHeader(Buffer.from(contiguous(pending.take(HEADER_LENGTH)))), options);
     }
-    // Every complete segment of this chunk (the vault reads 16 segments at a time, aligned: each segment is then a
-    // view of the read, never reassembled by a copy), yielded as one buffer: every chunk costs ≈ 20–35 µs in each
+    // Every complete segment of this chunk (the vault reads along the segments: each is then a view of the read, never
+    // reassembled by a copy), yielded as one buffer when there are several: every chunk costs ≈ 20–35 µs in each
     // layer it crosses downstream (web streams, generators, the HTTP writer), more than copying it once. Nothing of a
     // batch leaves before all of it authenticated; a failure wipes what the batch had already decrypted.
-    if (pending.length < FULL_SEGMENT) continue;
+    if (pending.length < FULL_SEGMENT) {
+      if (options.reusedChunks) pending.detach();
+      continue;
+    }
     const t0 = performance.now();
     const out: Buffer[] = [];
     try {
@@ -168,6 +179,8 @@ export async function* decryptStream(
     }
     addTiming("decrypt", performance.now() - t0);
     yield out.length === 1 ? out[0]! : Buffer.concat(out);
+    // The decrypted plaintext is fresh memory; only a partial segment may still point into the chunk.
+    if (options.reusedChunks) pending.detach();
   }
   if (context === undefined) throw new IntegrityError("vault object truncated: incomplete header");
   if (pending.length < TAG_LENGTH) {
@@ -304,6 +317,15 @@ class ByteQueue {
     if (chunk.length === 0) return;
     this.chunks.push(chunk);
     this.length += chunk.length;
+  }
+
+  /** Replaces what is queued by a copy of it: nothing here points into the chunks pushed so far. */
+  detach(): void {
+    if (this.length === 0) return;
+    const copy = Buffer.concat(this.take(this.length));
+    this.chunks = [];
+    this.head = 0;
+    this.push(copy);
   }
 
   /** The next `size` bytes (at most `length`), as one or more views. */

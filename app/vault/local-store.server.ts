@@ -114,7 +114,8 @@ export class LocalStore implements ObjectStore {
 }
 
 /**
- * The object's bytes, read by `reads` sizes into a new buffer each (the consumer may keep what it was given). The
+ * The object's bytes, read by `reads` sizes into a new buffer each (the consumer may keep what it was given), or all
+ * into one buffer with `reads.reuse` (the consumer is done with a chunk when it asks for the next). The
  * file is opened only when the first chunk is asked for — a consumer that gives up before (an aborted download)
  * opens nothing — and the handle is closed on every path: the end, a read error, and a consumer that stops early
  * (`return()` on this iterator, which `for await` and stream cancellation call). A read in flight is always awaited
@@ -130,8 +131,9 @@ async function* readAndClose(path: string, key: string, reads: ReadSizes): Async
   }
   try {
     let position = 0;
+    const shared = reads.reuse ? Buffer.allocUnsafeSlow(Math.max(reads.first, reads.next)) : null;
     for (let size = reads.first; ; size = reads.next) {
-      const buffer = Buffer.allocUnsafeSlow(size);
+      const buffer = shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size);
       let filled = 0;
       // A short read is not the end (a regular file rarely gives one): fill the buffer up to `size` or the end.
       while (filled < size) {

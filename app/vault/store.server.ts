@@ -9,6 +9,11 @@ import type { Readable } from "node:stream";
 export interface ReadSizes {
   first: number;
   next: number;
+  /**
+   * The caller is done with a chunk when it asks for the next one: the store may read the next chunk into the same
+   * memory (one buffer per object instead of one per read, which spares the garbage collector).
+   */
+  reuse?: boolean;
 }
 
 export interface ObjectStore {

@@ -17,8 +17,13 @@ import { DicomParseError, sniff, withinPixelLimit, type SniffResult } from "./sn
 import { MAX_UPLOAD_BYTES, VAULT_MESSAGES, type VaultErrorCode } from "./messages";
 import { NotFoundError, StorageUnavailableError, type ObjectStore } from "./store.server";
 
-/** Objects are read 16 segments (≈ 1 MiB) at a time, along their segments (local store; S3 reads as it arrives). */
-const READS = segmentReads(16);
+/**
+ * Objects are read one segment at a time, along the segments (no segment reassembled by a copy), into one buffer per
+ * object (local store; S3 reads as the network delivers): decryptStream is told, and keeps nothing of a chunk once it
+ * asks for the next. Reads of 16 segments were tried: tests/hardening/descriptors.test.ts then saw file handles of
+ * aborted downloads closed by the garbage collector (DEP0137), as issue 15 had with 1 MiB reads.
+ */
+const READS = { ...segmentReads(1), reuse: true };
 
 /** How far into an upload we look for the type, the dimensions and the DICOM header. */
 const HEAD_BYTES = 1024 * 1024;
@@ -268,7 +273,7 @@ export class Vault {
       }
       asStorageError(err);
     }
-    const plaintext = decryptStream(source!, { key: dataKey, objectId: row.id });
+    const plaintext = decryptStream(source!, { key: dataKey, objectId: row.id, reusedChunks: this.store.kind === "local" });
     let first: IteratorResult<Uint8Array>;
     try {
       first = await plaintext.next();
@@ -339,7 +344,7 @@ export class Vault {
     try {
       const dataKey = unwrapKey(this.keyring, wrappedKey, keyId, objectId);
       const source = await this.store.get(key, READS).catch(asStorageError);
-      for await (const chunk of decryptStream(source, { key: dataKey, objectId })) chunks.push(chunk);
+      for await (const chunk of decryptStream(source, { key: dataKey, objectId, reusedChunks: this.store.kind === "local" })) chunks.push(chunk);
       dataKey.fill(0);
     } catch (err) {
       if (err instanceof IntegrityError || err instanceof NotFoundError) throw fail(500, "integrity_failure");
@@ -583,7 +588,7 @@ export class Vault {
       if (err instanceof NotFoundError) throw fail(500, "integrity_failure");
       return asStorageError(err);
     });
-    const plaintext = decryptStream(source, { key: dataKey, objectId });
+    const plaintext = decryptStream(source, { key: dataKey, objectId, reusedChunks: this.store.kind === "local" });
     const body = (async function* () {
       try {
         for await (const chunk of plaintext) yield chunk;
