@@ -1,8 +1,8 @@
 /**
  * npm run bench:http — Nexus against Debian's Orthanc 1.10 on this machine, same files, same load (issue 15).
  *
- * Starts Nexus (the production build, `node server.mjs` with WEB_CONCURRENCY=BENCH_WEB_CONCURRENCY, "auto" = one
- * worker process per core by default, on a throwaway PostgreSQL database and a local store in a
+ * Starts Nexus (the production build, `node server.mjs` with WEB_CONCURRENCY=BENCH_WEB_CONCURRENCY — "auto", one worker
+ * process per core, by default — on a throwaway PostgreSQL database and a local store in a
  * temporary directory; S3 instead when S3_* is configured) and Orthanc (`/usr/sbin/Orthanc` with a throwaway
  * configuration and storage in a temporary directory; nothing is installed: "skipped: no Orthanc" where it is
  * absent), both on loopback ports of BENCH_PORT_BASE (48100 by default), then drives both with Debian's `wrk`
@@ -16,178 +16,28 @@
  *
  *   npm run build && npm run bench:http                 BENCH_DURATION=10 (seconds per wrk run)
  * The PostgreSQL server is BENCH_ADMIN_URL, else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres.
+ * Starting and stopping both servers is shared with bench:dicomweb (scripts/bench-servers.ts).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { request } from "node:http";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import dicomParser from "dicom-parser";
-import pg from "pg";
 import { dicom } from "../tests/helpers/images";
+import { BenchHarness, load, MiB, nexusPatient, nexusToken, post, runBench, withRss, DEMO_PASSWORD, type NexusServer, type RssSample, type Server } from "./bench-servers";
 
-const ORTHANC = "/usr/sbin/Orthanc";
 const WRK = "/usr/bin/wrk";
 const PYDICOM_DATA = "/usr/lib/python3/dist-packages/pydicom/data";
 const PORT_BASE = Number(process.env.BENCH_PORT_BASE ?? 48100);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 16;
-/** Nexus's worker processes (cluster.mjs): one per core by default, as in production. */
-const WORKERS = process.env.BENCH_WEB_CONCURRENCY ?? "auto";
-const MiB = 1024 * 1024;
-const adminUrl = process.env.BENCH_ADMIN_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
-if (!existsSync("build/server/index.js")) {
-  console.error("No production build: run `npm run build` first.");
-  process.exit(1);
-}
 if (!existsSync(WRK)) {
   console.log("skipped: no wrk (Debian package wrk)");
   process.exit(0);
 }
-const withOrthanc = existsSync(ORTHANC);
+const withOrthanc = BenchHarness.hasOrthanc;
 if (!withOrthanc) console.log("skipped: no Orthanc (Debian package orthanc) — Nexus alone");
-
-const work = mkdtempSync(path.join(tmpdir(), "nexus-bench-http-"));
-const children: ChildProcess[] = [];
-const dbName = `nexus_bench_http_${Date.now().toString(36)}`;
-const cleanups: (() => Promise<void> | void)[] = [() => rmSync(work, { recursive: true, force: true })];
-
-async function admin(statement: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
-}
-
-// ---- processes -----------------------------------------------------------------------------------------------
-
-/** Resident memory of a process and its children (Nexus's worker processes under WEB_CONCURRENCY). */
-function rssOf(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
-    return (m ? Number(m[1]) * 1024 : 0) + children.reduce((sum, child) => sum + rssOf(Number(child)), 0);
-  } catch {
-    return 0;
-  }
-}
-
-/** Samples the RSS of a process every 50 ms while `fn` runs: the peak and the value before. */
-async function withRss<T>(pid: number | undefined, fn: () => Promise<T>): Promise<{ value: T; before: number; peak: number }> {
-  const before = rssOf(pid);
-  let peak = before;
-  const timer = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 50);
-  try {
-    const value = await fn();
-    return { value, before, peak: Math.max(peak, rssOf(pid)) };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-async function waitFor(url: string, child: ChildProcess, output: () => string, init?: RequestInit): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`${url}: the process exited:\n${output()}`);
-    try {
-      const res = await fetch(url, init);
-      if (res.status < 500) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not answer in 60 s:\n${output()}`);
-}
-
-interface Server {
-  base: string;
-  pid: number | undefined;
-  output(): string;
-}
-
-async function startNexus(): Promise<Server> {
-  await admin(`create database "${dbName}"`);
-  cleanups.push(() => admin(`drop database if exists "${dbName}" with (force)`));
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
-  const port = PORT_BASE;
-  const env = {
-    ...process.env,
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    DATABASE_URL: url.toString(),
-    NEXUS_DEMO: "1",
-    DATA_DIR: path.join(work, "nexus"),
-    NEXUS_MASTER_KEYS: `bench:${randomBytes(32).toString("base64")}`,
-    NEXUS_TIMING: "1",
-    NEXUS_ACCESS_LOG: "1",
-    LOGIN_MAX_FAILURES: "1000",
-    WEB_CONCURRENCY: WORKERS,
-  };
-  const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  const lines: string[] = [];
-  child.stdout!.on("data", (c: Buffer) => {
-    const text = c.toString();
-    if (out.length < 100_000) out += text;
-    lines.push(text);
-  });
-  child.stderr!.on("data", (c: Buffer) => (out.length < 100_000 ? (out += c.toString()) : undefined));
-  timingLines = () => lines.join("");
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(`${base}/healthz`, child, () => out);
-  // The leader answers first; the other workers start once it listens.
-  const expected = WORKERS === "auto" ? availableParallelism() : Number(WORKERS) || 1;
-  for (let i = 0; i < 300 && expected > 1 && workerCount(child.pid) < expected; i++) await new Promise((r) => setTimeout(r, 100));
-  return { base, pid: child.pid, output: () => out };
-}
-function workerCount(pid: number | undefined): number {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
-let timingLines: () => string = () => "";
-
-async function startOrthanc(): Promise<Server> {
-  const dir = path.join(work, "orthanc");
-  const config = path.join(work, "orthanc.json");
-  const port = PORT_BASE + 1;
-  writeFileSync(
-    config,
-    JSON.stringify({
-      Name: "bench",
-      StorageDirectory: dir,
-      IndexDirectory: dir,
-      HttpPort: port,
-      DicomPort: PORT_BASE + 2,
-      RemoteAccessAllowed: false,
-      AuthenticationEnabled: false,
-      DicomServerEnabled: false,
-      HttpBindAddress: "127.0.0.1",
-      Plugins: [],
-      StorageCompression: false,
-      HttpThreadsCount: 50,
-    }),
-  );
-  const child = spawn(ORTHANC, [config], { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  const keep = (c: Buffer) => (out.length < 100_000 ? (out += c.toString()) : undefined);
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(`${base}/system`, child, () => out);
-  return { base, pid: child.pid, output: () => out };
-}
 
 // ---- load ----------------------------------------------------------------------------------------------------
 
@@ -199,20 +49,24 @@ interface LoadResult {
   errors: number;
   requests: number;
   load: number;
-  rss: { before: number; peak: number };
+  rss: RssSample;
 }
 
-const WRK_SCRIPT = path.join(work, "report.lua");
-writeFileSync(
-  WRK_SCRIPT,
-  `done = function(summary, latency, requests)
+let WRK_SCRIPT = "";
+/** wrk's report script, in the harness's temporary directory. */
+function writeWrkScript(dir: string) {
+  WRK_SCRIPT = path.join(dir, "report.lua");
+  writeFileSync(
+    WRK_SCRIPT,
+    `done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCH %d %f %f %f %f %d\\n", summary.requests, summary.duration / 1e6,
     latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
     e.connect + e.read + e.write + e.status + e.timeout))
 end
 `,
-);
+  );
+}
 
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 3);
 
@@ -237,7 +91,7 @@ async function wrk(server: Server, pathName: string, headers: Record<string, str
   const m = /BENCH (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(value);
   if (!m) throw new Error(`no wrk report:\n${value}`);
   const [, requests, seconds, p50, p95, p99, errors] = m.map(Number) as number[];
-  return { rps: requests! / seconds!, p50: p50!, p95: p95!, p99: p99!, errors: errors!, requests: requests!, load: loadavg()[0]!, rss: { before, peak } };
+  return { rps: requests! / seconds!, p50: p50!, p95: p95!, p99: p99!, errors: errors!, requests: requests!, load: load(), rss: { before, peak } };
 }
 
 interface BatchResult {
@@ -246,7 +100,7 @@ interface BatchResult {
   /** Why the failed ones failed (status and code), counted. */
   failures: Record<string, number>;
   load: number;
-  rss: { before: number; peak: number };
+  rss: RssSample;
   ids: string[];
 }
 
@@ -270,29 +124,22 @@ async function batch(server: Server, items: (() => Promise<string | null>)[], co
     if (concurrent) await Promise.all(items.map(one));
     else for (const f of items) await one(f);
   });
-  return { seconds: (performance.now() - t0) / 1000, errors, failures, load: loadavg()[0]!, rss: { before, peak }, ids };
-}
-
-/**
- * POSTs `parts` on a connection of its own (no keep-alive pool: a pooled connection left idle between phases may
- * have been closed by the server, and a large body written into it fails with EPIPE — an artefact of the client).
- */
-function post(url: string, headers: Record<string, string>, parts: Uint8Array[]): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const length = parts.reduce((n, p) => n + p.length, 0);
-    const req = request(url, { method: "POST", agent: false, headers: { ...headers, "Content-Length": String(length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    for (const p of parts) req.write(p);
-    req.end();
-  });
+  return { seconds: (performance.now() - t0) / 1000, errors, failures, load: load(), rss: { before, peak }, ids };
 }
 
 // ---- files ---------------------------------------------------------------------------------------------------
+
+const BENCH_PATIENT = "Patiente Banc";
+
+/** The header's PatientName as a display name ("DOE^JANE" → "DOE JANE"), "" when absent or unreadable. */
+function headerName(bytes: Buffer): string {
+  try {
+    const parsed = dicomParser.parseDicom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), { untilTag: "x00100020" });
+    return (parsed.string("x00100010") ?? "").replace(/[\^=]+/g, " ").replace(/\s+/g, " ").trim();
+  } catch {
+    return "";
+  }
+}
 
 /** Real DICOM files written by other tools: pydicom's test corpus (python3-pydicom). */
 function corpusFiles(): string[] {
@@ -340,18 +187,6 @@ function benchDicom(rows: number, columns: number): Buffer {
   return Buffer.concat([file.subarray(0, at), uiElement(0x000d, `${root}.1.${stamp}`), uiElement(0x000e, `${root}.2.${stamp}`), file.subarray(at)]);
 }
 
-const BENCH_PATIENT = "Patiente Banc";
-
-/** The header's PatientName as a display name ("DOE^JANE" → "DOE JANE"), "" when absent or unreadable. */
-function headerName(bytes: Buffer): string {
-  try {
-    const parsed = dicomParser.parseDicom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), { untilTag: "x00100020" });
-    return (parsed.string("x00100010") ?? "").replace(/[\^=]+/g, " ").replace(/\s+/g, " ").trim();
-  } catch {
-    return "";
-  }
-}
-
 function uidOf(file: Buffer): string {
   const m = /1\.2\.826\.0\.1\.3680043\.10\.999\.\d+/.exec(file.toString("latin1"));
   return m![0];
@@ -359,34 +194,23 @@ function uidOf(file: Buffer): string {
 
 // ---- the run -------------------------------------------------------------------------------------------------
 
-async function main() {
-  const nexus = await startNexus();
-  const orthanc = withOrthanc ? await startOrthanc() : null;
-  console.log(`Nexus ${nexus.base} (PostgreSQL, ${process.env.S3_HOST || process.env.S3_ENDPOINT ? "S3" : "local store"}, WEB_CONCURRENCY=${WORKERS}: ${workerCount(nexus.pid) || 1} process(es)); Orthanc ${orthanc?.base ?? "—"}; wrk ${CONNECTIONS} connections × ${DURATION} s`);
+async function main(harness: BenchHarness) {
+  writeWrkScript(harness.work);
+  const nexus: NexusServer = await harness.startNexus({ port: PORT_BASE, timing: true });
+  const orthanc: Server | null = withOrthanc ? await harness.startOrthanc({ httpPort: PORT_BASE + 1, dicomPort: PORT_BASE + 2 }) : null;
+  const timingLines = nexus.stdout;
+  console.log(`Nexus ${nexus.base} (PostgreSQL, ${process.env.S3_HOST || process.env.S3_ENDPOINT ? "S3" : "local store"}, ${nexus.processes}); Orthanc ${orthanc?.base ?? "—"}; wrk ${CONNECTIONS} connections × ${DURATION} s`);
 
   // Nexus: a doctor's token, a patient, a browser session.
-  const tokenRes = await fetch(`${nexus.base}/api/v1/tokens`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ email: "doctor@demo.nexus", password: process.env.NEXUS_DEMO_PASSWORD ?? "nexus-demo-2026" }),
-  });
-  const token = ((await tokenRes.json()) as { token: string }).token;
+  const token = await nexusToken(nexus.base);
   const auth = { Authorization: `Bearer ${token}` };
   // Nexus checks every DICOM header against the patient's record (409 identity_mismatch): each file goes to a
   // patient whose name is the header's, created once per name (Orthanc files them by the same header).
-  const patients = new Map<string, string>();
-  const patientFor = async (bytes: Buffer): Promise<string> => {
+  const patients = new Map<string, Promise<string>>();
+  const patientFor = (bytes: Buffer): Promise<string> => {
     const displayName = headerName(bytes) || BENCH_PATIENT;
-    const known = patients.get(displayName);
-    if (known) return known;
-    const res = await fetch(`${nexus.base}/api/v1/patients`, {
-      method: "POST",
-      headers: { ...auth, "Content-Type": "application/json" },
-      body: JSON.stringify({ displayName, consents: { care: true, ai_analysis: true } }),
-    });
-    if (res.status !== 201) throw new Error(`patient ${displayName}: ${res.status} ${await res.text()}`);
-    const id = ((await res.json()) as { id: string }).id;
-    patients.set(displayName, id);
+    let id = patients.get(displayName);
+    if (!id) patients.set(displayName, (id = nexusPatient(nexus.base, token, { displayName, consents: { care: true, ai_analysis: true } })));
     return id;
   };
   const nexusUpload = (bytes: Buffer, name: string) => async () => {
@@ -437,7 +261,7 @@ async function main() {
     method: "POST",
     redirect: "manual",
     headers: { Cookie: cookies.join("; "), "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ email: "doctor@demo.nexus", password: process.env.NEXUS_DEMO_PASSWORD ?? "nexus-demo-2026", csrf }),
+    body: new URLSearchParams({ email: "doctor@demo.nexus", password: DEMO_PASSWORD, csrf }),
   });
   const session = [...cookies, ...login.headers.getSetCookie().map((c) => c.split(";")[0])].join("; ");
 
@@ -561,21 +385,4 @@ async function main() {
   console.log("\n(decrypt runs inside domain for the first read of an image and while streaming afterwards; stages of concurrent requests overlap.)");
 }
 
-let failed = false;
-try {
-  await main();
-} catch (err) {
-  failed = true;
-  console.error(err instanceof Error ? err.message : err);
-} finally {
-  for (const c of children) {
-    if (c.exitCode === null) {
-      const exited = new Promise((r) => c.once("exit", r));
-      c.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (c.exitCode === null) c.kill("SIGKILL");
-    }
-  }
-  for (const f of cleanups.reverse()) await Promise.resolve(f()).catch(() => {});
-}
-process.exit(failed ? 1 : 0);
+await runBench("http", main);

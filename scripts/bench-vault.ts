@@ -12,7 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decryptStream, encryptStream, SEGMENT_SIZE } from "../app/vault/format.server";
@@ -25,7 +25,7 @@ const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024; // what an HTTP request body typically delivers per read
 const BLOCK = randomBytes(MiB); // random bytes, reused as views: the source costs (almost) nothing
 const UPLOAD_MiB = 50;
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENT = 8;
 
 interface Target {
@@ -53,12 +53,12 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
 }
 
 /** Wall-clock seconds and this process's CPU seconds (user + system) spent in `run`. */
-async function measured(run: () => Promise<unknown>): Promise<{ seconds: number; cpu: number }> {
+async function measured(run: () => Promise<unknown>): Promise<{ seconds: number; cpu: number; load: number }> {
   const start = process.hrtime.bigint();
   const cpuStart = process.cpuUsage();
   await run();
   const cpu = process.cpuUsage(cpuStart);
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, cpu: (cpu.user + cpu.system) / 1e6 };
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, cpu: (cpu.user + cpu.system) / 1e6, load: loadavg()[0]! };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -96,11 +96,15 @@ async function putEncrypted(store: ObjectStore, key: string, bytes: number) {
   return { dataKey, result: await encrypted.result() };
 }
 
-type Run = { seconds: number; cpu: number };
+type Run = { seconds: number; cpu: number; load: number };
 interface Rate {
   mibps: number;
   /** Client CPU seconds per run (median). */
   cpu: number;
+  /** 1-minute load average after the runs (lowest, highest). */
+  load: [number, number];
+  /** Every run's MiB/s, in order. */
+  runs: number[];
 }
 
 /** Raw vs encrypted PUT and GET of the same size, alternated, median of ROUNDS. */
@@ -127,6 +131,8 @@ async function uploadAndDownload(store: ObjectStore) {
   const rate = (list: Run[]): Rate => ({
     mibps: mibps(bytes, median(list.map((r) => r.seconds))),
     cpu: median(list.map((r) => r.cpu)),
+    load: [Math.min(...list.map((r) => r.load)), Math.max(...list.map((r) => r.load))],
+    runs: list.map((r) => mibps(bytes, r.seconds)),
   });
   return { rawPut: rate(runs.rawPut), encPut: rate(runs.encPut), rawGet: rate(runs.rawGet), encGet: rate(runs.encGet) };
 }
@@ -184,6 +190,8 @@ function report(
   const f = (n: number) => n.toFixed(1);
   const cpuPair = (raw: Rate, enc: Rate) => `${raw.cpu.toFixed(2)} → ${enc.cpu.toFixed(2)}`;
   const ratio = (a: number, b: number) => `${(b / a).toFixed(2)}${b / a >= 0.9 ? " ✓" : " ✗ (goal ≥ 0.9)"}`;
+  const loads = (r: Rate) => `${r.load[0].toFixed(2)}–${r.load[1].toFixed(2)}`;
+  const runs = (raw: Rate, enc: Rate) => raw.runs.map((x, i) => `${f(x)}/${f(enc.runs[i]!)}`).join(", ");
   const lines = [
     `Vault benchmark — ${new Date().toISOString()}`,
     `store: ${target.store.kind} ${target.store.location} · node ${process.version} · ${cpus().length} × ${
@@ -193,16 +201,16 @@ function report(
       DEFAULT_PART_SIZE / MiB
     } MiB · ${UPLOAD_MiB} MiB objects, median of ${ROUNDS} · source chunks ${CHUNK / 1024} KiB`,
     "",
-    "| measure | raw | encrypted | encrypted / raw | client CPU s, raw → encrypted |",
-    "|---|---:|---:|---:|---:|",
+    "| measure | raw | encrypted | encrypted / raw | client CPU s, raw → encrypted | load (1 min) | every round, raw/encrypted MiB/s |",
+    "|---|---:|---:|---:|---:|---:|---|",
     `| PUT ${UPLOAD_MiB} MiB (MiB/s) | ${f(io.rawPut.mibps)} | ${f(io.encPut.mibps)} | ${ratio(
       io.rawPut.mibps,
       io.encPut.mibps,
-    )} | ${cpuPair(io.rawPut, io.encPut)} |`,
+    )} | ${cpuPair(io.rawPut, io.encPut)} | ${loads(io.encPut)} | ${runs(io.rawPut, io.encPut)} |`,
     `| GET ${UPLOAD_MiB} MiB (MiB/s) | ${f(io.rawGet.mibps)} | ${f(io.encGet.mibps)} | ${ratio(
       io.rawGet.mibps,
       io.encGet.mibps,
-    )} | ${cpuPair(io.rawGet, io.encGet)} |`,
+    )} | ${cpuPair(io.rawGet, io.encGet)} | ${loads(io.encGet)} | ${runs(io.rawGet, io.encGet)} |`,
     "",
     "| AES-256-GCM segment format, in memory, one core (best of 5 × 64 MiB) | MiB/s |",
     "|---|---:|",

@@ -45,7 +45,7 @@ export function mediaType(header: string | null): { type: string; params: Record
 }
 
 class Reader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private done = false;
   private readonly it: AsyncIterator<Uint8Array>;
   constructor(source: AsyncIterable<Uint8Array>) {
@@ -70,9 +70,18 @@ class Reader {
       this.done = true;
       return false;
     }
-    this.buf = this.buf.length === 0 ? Buffer.from(next.value) : Buffer.concat([this.buf, next.value]);
+    // A view when nothing is left over (the usual case inside a part's body): the chunk is not copied.
+    this.buf = this.buf.length === 0 ? Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength) : Buffer.concat([this.buf, next.value]);
     return true;
   }
+}
+
+/** How many bytes at the end of `buf` could be the beginning of `delimiter` (which starts with CR); 0 when none. */
+function partialDelimiter(buf: Buffer, delimiter: Buffer): number {
+  for (let i = buf.indexOf(0x0d, Math.max(0, buf.length - delimiter.length + 1)); i >= 0; i = buf.indexOf(0x0d, i + 1)) {
+    if (buf.compare(delimiter, 0, buf.length - i, i) === 0) return buf.length - i;
+  }
+  return 0;
 }
 
 /**
@@ -135,14 +144,16 @@ export async function* multipartParts(
       const body = async function* (): AsyncGenerator<Uint8Array> {
         for (;;) {
           const at = reader.buffer.indexOf(delimiter);
+          // Views, not copies: the reader never writes into a buffer it handed out (it makes a new one to grow).
           if (at >= 0) {
-            if (at > 0) yield count(Buffer.from(reader.consume(at)));
+            if (at > 0) yield count(reader.consume(at));
             reader.consume(delimiter.length);
             finished = true;
             return;
           }
-          const safe = reader.buffer.length - (delimiter.length - 1);
-          if (safe > 0) yield count(Buffer.from(reader.consume(safe)));
+          // Everything but what may be the beginning of the delimiter (usually nothing) is the part's.
+          const safe = reader.buffer.length - partialDelimiter(reader.buffer, delimiter);
+          if (safe > 0) yield count(reader.consume(safe));
           if (!(await reader.fill())) throw new MultipartError("body ends inside a part (no closing boundary)");
         }
       };

@@ -240,3 +240,24 @@ describe("vault format tamper detection", () => {
     await expectRefused(await sealed, 0, { key: randomBytes(32), objectId: opts.objectId });
   });
 });
+
+describe("vault format: a source that reads every chunk into the same memory", () => {
+  /** Yields `bytes` in chunks of `size`, each copied into one buffer that the next chunk overwrites. */
+  async function* reused(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+    const shared = Buffer.alloc(size);
+    for (let offset = 0; offset < bytes.length; offset += size) {
+      const n = Math.min(size, bytes.length - offset);
+      shared.set(bytes.subarray(offset, offset + n));
+      yield shared.subarray(0, n);
+      shared.fill(0xee); // what the next read would leave in it
+    }
+  }
+
+  it.each([7, 1000, 65_552, 65_552 * 3 + 5, 1_048_832])("decrypts chunks of %i bytes with reusedChunks", async (size) => {
+    const plaintext = randomBytes(5 * KIB64 + 123);
+    const opts = options();
+    const { ciphertext } = await encrypt(plaintext, opts);
+    const decrypted = await collect(decryptStream(reused(ciphertext, size), { ...opts, reusedChunks: true }));
+    expect(decrypted.equals(plaintext)).toBe(true);
+  });
+});

@@ -15,14 +15,16 @@ import {
   PARTIAL_SUFFIX,
   StorageUnavailableError,
   type ObjectStore,
+  type ReadSizes,
 } from "./store.server";
 
+/** Reads when the caller gives no sizes (see {@link ObjectStore.get}). */
+const DEFAULT_READS: ReadSizes = { first: 64 * 1024, next: 64 * 1024 };
 /**
- * Reads of 64 KiB (one vault segment). 1 MiB reads were tried for fewer writes (issue 15), but an aborted download
- * could then leave a read in flight when the handle is closed, and Node closed the descriptor on garbage collection
- * (tests/hardening/descriptors.test.ts catches it): correctness first.
+ * Writes gather the body's chunks up to this many bytes into one `writev`: one call to the thread pool per MiB, not
+ * one per chunk (an encrypted body comes as a segment's pieces, ≈ 64 KiB each).
  */
-const READ_CHUNK = 64 * 1024;
+const WRITE_BATCH = 1024 * 1024;
 const MISSING = new Set(["ENOENT", "ENOTDIR", "EISDIR"]);
 
 export class LocalStore implements ObjectStore {
@@ -64,7 +66,7 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<AsyncIterable<Uint8Array>> {
+  async get(key: string, reads: ReadSizes = DEFAULT_READS): Promise<AsyncIterable<Uint8Array>> {
     const path = this.pathOf(key);
     try {
       await access(path);
@@ -72,7 +74,7 @@ export class LocalStore implements ObjectStore {
       if (MISSING.has((error as NodeJS.ErrnoException).code ?? "")) throw new NotFoundError(key);
       throw error;
     }
-    return readAndClose(path, key);
+    return readAndClose(path, key, reads);
   }
 
   async delete(key: string): Promise<void> {
@@ -111,13 +113,15 @@ export class LocalStore implements ObjectStore {
   }
 }
 
-/** Writes the body with one write in flight, so producing the next chunk (e.g. encrypting it) overlaps the I/O. */
 /**
- * The object's bytes. The file is opened only when the first chunk is asked for — a consumer that gives up before
- * (an aborted download) opens nothing — and the handle is closed on every path: the end, a read error, and a
- * consumer that stops early (`return()` on this iterator, which `for await` and stream cancellation call).
+ * The object's bytes, read by `reads` sizes into a new buffer each (the consumer may keep what it was given), or all
+ * into one buffer with `reads.reuse` (the consumer is done with a chunk when it asks for the next). The
+ * file is opened only when the first chunk is asked for — a consumer that gives up before (an aborted download)
+ * opens nothing — and the handle is closed on every path: the end, a read error, and a consumer that stops early
+ * (`return()` on this iterator, which `for await` and stream cancellation call). A read in flight is always awaited
+ * here before the generator can return, so the handle is never closed under a pending read.
  */
-async function* readAndClose(path: string, key: string): AsyncGenerator<Uint8Array, void, undefined> {
+async function* readAndClose(path: string, key: string, reads: ReadSizes): AsyncGenerator<Uint8Array, void, undefined> {
   let handle: FileHandle;
   try {
     handle = await open(path, "r");
@@ -125,25 +129,53 @@ async function* readAndClose(path: string, key: string): AsyncGenerator<Uint8Arr
     if (MISSING.has((error as NodeJS.ErrnoException).code ?? "")) throw new NotFoundError(key);
     throw error;
   }
-  const stream = handle.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false });
   try {
-    for await (const chunk of stream) yield chunk as Buffer;
+    let position = 0;
+    const shared = reads.reuse ? Buffer.allocUnsafeSlow(Math.max(reads.first, reads.next)) : null;
+    for (let size = reads.first; ; size = reads.next) {
+      const buffer = shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size);
+      let filled = 0;
+      // A short read is not the end (a regular file rarely gives one): fill the buffer up to `size` or the end.
+      while (filled < size) {
+        const { bytesRead } = await handle.read(buffer, filled, size - filled, position + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      position += filled;
+      if (filled > 0) yield filled === size ? buffer : buffer.subarray(0, filled);
+      if (filled < size) return;
+    }
   } finally {
-    stream.destroy();
     await handle.close().catch(() => {});
   }
 }
 
+/**
+ * Writes the body in batches of about {@link WRITE_BATCH} bytes (one `writev` each), with one batch in flight while
+ * the next is gathered, so producing the next chunks (e.g. encrypting them) overlaps the I/O.
+ */
 async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>): Promise<number> {
   let size = 0;
   let inFlight: Promise<void> = Promise.resolve();
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    const buffers = batch;
+    batch = [];
+    batchBytes = 0;
+    await inFlight;
+    inFlight = writeBatch(handle, buffers);
+  };
   try {
     for await (const chunk of body) {
       if (!(chunk instanceof Uint8Array)) throw new TypeError("object bodies carry bytes (Uint8Array), not strings");
-      await inFlight;
-      inFlight = writeChunk(handle, chunk);
+      if (chunk.length === 0) continue;
+      batch.push(chunk);
+      batchBytes += chunk.length;
       size += chunk.length;
+      if (batchBytes >= WRITE_BATCH) await flush();
     }
+    if (batchBytes > 0) await flush();
   } finally {
     await inFlight.catch(() => {}); // never close the file under a pending write
   }
@@ -151,10 +183,19 @@ async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>): Pr
   return size;
 }
 
-async function writeChunk(handle: FileHandle, chunk: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
+/** Writes all of `buffers` at the file's current position (a short write goes on with what is left). */
+async function writeBatch(handle: FileHandle, buffers: Uint8Array[]): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest);
+    const next: Uint8Array[] = [];
+    for (const b of rest) {
+      if (bytesWritten >= b.length) bytesWritten -= b.length;
+      else {
+        next.push(bytesWritten > 0 ? b.subarray(bytesWritten) : b);
+        bytesWritten = 0;
+      }
+    }
+    rest = next;
   }
 }

@@ -141,6 +141,7 @@ export class S3Store implements ObjectStore {
     return { size };
   }
 
+  /** Read sizes are the network's: the hint of {@link ObjectStore.get} does not apply. */
   async get(key: string): Promise<AsyncIterable<Uint8Array>> {
     checkObjectKey(key);
     const stream = await this.call("get", () => this.client.getObject(this.bucket, key), key);

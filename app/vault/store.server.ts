@@ -5,6 +5,17 @@
  */
 import type { Readable } from "node:stream";
 
+/** Bytes per read: the first read, then every later one. */
+export interface ReadSizes {
+  first: number;
+  next: number;
+  /**
+   * The caller is done with a chunk when it asks for the next one: the store may read the next chunk into the same
+   * memory (one buffer per object instead of one per read, which spares the garbage collector).
+   */
+  reuse?: boolean;
+}
+
 export interface ObjectStore {
   /** "local" or "s3", for logs and readiness output. */
   readonly kind: "local" | "s3";
@@ -19,8 +30,12 @@ export interface ObjectStore {
    * becomes visible only once complete.
    */
   put(key: string, body: AsyncIterable<Uint8Array> | Readable): Promise<{ size: number }>;
-  /** The object's bytes; throws {@link NotFoundError} if there is no such object. */
-  get(key: string): Promise<AsyncIterable<Uint8Array>>;
+  /**
+   * The object's bytes; throws {@link NotFoundError} if there is no such object. `reads` says how the caller would
+   * like the bytes cut (the vault: along its segments, so that nothing is copied to reassemble one); a store that
+   * does not choose its reads (S3: the network does) ignores it.
+   */
+  get(key: string, reads?: ReadSizes): Promise<AsyncIterable<Uint8Array>>;
   /** Removes the object; succeeds if it does not exist. */
   delete(key: string): Promise<void>;
   /** Keys starting with `prefix` (all keys when omitted), in no guaranteed order. */
