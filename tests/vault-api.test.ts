@@ -367,12 +367,15 @@ describe("POST /api/v1/patients/:id/images and GET /api/v1/images/:id", () => {
   it("refuses 50 MiB + 1 byte with 413 without reading the rest of the body, and stores nothing", { timeout: SLOW }, async () => {
     const before = await listedIds(doctor, patientId);
     const keysBefore = await objects.keys();
-    const total = 120 * MiB;
+    // The answer comes once the server has read 50 MiB; what the client has handed to the socket by then also counts
+    // what the kernel buffers and what a busy machine lets it write meanwhile, so the bound leaves room for that and
+    // still fails if the server reads the whole body.
+    const total = 256 * MiB;
     const res = await oversizeUpload(doctor, patientId, await jpeg(32, 32), total);
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe("too_large");
     expect(res.writtenAtResponse).toBeGreaterThan(MAX_UPLOAD);
-    expect(res.writtenAtResponse).toBeLessThan(80 * MiB);
+    expect(res.writtenAtResponse).toBeLessThan(160 * MiB);
     expect(await listedIds(doctor, patientId)).toEqual(before);
     expect(await objects.keys()).toEqual(keysBefore);
   });
