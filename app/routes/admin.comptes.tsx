@@ -1,6 +1,6 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
-import { Form, Link, useActionData, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
+import { Form, useActionData, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
 import { editAccountSchema, newAccountSchema } from "../accounts/account-forms";
 import {
   createUser,
@@ -19,6 +19,7 @@ import type { loader as rootLoader } from "../root";
 import { HUMAN_ROLES } from "../vocabulary";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput, Field } from "../ui/forms";
+import { ConfirmStep } from "../ui/confirm";
 import { useT } from "../ui/shell";
 import { ScrollRegion } from "../ui/table";
 import { pageTitle } from "../ui/meta";
@@ -129,21 +130,16 @@ export default function Accounts() {
       {result?.message === "disable" ? <Alert kind="success">{t("accounts.disabledDone")}</Alert> : null}
       {result?.message === "enable" ? <Alert kind="success">{t("accounts.enabledDone")}</Alert> : null}
       {toDisable ? (
-        <div id="confirmation" className="rounded-md bg-red-50 p-4 text-sm ring-1 ring-red-200" role="group" aria-labelledby="disable-title" data-testid="disable-confirm">
-          <h2 id="disable-title" className="font-semibold text-red-900">
-            {t("accounts.disableTitle")} {toDisable.name} ({toDisable.email}) ?
-          </h2>
-          <p className="mt-1 text-red-900">{t("accounts.disableConsequences")}</p>
-          <div className="mt-3 flex flex-wrap items-center gap-3">
-            <Form method="post" action="/admin/comptes">
-              <CsrfInput />
-              <input type="hidden" name="userId" value={toDisable.id} />
-              <input type="hidden" name="confirm" value="1" />
-              <button type="submit" name="intent" value="disable" className="btn bg-red-700 hover:bg-red-800">{t("accounts.disableConfirm")}</button>
-            </Form>
-            <Link to="/admin/comptes" className="text-brand-700 underline">{t("common.cancel")}</Link>
-          </div>
-        </div>
+        <ConfirmStep
+          testId="disable-confirm"
+          title={`${t("accounts.disableTitle")} ${toDisable.name} (${toDisable.email}) ?`}
+          action="/admin/comptes"
+          fields={{ intent: "disable", userId: toDisable.id }}
+          confirmLabel={t("accounts.disableConfirm")}
+          cancelTo="/admin/comptes"
+        >
+          <p>{t("accounts.disableConsequences")}</p>
+        </ConfirmStep>
       ) : null}
       <ScrollRegion label={t("accounts.title")} className="card p-0">
         <table className="min-w-full divide-y divide-slate-200 text-sm">

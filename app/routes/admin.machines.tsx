@@ -1,6 +1,6 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
-import { Form, Link, useActionData, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
+import { Form, useActionData, useLoaderData, useNavigation, useRouteLoaderData, useSearchParams } from "@remix-run/react";
 import { z } from "zod";
 import {
   createMachine,
@@ -20,6 +20,7 @@ import type { loader as rootLoader } from "../root";
 import { MACHINE_SCOPES } from "../vocabulary";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput, Field } from "../ui/forms";
+import { ConfirmStep } from "../ui/confirm";
 import { pageTitle } from "../ui/meta";
 import { useT } from "../ui/shell";
 
@@ -164,34 +165,6 @@ function NewToken({ name, token, expiresAt }: { name: string; token: string; exp
   );
 }
 
-/** The confirmation step of a destructive action: what it does, then confirm (POST) or cancel (a link). */
-function Confirmation({ title, consequences, confirm, fields }: { title: string; consequences: string; confirm: string; fields: Record<string, string> }) {
-  const t = useT();
-  return (
-    <div id="confirmation" className="rounded-md bg-red-50 p-4 text-sm ring-1 ring-red-200" role="group" aria-labelledby="confirmation-title" data-testid="machine-confirm">
-      <h2 id="confirmation-title" className="font-semibold break-words text-red-900">
-        {title}
-      </h2>
-      <p className="mt-1 text-red-900">{consequences}</p>
-      <div className="mt-3 flex flex-wrap items-center gap-3">
-        <Form method="post" action={PATH}>
-          <CsrfInput />
-          {Object.entries(fields).map(([name, value]) => (
-            <input key={name} type="hidden" name={name} value={value} />
-          ))}
-          <input type="hidden" name="confirm" value="1" />
-          <button type="submit" className="btn bg-red-700 hover:bg-red-800">
-            {confirm}
-          </button>
-        </Form>
-        <Link to={PATH} className="text-brand-700 underline">
-          {t("common.cancel")}
-        </Link>
-      </div>
-    </div>
-  );
-}
-
 function MachineCard({ m }: { m: Machine }) {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
@@ -307,20 +280,28 @@ export default function Machines() {
       {result && done[result.kind] ? <Alert kind="success">{done[result.kind]}</Alert> : null}
       {failure ? <Alert kind="error">{failure}</Alert> : null}
       {toDisable ? (
-        <Confirmation
+        <ConfirmStep
+          testId="machine-confirm"
           title={`${t("machines.disableTitle")} ${toDisable.name} ?`}
-          consequences={t("machines.disableConsequences")}
-          confirm={t("machines.disableConfirm")}
+          action={PATH}
           fields={{ intent: "disable", machineId: toDisable.id }}
-        />
+          confirmLabel={t("machines.disableConfirm")}
+          cancelTo={PATH}
+        >
+          <p>{t("machines.disableConsequences")}</p>
+        </ConfirmStep>
       ) : null}
       {owner && toRevoke ? (
-        <Confirmation
+        <ConfirmStep
+          testId="machine-confirm"
           title={`${t("machines.revokeTitle")} ${owner.name} (${t("machines.tokenIssued")} ${formatDate(toRevoke.createdAt, lang)}) ?`}
-          consequences={t("machines.revokeConsequences")}
-          confirm={t("machines.revokeConfirm")}
+          action={PATH}
           fields={{ intent: "revoke", machineId: owner.id, tokenId: toRevoke.id }}
-        />
+          confirmLabel={t("machines.revokeConfirm")}
+          cancelTo={PATH}
+        >
+          <p>{t("machines.revokeConsequences")}</p>
+        </ConfirmStep>
       ) : null}
       {machines.length === 0 ? (
         <p className="text-slate-600">{t("machines.empty")}</p>

@@ -12,6 +12,7 @@ import { authorize, listScope } from "../policy/policy.server";
 import type { loader as rootLoader } from "../root";
 import { formatBirthDate, formatDate, formatDicomDate } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
+import { ConfirmStep } from "../ui/confirm";
 import { pageTitle } from "../ui/meta";
 import { useT } from "../ui/shell";
 import { ScrollRegion } from "../ui/table";
@@ -356,25 +357,16 @@ export default function Reconciliation() {
       {result?.kind === "gone" ? <Alert kind="error">{t("inbox.gone")}</Alert> : null}
       {result?.kind === "patientGone" ? <Alert kind="error">{t("inbox.patientGone")}</Alert> : null}
       {toReject ? (
-        <div id="confirmation" className="rounded-md bg-red-50 p-4 text-sm ring-1 ring-red-200" role="group" aria-labelledby="reject-title" data-testid="reject-confirm">
-          <h2 id="reject-title" className="font-semibold text-red-900">
-            {t("inbox.rejectTitle")} ({personName(toReject.identity.patientName)}, {formatDate(toReject.receivedAt, lang)})
-          </h2>
-          <p className="mt-1 text-red-900">{t("inbox.rejectConsequences")}</p>
-          <div className="mt-3 flex flex-wrap items-center gap-3">
-            <Form method="post" action={PATH}>
-              <CsrfInput />
-              <input type="hidden" name="entryId" value={toReject.id} />
-              <input type="hidden" name="confirm" value="1" />
-              <button type="submit" name="intent" value="reject" className="btn bg-red-700 hover:bg-red-800">
-                {t("inbox.rejectConfirm")}
-              </button>
-            </Form>
-            <Link to={PATH} className="text-brand-700 underline">
-              {t("common.cancel")}
-            </Link>
-          </div>
-        </div>
+        <ConfirmStep
+          testId="reject-confirm"
+          title={`${t("inbox.rejectTitle")} (${personName(toReject.identity.patientName)}, ${formatDate(toReject.receivedAt, lang)})`}
+          action={PATH}
+          fields={{ intent: "reject", entryId: toReject.id }}
+          confirmLabel={t("inbox.rejectConfirm")}
+          cancelTo={PATH}
+        >
+          <p>{t("inbox.rejectConsequences")}</p>
+        </ConfirmStep>
       ) : null}
       {entries.length === 0 ? (
         <p className="text-slate-600">{t("inbox.empty")}</p>

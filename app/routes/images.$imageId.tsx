@@ -17,6 +17,7 @@ import { predict, predictionsOfImage } from "../predictions/predictions.server";
 import { integrityRecorder, loadImage } from "../vault/serve.server";
 import { formatBytes, formatContentType, formatDate, formatDicomDate, formatNumber, formatPercent, formatTransferSyntax } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
+import { ConfirmStep } from "../ui/confirm";
 import { z } from "zod";
 import { useT } from "../ui/shell";
 import { pageTitle } from "../ui/meta";
@@ -121,19 +122,18 @@ function EraseControl({ imageId }: { imageId: string }) {
     );
   }
   return (
-    <div id="effacement" className="rounded-md bg-red-50 p-4 text-sm ring-1 ring-red-200" role="group" aria-labelledby="erase-title" data-testid="erase-confirm">
-      <h3 id="erase-title" className="font-semibold text-red-900">{t("image.eraseTitle")}</h3>
-      <p className="mt-1 text-red-900">{t("image.eraseConsequences")}</p>
-      <div className="mt-3 flex flex-wrap items-center gap-3">
-        <Form method="post" action={`/images/${imageId}`}>
-          <CsrfInput />
-          <input type="hidden" name="intent" value="erase" />
-          <input type="hidden" name="confirm" value="1" />
-          <button type="submit" className="btn bg-red-700 hover:bg-red-800">{t("image.eraseConfirmButton")}</button>
-        </Form>
-        <Link to={`/images/${imageId}`} className="text-brand-700 underline">{t("common.cancel")}</Link>
-      </div>
-    </div>
+    <ConfirmStep
+      id="effacement"
+      testId="erase-confirm"
+      heading="h3"
+      title={t("image.eraseTitle")}
+      action={`/images/${imageId}`}
+      fields={{ intent: "erase" }}
+      confirmLabel={t("image.eraseConfirmButton")}
+      cancelTo={`/images/${imageId}`}
+    >
+      <p>{t("image.eraseConsequences")}</p>
+    </ConfirmStep>
   );
 }
 

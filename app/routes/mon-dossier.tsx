@@ -12,6 +12,7 @@ import { PURPOSES, type Outcome, type Purpose, type Role } from "../vocabulary";
 import { ConsentHistory, ConsentList } from "../ui/consent";
 import { formatDate } from "../ui/format";
 import { Alert, CsrfInput } from "../ui/forms";
+import { ConfirmStep } from "../ui/confirm";
 import { ImageList } from "../ui/images";
 import { ExamList, PatientHeader } from "../ui/exams";
 import { forPatient, listExams } from "../exams/exams.server";
@@ -85,22 +86,21 @@ export async function action(args: ActionFunctionArgs) {
 function WithdrawConfirm({ purpose }: { purpose: Purpose }) {
   const t = useT();
   return (
-    <div className="mt-4 rounded-md bg-amber-50 p-4 text-sm ring-1 ring-amber-200" role="group" aria-labelledby="withdraw-title" data-testid="withdraw-confirm">
-      <h3 id="withdraw-title" className="font-semibold text-amber-900">
-        {t("portal.confirmTitle")} {t(`purposeShort.${purpose}`)} ?
-      </h3>
-      <p className="mt-1 text-amber-900">{t(`portal.consequence.${purpose}`)}</p>
-      <p className="mt-1 text-amber-900">{t("portal.consequenceUndo")}</p>
-      <div className="mt-3 flex flex-wrap items-center gap-3">
-        <Form method="post" action="/mon-dossier">
-          <CsrfInput />
-          <input type="hidden" name="purpose" value={purpose} />
-          <input type="hidden" name="granted" value="false" />
-          <input type="hidden" name="confirm" value="1" />
-          <button type="submit" className="btn bg-red-700 hover:bg-red-800">{t("portal.confirmWithdraw")}</button>
-        </Form>
-        <Link to="/mon-dossier" className="text-brand-700 underline">{t("common.cancel")}</Link>
-      </div>
+    <div className="mt-4">
+      <ConfirmStep
+        id="retrait"
+        testId="withdraw-confirm"
+        heading="h3"
+        tone="amber"
+        title={`${t("portal.confirmTitle")} ${t(`purposeShort.${purpose}`)} ?`}
+        action="/mon-dossier"
+        fields={{ purpose, granted: "false" }}
+        confirmLabel={t("portal.confirmWithdraw")}
+        cancelTo="/mon-dossier"
+      >
+        <p>{t(`portal.consequence.${purpose}`)}</p>
+        <p>{t("portal.consequenceUndo")}</p>
+      </ConfirmStep>
     </div>
   );
 }
