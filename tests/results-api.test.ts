@@ -4,15 +4,12 @@
  * is final, one audit event per call, every bundle reference resolving inside the bundle, no model output in the
  * bundle, and both SRs checked by dciodvfy (zero errors) and dsrdump.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import dcmjs from "dcmjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createAccount } from "./helpers/fixtures";
 import { DEMO_IDENTITY, FOUR_VIEWS, newStudyUid, screeningView, uploadDicom } from "./helpers/exams";
 import { api, baseUrl, tokenFor } from "./helpers/http";
-import { missing, run } from "./helpers/peers";
+import { dciodvfy, missing, runOnDicom } from "./helpers/peers";
 
 let doctor = "";
 let doctor2 = "";
@@ -21,8 +18,6 @@ let admin = "";
 let researcher = "";
 let outsider = "";
 let patientId = "";
-const dir = mkdtempSync(path.join(tmpdir(), "nexus-results-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const normal = { breasts: { R: { acr: 1, density: "B" }, L: { acr: 2, density: "C" } }, conclusion: "RAS." };
 
@@ -150,11 +145,9 @@ describe("results out: FHIR bundle and SRs of a final exam", () => {
       console.log("skipped: dciodvfy (dicom3tools) or dsrdump (DCMTK) is not installed");
       return ctx.skip();
     }
-    const file = path.join(dir, "reading.dcm");
-    writeFileSync(file, first.bytes);
-    const checked = await run("dciodvfy", [file]);
-    expect(checked.output.split("\n").filter((l) => l.startsWith("Error")), checked.output).toEqual([]);
-    const dump = await run("dsrdump", [file]);
+    const checked = await dciodvfy(first.bytes);
+    expect(checked.errors, checked.output).toEqual([]);
+    const dump = await runOnDicom("dsrdump", [], first.bytes);
     expect(dump.output).toContain(`(ACR2,99NEXUS,"ACR 2 - benign")`);
     expect(dump.output).toContain(`(129718006,SCT,"Heterogeneously dense")`);
   });
@@ -171,12 +164,10 @@ describe("results out: FHIR bundle and SRs of a final exam", () => {
       console.log("skipped: dciodvfy (dicom3tools) or dsrdump (DCMTK) is not installed");
       return ctx.skip();
     }
-    const file = path.join(dir, "cad.dcm");
-    writeFileSync(file, res.bytes);
-    const checked = await run("dciodvfy", [file]);
-    expect(checked.output.split("\n").filter((l) => l.startsWith("Error")), checked.output).toEqual([]);
+    const checked = await dciodvfy(res.bytes);
+    expect(checked.errors, checked.output).toEqual([]);
     expect(checked.output).toMatch(/Mammography ?CAD ?SR/i);
-    const dump = await run("dsrdump", ["+Pc", "+Pl", "+Pu", "+Pt", file]);
+    const dump = await runOnDicom("dsrdump", ["+Pc", "+Pl", "+Pu", "+Pt"], res.bytes);
     expect(dump.code, dump.output).toBe(0);
     expect(dump.output).toContain('(111036,DCM,"Mammography CAD Report")');
     expect(dump.output).toContain('(111001,DCM,"Algorithm Name")');

@@ -3,19 +3,14 @@
  * by dciodvfy (dicom3tools: zero errors) and shown by dsrdump (DCMTK), then pushed by C-STORE to a real Orthanc, with
  * a failed attempt retried after back-off.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cadSr } from "../app/dicomweb/cad-sr.server";
 import { derivedUid } from "../app/dicomweb/sr-common.server";
 import { readingSr } from "../app/dicomweb/sr.server";
 import { pushToPacs } from "../app/dimse/scu.server";
 import { uid } from "./helpers/dicom";
-import { DICOMWEB_PLUGIN, missing, ORTHANC, run, startOrthanc } from "./helpers/peers";
+import { dciodvfy, DICOMWEB_PLUGIN, missing, ORTHANC, runOnDicom, startOrthanc } from "./helpers/peers";
 
-const dir = mkdtempSync(path.join(tmpdir(), "nexus-sr-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const study = uid();
 const sr = readingSr({
@@ -33,11 +28,8 @@ describe("the reading SR", () => {
       console.log("skipped: dciodvfy (dicom3tools) is not installed");
       return ctx.skip();
     }
-    const file = path.join(dir, "reading-sr.dcm");
-    writeFileSync(file, sr);
-    const checked = await run("dciodvfy", [file]);
-    const errors = checked.output.split("\n").filter((l) => l.startsWith("Error"));
-    expect(errors, checked.output).toEqual([]);
+    const checked = await dciodvfy(sr);
+    expect(checked.errors, checked.output).toEqual([]);
     expect(checked.output).toMatch(/Comprehensive ?SR/i);
   });
 
@@ -46,9 +38,7 @@ describe("the reading SR", () => {
       console.log("skipped: dsrdump (DCMTK) is not installed");
       return ctx.skip();
     }
-    const file = path.join(dir, "reading-sr-dump.dcm");
-    writeFileSync(file, sr);
-    const dump = await run("dsrdump", [file]);
+    const dump = await runOnDicom("dsrdump", [], sr);
     expect(dump.code, dump.output).toBe(0);
     expect(dump.output).toContain('(73056007,SCT,"Right breast")');
     expect(dump.output).toContain('(129717001,SCT,"Scattered fibroglandular densities")');
@@ -80,10 +70,8 @@ describe("the CAD SR (Mammography CAD SR, TID 4000)", () => {
       console.log("skipped: dciodvfy (dicom3tools) is not installed");
       return ctx.skip();
     }
-    const file = path.join(dir, "cad-sr.dcm");
-    writeFileSync(file, cad);
-    const checked = await run("dciodvfy", [file]);
-    expect(checked.output.split("\n").filter((l) => l.startsWith("Error")), checked.output).toEqual([]);
+    const checked = await dciodvfy(cad);
+    expect(checked.errors, checked.output).toEqual([]);
     expect(checked.output).toMatch(/Mammography ?CAD ?SR/i);
   });
 
@@ -92,9 +80,7 @@ describe("the CAD SR (Mammography CAD SR, TID 4000)", () => {
       console.log("skipped: dsrdump (DCMTK) is not installed");
       return ctx.skip();
     }
-    const file = path.join(dir, "cad-sr-dump.dcm");
-    writeFileSync(file, cad);
-    const dump = await run("dsrdump", ["+Pc", "+Pl", "+Pu", "+Pt", file]);
+    const dump = await runOnDicom("dsrdump", ["+Pc", "+Pl", "+Pu", "+Pt"], cad);
     expect(dump.code, dump.output).toBe(0);
     expect(dump.output).toMatch(/Mammography CAD SR/);
     expect(dump.output).toContain('(111036,DCM,"Mammography CAD Report")');
@@ -141,11 +127,9 @@ describe("a technical recall's reading SR", () => {
       console.log("skipped: dciodvfy (dicom3tools) or dsrdump (DCMTK) is not installed");
       return ctx.skip();
     }
-    const file = path.join(dir, "recall-sr.dcm");
-    writeFileSync(file, recall);
-    const checked = await run("dciodvfy", [file]);
-    expect(checked.output.split("\n").filter((l) => l.startsWith("Error")), checked.output).toEqual([]);
-    const dump = await run("dsrdump", ["+Pl", file]);
+    const checked = await dciodvfy(recall);
+    expect(checked.errors, checked.output).toEqual([]);
+    const dump = await runOnDicom("dsrdump", ["+Pl"], recall);
     expect(dump.output).toContain("Technically inadequate images");
     expect(dump.output).not.toContain("Assessment Category");
   });

@@ -41,6 +41,24 @@ export function run(command: string, args: string[], timeoutMs = 60_000): Promis
   });
 }
 
+/** Runs a DICOM tool (dciodvfy, dsrdump…) on `bytes`, written to a temporary file removed afterwards. */
+export async function runOnDicom(command: string, args: string[], bytes: Uint8Array): Promise<{ code: number; output: string }> {
+  const dir = mkdtempSync(path.join(tmpdir(), "nexus-dicom-tool-"));
+  try {
+    const file = path.join(dir, "object.dcm");
+    writeFileSync(file, bytes);
+    return await run(command, [...args, file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** dciodvfy (dicom3tools) on `bytes`: its "Error" lines (none for a valid object) and its whole output. */
+export async function dciodvfy(bytes: Uint8Array): Promise<{ errors: string[]; output: string }> {
+  const { output } = await runOnDicom("dciodvfy", [], bytes);
+  return { errors: output.split("\n").filter((l) => l.startsWith("Error")), output };
+}
+
 export interface Orthanc {
   url: string;
   dicomPort: number;
