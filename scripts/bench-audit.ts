@@ -22,6 +22,7 @@ import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
+import { ADMIN_URL, adminStatement, databaseUrl } from "./bench-servers";
 
 const { values: args } = parseArgs({
   options: {
@@ -32,23 +33,8 @@ const { values: args } = parseArgs({
 });
 const ROWS = Number(args.rows);
 const SAMPLES = Number(args.samples);
-const adminUrl = process.env.BENCH_ADMIN_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const dbName = `nexus_bench_audit_${Date.now().toString(36)}`;
-const benchUrl = (() => {
-  const u = new URL(adminUrl);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
-
-async function admin(statement: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
-}
+const benchUrl = databaseUrl(dbName);
 
 // ---- deterministic random ------------------------------------------------------------------------------------
 let seed = 0x6e657875;
@@ -124,8 +110,8 @@ const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, 
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
 
 async function main() {
-  console.log(`bench:audit — ${ROWS.toLocaleString("en")} events in ${dbName} on ${new URL(adminUrl).host}`);
-  await admin(`create database "${dbName}"`);
+  console.log(`bench:audit — ${ROWS.toLocaleString("en")} events in ${dbName} on ${new URL(ADMIN_URL).host}`);
+  await adminStatement(`create database "${dbName}"`);
   const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-bench-audit-"));
   process.env.DATABASE_URL = benchUrl;
   process.env.DATA_DIR = dataDir;
@@ -331,7 +317,7 @@ async function main() {
     const count = Number((await db.execute(sql`select count(*) as n from audit_events where outcome = 'denied'`)).rows[0]!.n);
 
     // ---- report ----------------------------------------------------------------------------------------------------
-    console.log(`\n### Audit trail at ${ROWS.toLocaleString("en")} events (PostgreSQL ${new URL(adminUrl).host}, ${SAMPLES} samples per filter)\n`);
+    console.log(`\n### Audit trail at ${ROWS.toLocaleString("en")} events (PostgreSQL ${new URL(ADMIN_URL).host}, ${SAMPLES} samples per filter)\n`);
     console.log("| page query (50 events) | p50 ms | p95 ms | max ms | index used |");
     console.log("|---|---:|---:|---:|---|");
     for (const r of results) console.log(`| ${r.name} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.max)} | ${r.plan} |`);
@@ -354,7 +340,7 @@ async function main() {
     await connection.close();
     rmSync(dataDir, { recursive: true, force: true });
     if (args.keep) console.log(`Kept: ${benchUrl}`);
-    else await admin(`drop database if exists "${dbName}" with (force)`);
+    else await adminStatement(`drop database if exists "${dbName}" with (force)`);
   }
 }
 

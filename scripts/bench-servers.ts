@@ -191,10 +191,30 @@ export interface OrthancOptions {
   dicomServer?: boolean;
 }
 
+/** The PostgreSQL server the benchmarks create their throwaway databases on. */
+export const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/** Runs one statement on ADMIN_URL (create or drop a database), on a connection of its own. */
+export async function adminStatement(statement: string): Promise<void> {
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(statement);
+  } finally {
+    await c.end();
+  }
+}
+
+/** The connection string of database `name` on ADMIN_URL's server. */
+export function databaseUrl(name: string): string {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 /** One benchmark's processes, database and temporary directory; `close()` removes them all. */
 export class BenchHarness {
   readonly work: string;
-  readonly adminUrl = process.env.BENCH_ADMIN_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
   private readonly children: ChildProcess[] = [];
   private readonly cleanups: (() => Promise<void> | void)[] = [];
 
@@ -207,15 +227,7 @@ export class BenchHarness {
     return existsSync(ORTHANC);
   }
 
-  async admin(statement: string): Promise<void> {
-    const c = new pg.Client({ connectionString: this.adminUrl });
-    await c.connect();
-    try {
-      await c.query(statement);
-    } finally {
-      await c.end();
-    }
-  }
+
 
   private track(child: ChildProcess, limit = 100_000) {
     this.children.push(child);
@@ -233,15 +245,13 @@ export class BenchHarness {
   async startNexus(o: NexusOptions): Promise<NexusServer> {
     if (!existsSync("build/server/index.js")) throw new Error("No production build: run `npm run build` first.");
     const dbName = `nexus_bench_${this.name.replace(/\W/g, "_")}_${Date.now().toString(36)}`;
-    await this.admin(`create database "${dbName}"`);
-    this.cleanups.push(() => this.admin(`drop database if exists "${dbName}" with (force)`));
-    const url = new URL(this.adminUrl);
-    url.pathname = `/${dbName}`;
+    await adminStatement(`create database "${dbName}"`);
+    this.cleanups.push(() => adminStatement(`drop database if exists "${dbName}" with (force)`));
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       PORT: String(o.port),
       HOST: "127.0.0.1",
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: databaseUrl(dbName),
       NEXUS_DEMO: "1",
       DATA_DIR: path.join(this.work, "nexus"),
       NEXUS_MASTER_KEYS: `bench:${randomBytes(32).toString("base64")}`,

@@ -21,6 +21,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
+import { adminStatement, databaseUrl } from "./bench-servers";
 
 const { values: args } = parseArgs({
   options: {
@@ -33,28 +34,13 @@ const EXAMS = Number(args.exams);
 const PATIENTS = Math.max(1, Math.round(EXAMS / 4));
 const DOCTORS = 8;
 const SAMPLES = Number(args.samples);
-const adminUrl = process.env.BENCH_ADMIN_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const dbName = `nexus_bench_worklists_${Date.now().toString(36)}`;
-const benchUrl = (() => {
-  const u = new URL(adminUrl);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
-
-async function admin(statement: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
-}
+const benchUrl = databaseUrl(dbName);
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 async function main() {
-  await admin(`create database "${dbName}"`);
+  await adminStatement(`create database "${dbName}"`);
   const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-bench-worklists-"));
   process.env.DATABASE_URL = benchUrl;
   process.env.DATA_DIR = dataDir;
@@ -121,7 +107,7 @@ async function main() {
     await connection.close();
     rmSync(dataDir, { recursive: true, force: true });
     if (args.keep) console.log(`kept: ${benchUrl}`);
-    else await admin(`drop database "${dbName}"`);
+    else await adminStatement(`drop database "${dbName}"`);
   }
 }
 
