@@ -115,13 +115,27 @@ export class LocalStore implements ObjectStore {
 
 /**
  * The object's bytes, read by `reads` sizes into a new buffer each (the consumer may keep what it was given), or all
- * into one buffer with `reads.reuse` (the consumer is done with a chunk when it asks for the next). The
- * file is opened only when the first chunk is asked for — a consumer that gives up before (an aborted download)
- * opens nothing — and the handle is closed on every path: the end, a read error, and a consumer that stops early
- * (`return()` on this iterator, which `for await` and stream cancellation call). A read in flight is always awaited
- * here before the generator can return, so the handle is never closed under a pending read.
+ * into one buffer with `reads.reuse` (the consumer is done with a chunk when it asks for the next).
+ * No file handle is held while a chunk is with the consumer: each read opens the file, fills its buffer and closes
+ * it before the chunk is yielded (objects are immutable once renamed into place). A consumer that stops early, or
+ * simply drops the iterator (an aborted download whose stream nobody cancels), therefore leaves nothing open and
+ * nothing for the garbage collector to close (DEP0137) — tests/hardening/descriptors.test.ts. Reads are large
+ * (the vault asks for 16 segments, ≈ 1 MiB), so the open and close per read cost little beside the read itself.
  */
 async function* readAndClose(path: string, key: string, reads: ReadSizes): AsyncGenerator<Uint8Array, void, undefined> {
+  let position = 0;
+  const shared = reads.reuse ? Buffer.allocUnsafeSlow(Math.max(reads.first, reads.next)) : null;
+  for (let size = reads.first; ; size = reads.next) {
+    const buffer = shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size);
+    const filled = await readAt(path, key, buffer, position);
+    position += filled;
+    if (filled > 0) yield filled === size ? buffer : buffer.subarray(0, filled);
+    if (filled < size) return;
+  }
+}
+
+/** Fills `buffer` from `position` (less only at the end of the file), between one open and one close. */
+async function readAt(path: string, key: string, buffer: Buffer, position: number): Promise<number> {
   let handle: FileHandle;
   try {
     handle = await open(path, "r");
@@ -130,23 +144,16 @@ async function* readAndClose(path: string, key: string, reads: ReadSizes): Async
     throw error;
   }
   try {
-    let position = 0;
-    const shared = reads.reuse ? Buffer.allocUnsafeSlow(Math.max(reads.first, reads.next)) : null;
-    for (let size = reads.first; ; size = reads.next) {
-      const buffer = shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size);
-      let filled = 0;
-      // A short read is not the end (a regular file rarely gives one): fill the buffer up to `size` or the end.
-      while (filled < size) {
-        const { bytesRead } = await handle.read(buffer, filled, size - filled, position + filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      position += filled;
-      if (filled > 0) yield filled === size ? buffer : buffer.subarray(0, filled);
-      if (filled < size) return;
+    let filled = 0;
+    // A short read is not the end (a regular file rarely gives one): fill the buffer up to its size or the end.
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
     }
+    return filled;
   } finally {
-    await handle.close().catch(() => {});
+    await handle.close();
   }
 }
 
