@@ -103,7 +103,12 @@ async function serve() {
     app.use(vite.middlewares);
   } else {
     app.use("/assets", express.static("build/client/assets", { immutable: true, maxAge: "1y" }));
-    app.use(express.static("build/client", { maxAge: "1h" }));
+    // The other public files (favicon…) are looked up for their own paths only: a static middleware in front of
+    // every request cost a file-system stat each (≈ 8 % of an API request's CPU in bench:http's profile).
+    const { readdirSync } = await import("node:fs");
+    const publicFiles = new Set(readdirSync("build/client", { withFileTypes: true }).filter((e) => e.isFile()).map((e) => `/${e.name}`));
+    const publicStatic = express.static("build/client", { maxAge: "1h", index: false });
+    app.use((req, res, next) => (publicFiles.has(req.path) ? publicStatic(req, res, next) : next()));
   }
 
   // A start that cannot go on (wrong configuration, database behind, missing key, unusable model) says why in one
