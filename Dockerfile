@@ -19,6 +19,8 @@ WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip \
     NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
+# Patches applied to dependencies after install (patch-package; see patches/README.md).
+COPY patches ./patches
 # `npm install` with the lockfile, not `npm ci`: lockfiles written on the development machines lack some
 # platform-specific optional packages, which `npm ci` refuses (shared/README.md).
 RUN npm install --no-audit --no-fund --loglevel=error
@@ -36,6 +38,8 @@ WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip \
     NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
+# Patches applied to dependencies after install (patch-package; see patches/README.md).
+COPY patches ./patches
 RUN npm install --omit=dev --no-audit --no-fund --loglevel=error \
  && npm cache clean --force
 

@@ -1,0 +1,35 @@
+/**
+ * The server's route matching computes the route table's ranked branches once per routes array
+ * (patches/@remix-run+router+1.23.3.patch, applied by patch-package on install): a route added to an array after
+ * its first match is therefore not seen — the server's routes never change, which is what makes the cache sound.
+ * Without the patch (an install that skipped it) the second match below finds /b.
+ */
+import { createRequire } from "node:module";
+import { describe, expect, it } from "vitest";
+
+// The CommonJS build, as the server runtime loads it (the browser build is not patched).
+const { matchRoutes } = createRequire(import.meta.url)("@remix-run/router") as typeof import("@remix-run/router");
+
+describe("route matching on the server", () => {
+  it("ranks a routes array once, on its first match", () => {
+    const routes: { path: string; id: string }[] = [{ path: "/a", id: "a" }];
+    expect(matchRoutes(routes, "/a")?.map((m) => m.route.id)).toEqual(["a"]);
+    routes.push({ path: "/b", id: "b" });
+    expect(matchRoutes(routes, "/b")).toBeNull();
+    // A new array (a new build, as in development) is ranked afresh.
+    expect(matchRoutes([...routes], "/b")?.map((m) => m.route.id)).toEqual(["b"]);
+  });
+
+  it("still picks the most specific route among several", () => {
+    const routes = [
+      { path: "/patients/:id", id: "one" },
+      { path: "/patients/nouveau", id: "new" },
+      { path: "*", id: "splat" },
+    ];
+    for (let i = 0; i < 3; i++) {
+      expect(matchRoutes(routes, "/patients/nouveau")?.[0]?.route.id).toBe("new");
+      expect(matchRoutes(routes, "/patients/42")?.[0]?.route.id).toBe("one");
+      expect(matchRoutes(routes, "/ailleurs")?.[0]?.route.id).toBe("splat");
+    }
+  });
+});
