@@ -31,6 +31,9 @@ const PYDICOM_DATA = "/usr/lib/python3/dist-packages/pydicom/data";
 const PORT_BASE = Number(process.env.BENCH_PORT_BASE ?? 48100);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 16;
+/** BENCH_ONLY=get,json,upload,read,big,page runs only those phases (profiling one of them); all by default. */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : null;
+const wanted = (phase: string) => ONLY === null || ONLY.has(phase);
 
 if (!existsSync(WRK)) {
   console.log("skipped: no wrk (Debian package wrk)");
@@ -284,7 +287,8 @@ async function main(harness: BenchHarness) {
   const batchLine = (r: BatchResult, n: number) =>
     `${r.seconds.toFixed(2)} s; ${n - r.errors}/${n} ok${r.errors ? ` (${Object.entries(r.failures).map(([k, v]) => `${v}× ${k}`).join(", ")})` : ""}; RSS ${mb(r.rss.before)} → peak ${mb(r.rss.peak)} (+${mb(r.rss.peak - r.rss.before)}); load ${r.load.toFixed(2)}`;
   const phases: { name: string; from: number; to: number }[] = [];
-  const mark = (name: string, fn: () => Promise<void>) => async () => {
+  const mark = (name: string, fn: () => Promise<void>, phase: string) => async () => {
+    if (!wanted(phase)) return;
     const from = timingLines().length;
     await fn();
     phases.push({ name, from, to: timingLines().length });
@@ -294,13 +298,13 @@ async function main(harness: BenchHarness) {
     const n = await wrk(nexus, `/api/v1/images/${imageId}`, auth);
     const o = orthanc ? await wrk(orthanc, `/instances/${orthancImage}/file`, {}) : null;
     rows.push({ work: "GET one 2 MiB image, 16 connections", nexus: loadLine(n), orthanc: o ? loadLine(o) : "–", ratio: o ? `${(n.rps / o.rps).toFixed(2)}×` : "–" });
-  })();
+  }, "get")();
 
   await mark("JSON patient list", async () => {
     const n = await wrk(nexus, "/api/v1/patients", auth);
     const o = orthanc ? await wrk(orthanc, "/patients", {}) : null;
     rows.push({ work: "JSON patient list, 16 connections", nexus: loadLine(n), orthanc: o ? loadLine(o) : "–", ratio: o ? `${(n.rps / o.rps).toFixed(3)}×` : "–" });
-  })();
+  }, "json")();
 
   // 45 real DICOM files: the corpus files Nexus accepts (tried once, as warm-up), then both, sequentially.
   const corpus = corpusFiles();
@@ -324,7 +328,7 @@ async function main(harness: BenchHarness) {
       orthanc: o ? batchLine(o, accepted.length) : "–",
       ratio: o ? `${(n.seconds / o.seconds).toFixed(2)}× the time` : "–",
     });
-  })();
+  }, "upload")();
 
   await mark("read files back", async () => {
     const n = await batch(nexus, nexusIds.map((id) => readBack(`${nexus.base}/api/v1/images/${id}`, auth)), false);
@@ -335,7 +339,7 @@ async function main(harness: BenchHarness) {
       orthanc: o ? batchLine(o, orthancIds.length) : "–",
       ratio: o ? `${(n.seconds / o.seconds).toFixed(2)}× the time` : "–",
     });
-  })();
+  }, "read")();
 
   await mark("8 × 49 MiB uploads", async () => {
     const n = await batch(nexus, bigs.map((b, i) => nexusUpload(b, `big-${i}.dcm`)), true);
@@ -346,12 +350,12 @@ async function main(harness: BenchHarness) {
       orthanc: o ? batchLine(o, 8) : "–",
       ratio: o ? `${(n.seconds / o.seconds).toFixed(2)}× the time` : "–",
     });
-  })();
+  }, "big")();
 
   await mark("HTML page /patients", async () => {
     const n = await wrk(nexus, "/patients", { Cookie: session });
     rows.push({ work: "HTML page /patients, 16 connections", nexus: loadLine(n), orthanc: "–", ratio: "–" });
-  })();
+  }, "page")();
 
   console.log(`\n### Nexus / Orthanc (${new Date().toISOString()}, ${process.env.NODE_ENV ?? "production"} build, 1-min load average beside each figure)\n`);
   console.log("| work | Nexus | Orthanc | Nexus / Orthanc |");
