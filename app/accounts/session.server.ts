@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createCookie, createSessionStorage, type SessionStorage } from "@remix-run/node";
-import { eq, lt } from "drizzle-orm";
+import { eq, lt, sql } from "drizzle-orm";
 import { config } from "../config.server";
 import { db } from "../db/db.server";
 import { sessions } from "../db/schema";
@@ -38,6 +38,9 @@ interface SessionData {
 
 const hashId = (id: string) => createHash("sha256").update(id).digest("hex");
 
+/** Read on every page request: built and planned once (a prepared statement). */
+const sessionById = db.select().from(sessions).where(eq(sessions.idHash, sql.placeholder("idHash"))).prepare("nexus_session_by_id");
+
 function storage(secure: boolean): SessionStorage<SessionData> {
   const cookie = createCookie("nexus_session", {
     httpOnly: true,
@@ -63,7 +66,7 @@ function storage(secure: boolean): SessionStorage<SessionData> {
       return id;
     },
     async readData(id) {
-      const [row] = await db.select().from(sessions).where(eq(sessions.idHash, hashId(id)));
+      const [row] = await sessionById.execute({ idHash: hashId(id) });
       if (!row) return null;
       if (row.expiresAt.getTime() <= Date.now()) {
         await db.delete(sessions).where(eq(sessions.idHash, row.idHash));
@@ -107,7 +110,23 @@ export interface SessionState {
   idHash: string;
 }
 
-export async function sessionState(request: Request): Promise<SessionState | null> {
+/**
+ * The session behind a request, read once per request: the root loader and the route's own loader (or action) get
+ * the same answer from one read of the session and its account (two round trips fewer per page). Starting or
+ * ending the session within the request forgets it.
+ */
+const statesByRequest = new WeakMap<Request, Promise<SessionState | null>>();
+
+export function sessionState(request: Request): Promise<SessionState | null> {
+  let state = statesByRequest.get(request);
+  if (state === undefined) {
+    state = readSessionState(request);
+    statesByRequest.set(request, state);
+  }
+  return state;
+}
+
+async function readSessionState(request: Request): Promise<SessionState | null> {
   const session = await storageFor(request).getSession(request.headers.get("Cookie"));
   const userId = session.get("userId");
   if (!userId || !session.id) return null;
@@ -132,6 +151,7 @@ export async function startSession(
   userId: string,
   options: { stage?: "password_change"; ip?: string | null; idToken?: string; strong?: boolean } = {},
 ): Promise<string> {
+  statesByRequest.delete(request);
   const store = storageFor(request);
   const old = await store.getSession(request.headers.get("Cookie"));
   if (old.id) await store.destroySession(old);
@@ -150,6 +170,7 @@ export async function startSession(
  * the ID token to hand to the provider's logout.
  */
 export async function endSession(request: Request): Promise<{ cookie: string; idToken: string | undefined }> {
+  statesByRequest.delete(request);
   const store = storageFor(request);
   const session = await store.getSession(request.headers.get("Cookie"));
   const idToken = session.get("idToken");

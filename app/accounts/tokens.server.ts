@@ -1,6 +1,6 @@
 /** API bearer tokens: random, shown once, stored as SHA-256, with an expiry; revocable by their owner. */
 import { createHash, randomBytes } from "node:crypto";
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { config } from "../config.server";
 import { db } from "../db/db.server";
 import { apiTokens, patients, users } from "../db/schema";
@@ -26,24 +26,28 @@ export function bearerToken(request: Request): string | null {
   return match?.[1] ?? null;
 }
 
+/** Read on every API request: built and planned once (a prepared statement). */
+const actorByTokenHash = db
+  .select({ tokenId: apiTokens.id, ...ACTOR_COLUMNS })
+  .from(apiTokens)
+  .innerJoin(users, eq(users.id, apiTokens.userId))
+  .leftJoin(patients, eq(patients.userId, users.id))
+  .where(
+    and(
+      eq(apiTokens.tokenHash, sql.placeholder("tokenHash")),
+      isNull(apiTokens.revokedAt),
+      gt(apiTokens.expiresAt, sql.placeholder("now")),
+      isNull(users.disabledAt),
+    ),
+  )
+  .prepare("nexus_actor_by_token_hash");
+
 /** The actor and token id behind a live (unexpired, unrevoked) token of an enabled account, or null. */
 export async function actorFromToken(token: string): Promise<{ actor: Actor; tokenId: string } | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
   // One round trip (issue 15): the live token, its enabled account and the account's patient record, read together
   // on every request — no cache, so a revocation, a logout or a disabled account holds from the very next request.
-  const [row] = await db
-    .select({ tokenId: apiTokens.id, ...ACTOR_COLUMNS })
-    .from(apiTokens)
-    .innerJoin(users, eq(users.id, apiTokens.userId))
-    .leftJoin(patients, eq(patients.userId, users.id))
-    .where(
-      and(
-        eq(apiTokens.tokenHash, hashToken(token)),
-        isNull(apiTokens.revokedAt),
-        gt(apiTokens.expiresAt, new Date()),
-        isNull(users.disabledAt),
-      ),
-    );
+  const [row] = await actorByTokenHash.execute({ tokenHash: hashToken(token), now: new Date() });
   if (!row) return null;
   return { actor: actorOf(row), tokenId: row.tokenId };
 }

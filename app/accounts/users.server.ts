@@ -1,6 +1,6 @@
 /** User accounts: creation, lookup, enabling and disabling. */
 import { randomInt } from "node:crypto";
-import { and, asc, eq, isNull, ne } from "drizzle-orm";
+import { and, asc, eq, isNull, ne, sql } from "drizzle-orm";
 import { db } from "../db/db.server";
 import { type Role, patients, sessions, apiTokens, users } from "../db/schema";
 import type { Actor } from "./actor";
@@ -67,13 +67,17 @@ export function actorOf(row: ActorRow): Actor {
   return actor;
 }
 
+/** Read on every page request: built and planned once (a prepared statement). */
+const actorByUserId = db
+  .select({ ...ACTOR_COLUMNS, disabledAt: users.disabledAt })
+  .from(users)
+  .leftJoin(patients, eq(patients.userId, users.id))
+  .where(eq(users.id, sql.placeholder("userId")))
+  .prepare("nexus_actor_by_user_id");
+
 /** The actor behind a user id, or null when the account is unknown or disabled. */
 export async function loadActor(userId: string): Promise<Actor | null> {
-  const [row] = await db
-    .select({ ...ACTOR_COLUMNS, disabledAt: users.disabledAt })
-    .from(users)
-    .leftJoin(patients, eq(patients.userId, users.id))
-    .where(eq(users.id, userId));
+  const [row] = await actorByUserId.execute({ userId });
   if (!row || row.disabledAt) return null;
   return actorOf(row);
 }
