@@ -65,12 +65,16 @@ export async function consentState(patientId: string): Promise<Record<Purpose, C
   return (await consentStates([patientId])).get(patientId)!;
 }
 
+/** Asked by the policy on most requests: built and planned once (a prepared statement). */
+const consentRow = db
+  .select({ granted: consents.granted, updatedAt: consents.updatedAt })
+  .from(consents)
+  .where(and(eq(consents.patientId, sql.placeholder("patientId")), eq(consents.purpose, sql.placeholder("purpose"))))
+  .prepare("nexus_consent_row");
+
 /** One purpose's live state, read in the caller's request: no cache can outlive a revocation. */
 export async function consentOf(patientId: string, purpose: Purpose): Promise<ConsentState> {
-  const [row] = await db
-    .select({ granted: consents.granted, updatedAt: consents.updatedAt })
-    .from(consents)
-    .where(and(eq(consents.patientId, patientId), eq(consents.purpose, purpose)));
+  const [row] = await consentRow.execute({ patientId, purpose });
   return row ?? { granted: false, updatedAt: null };
 }
 

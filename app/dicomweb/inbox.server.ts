@@ -4,7 +4,7 @@
  * patient of their care team — the upload path runs again, identity check included — or rejects it (its data key
  * is deleted first, then the object: crypto-shredding).
  */
-import { and, count, desc, eq, isNull } from "drizzle-orm";
+import { and, count, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { dicomInbox, patients } from "../db/schema";
@@ -28,9 +28,11 @@ function identityOf(row: Entry): DicomHeaders["identity"] {
   return JSON.parse(vault.openSealedText(row.id, row.keyId, row.wrappedKey, row.encryptedIdentity)) as DicomHeaders["identity"];
 }
 
-/** How many instances wait in the queue (the doctors' navigation badge: a number, no identity). */
+/** How many instances wait in the queue (the doctors' navigation badge, on every doctor's page: a prepared statement). */
+const pendingRows = db.select({ n: count() }).from(dicomInbox).where(eq(dicomInbox.status, sql.placeholder("status"))).prepare("nexus_inbox_pending_count");
+
 export async function pendingCount(): Promise<number> {
-  const [row] = await db.select({ n: count() }).from(dicomInbox).where(eq(dicomInbox.status, "pending"));
+  const [row] = await pendingRows.execute({ status: "pending" });
   return row?.n ?? 0;
 }
 

@@ -7,7 +7,7 @@
  * Erasure: wrapped key deleted first (crypto-shredding), then the object, then the row marked.
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
-import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray, sql } from "drizzle-orm";
 import { db } from "../db/db.server";
 import { exams, images, patients, predictions, readings, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
@@ -648,8 +648,11 @@ export class Vault {
   }
 }
 
+/** Read on every image request: built and planned once (a prepared statement). */
+const imageById = db.select().from(images).where(eq(images.id, sql.placeholder("imageId"))).prepare("nexus_image_by_id");
+
 export async function getImageRow(imageId: string): Promise<ImageRow | null> {
-  const [row] = await db.select().from(images).where(eq(images.id, imageId));
+  const [row] = await imageById.execute({ imageId });
   return row ?? null;
 }
 
