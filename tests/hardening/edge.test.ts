@@ -162,6 +162,13 @@ describe("Cache-Control: no-store on everything with patient data", () => {
     const res = await fetch(baseUrl() + asset);
     expect(res.headers.get("Cache-Control")).toMatch(/max-age=31536000/);
   });
+
+  it("public files (the favicon) are served, cacheable for an hour", async () => {
+    const icon = await fetch(`${baseUrl()}/favicon.svg`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get("Content-Type")).toMatch(/image\/svg\+xml/);
+    expect(icon.headers.get("Cache-Control")).toMatch(/max-age=3600/);
+  });
 });
 
 const adminUrl = postgresAdminUrl();
