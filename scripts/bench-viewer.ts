@@ -1,7 +1,8 @@
 /**
  * Viewer benchmark (issue 14): time from navigation to the four views rendered, for a four-view 12-bit exam of
  * ≈ 27 MB per view (3328 × 4096, uncompressed), then to the prior's four views, in Debian's Chromium on loopback,
- * from the page's own performance marks (`viewer:current-rendered`, `viewer:prior-rendered`).
+ * from the page's own performance marks (`viewer:current-rendered`, `viewer:prior-rendered`), and, on the CPU path
+ * (no GPU), when every view's original has replaced its display-resolution copy (`viewer:originals-shown`).
  *
  *   npm run bench:viewer                  # 3 runs, PGlite and the local store in a temporary directory
  *   BENCH_ROWS=640 BENCH_COLUMNS=512 BENCH_RUNS=1 BENCH_DEBUG=1 npm run bench:viewer
@@ -76,7 +77,7 @@ async function main() {
       }
     }
     console.log(`exam: 4 views of ${COLUMNS}×${ROWS} 12-bit, ${(perView / 1e6).toFixed(1)} MB each, plus a prior of the same size; Chromium ${browser.version()}`);
-    const results: { current: number; prior: number }[] = [];
+    const results: { current: number; prior: number; originals: number }[] = [];
     for (let run = 0; run < RUNS; run++) {
       const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
       const page = await context.newPage();
@@ -124,9 +125,12 @@ async function main() {
         }
         throw err;
       });
+      // On the CPU path the views are first drawn at display resolution; the originals replace them when idle.
+      await page.waitForFunction(() => document.documentElement.dataset.viewerOriginals === "shown", null, { timeout: 60_000 }).catch(() => undefined);
       const marks = await page.evaluate(() => ({
         current: performance.getEntriesByName("viewer:current-rendered")[0]?.startTime ?? NaN,
         prior: performance.getEntriesByName("viewer:prior-rendered")[0]?.startTime ?? NaN,
+        originals: performance.getEntriesByName("viewer:originals-shown")[0]?.startTime ?? NaN,
         errors: document.querySelector('[data-testid="viewer-errors"]')?.textContent ?? null,
       }));
       if (marks.errors) throw new Error(`viewer errors: ${marks.errors}`);
@@ -148,13 +152,15 @@ async function main() {
         (await import("node:fs")).writeFileSync(`test-results/bench-viewer-${run + 1}.cpuprofile`, JSON.stringify(profile));
         console.log(topSelfTime(profile));
       }
-      results.push({ current: marks.current / 1000, prior: (marks.prior - marks.current) / 1000 });
-      console.log(`run ${run + 1}: navigation → four views ${(marks.current / 1000).toFixed(2)} s; prior's four views +${((marks.prior - marks.current) / 1000).toFixed(2)} s`);
+      results.push({ current: marks.current / 1000, prior: (marks.prior - marks.current) / 1000, originals: (marks.originals - marks.prior) / 1000 });
+      const originals = Number.isNaN(marks.originals) ? "" : `; every view at its original resolution +${((marks.originals - marks.prior) / 1000).toFixed(2)} s later`;
+      console.log(`run ${run + 1}: navigation → four views ${(marks.current / 1000).toFixed(2)} s; prior's four views +${((marks.prior - marks.current) / 1000).toFixed(2)} s${originals}`);
       if (DEBUG) await page.screenshot({ path: "test-results/bench-viewer.png" });
       await context.close();
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    console.log(`median of ${RUNS}: four views ${median(results.map((r) => r.current)).toFixed(2)} s (goal ≤ 2 s), prior +${median(results.map((r) => r.prior)).toFixed(2)} s (goal ≤ 1 s)`);
+    const originals = results.some((r) => !Number.isNaN(r.originals)) ? `; originals in place +${median(results.map((r) => r.originals)).toFixed(2)} s after the prior` : "";
+    console.log(`median of ${RUNS}: four views ${median(results.map((r) => r.current)).toFixed(2)} s (goal ≤ 2 s), prior +${median(results.map((r) => r.prior)).toFixed(2)} s (goal ≤ 1 s)${originals}`);
   } finally {
     await browser.close();
     await server.stop();

@@ -168,6 +168,7 @@ export function ExamViewer({
       mounted?.destroy();
       delete document.documentElement.dataset.viewerCurrent;
       delete document.documentElement.dataset.viewerPrior;
+      delete document.documentElement.dataset.viewerOriginals;
       controller.current = null;
     };
     // The viewer mounts once per set of images; the rest is driven through the controller.

@@ -34,6 +34,7 @@ import { init as initDicomLoader, wadouri } from "@cornerstonejs/dicom-image-loa
 import { utilities as metadataUtilities } from "@cornerstonejs/metadata";
 import { cornerstoneImageId } from "./data-source";
 import { chestWallSide, commonScale, flipFromOrientation, flipFromPixels, spacingOf, windowPresets, type WindowPreset } from "./hanging";
+import { boxFilter, needsOriginal, previewFactor, previewOrigin, type PixelArray } from "./preview";
 import type { Laterality } from "../exams/views";
 
 export interface ViewSpec {
@@ -205,6 +206,7 @@ async function initialise(): Promise<void> {
   imageLoader.registerImageLoader("web", loadWebImage as unknown as Types.ImageLoaderFn);
   metaData.addProvider(webMetadata, 10_000);
   metaData.addProvider(spacingProvider, 10_001);
+  metaData.addProvider(reducedMetadata, 10_002);
   initTools();
   for (const tool of [WindowLevelTool, PanTool, ZoomTool, MagnifyTool, LengthTool]) addTool(tool);
 }
@@ -223,6 +225,70 @@ interface Mounted {
   initial: { voiRange?: Types.VOIRange; VOILUTFunction?: Enums.VOILUTFunctionType } | null;
   /** The VOI LUT Function is SIGMOID (from the file, or a preset): drawn by sigmoidForCpu on the CPU path. */
   sigmoid: boolean;
+  /** The view's own image id (its metadata, its presets), whatever is shown. */
+  imageId: string | null;
+  /** While a reduced copy is shown (preview.ts): its factor and the original's row spacing; null once the original is. */
+  reduced: { k: number; rowSpacing: number } | null;
+}
+
+let reducedCopies = 0;
+/** Reduced copy → its original's image id. */
+const originalOf = new Map<string, string>();
+/** What a reduced copy shares with its original: series, study, window; its pixel module keeps the photometric. */
+const SHARED_MODULES = new Set(["generalSeriesModule", "generalStudyModule", "patientModule", "generalImageModule", "voiLutModule"]);
+function reducedMetadata(type: string, imageId: string) {
+  const original = originalOf.get(imageId);
+  if (!original) return undefined;
+  if (SHARED_MODULES.has(type)) return metaData.get(type, original);
+  if (type === "imagePixelModule") {
+    const own = utilities.genericMetadataProvider.get(type, imageId) as Record<string, unknown> | undefined;
+    const theirs = metaData.get(type, original) as { photometricInterpretation?: string } | undefined;
+    return own && theirs?.photometricInterpretation ? { ...own, photometricInterpretation: theirs.photometricInterpretation } : own;
+  }
+  return undefined;
+}
+
+/**
+ * A display-resolution copy of a decoded grayscale view (preview.ts), placed where the original is in the patient's
+ * frame and drawn with the original's window, function, inversion and rescale; null when it would gain nothing.
+ */
+function reducedCopy(id: string, full: Types.IImage, element: HTMLElement): { id: string; k: number; rowSpacing: number } | null {
+  if (full.color || (full.numberOfComponents ?? 1) !== 1) return null;
+  const dpr = window.devicePixelRatio || 1;
+  const k = previewFactor(full.rows, full.columns, element.clientHeight * dpr, element.clientWidth * dpr);
+  const pixels = full.getPixelData() as PixelArray;
+  if (!k || !(pixels instanceof Uint16Array || pixels instanceof Int16Array || pixels instanceof Uint8Array || pixels instanceof Float32Array)) return null;
+  const plane = metaData.get("imagePlaneModule", id) as
+    | { rowPixelSpacing?: number; columnPixelSpacing?: number; rowCosines?: number[]; columnCosines?: number[]; imagePositionPatient?: number[]; frameOfReferenceUID?: string }
+    | undefined;
+  const rowSpacing = plane?.rowPixelSpacing || 1;
+  const columnSpacing = plane?.columnPixelSpacing || 1;
+  const rowCosines = plane?.rowCosines?.length === 3 ? plane.rowCosines : [1, 0, 0];
+  const columnCosines = plane?.columnCosines?.length === 3 ? plane.columnCosines : [0, 1, 0];
+  const origin = plane?.imagePositionPatient?.length === 3 ? plane.imagePositionPatient : [0, 0, 0];
+  const { data, rows, columns } = boxFilter(pixels, full.rows, full.columns, k);
+  const reducedId = `nexus-reduced:${++reducedCopies}:${id}`;
+  originalOf.set(reducedId, id);
+  const image = imageLoader.createAndCacheLocalImage(reducedId, {
+    scalarData: data as Uint16Array,
+    dimensions: [columns, rows],
+    spacing: [columnSpacing * k, rowSpacing * k],
+    origin: previewOrigin(origin, rowCosines, columnCosines, rowSpacing, columnSpacing, k) as Types.Point3,
+    direction: [...rowCosines, ...columnCosines, 0, 0, 0] as unknown as Types.Mat3,
+    frameOfReferenceUID: plane?.frameOfReferenceUID,
+  });
+  // Drawn as the original is: its window(s), VOI LUT and function, MONOCHROME1 inversion, and its rescale when the
+  // loader left the stored values unscaled.
+  const scaled = (full as { preScale?: { scaled?: boolean } }).preScale?.scaled;
+  Object.assign(image, {
+    windowCenter: full.windowCenter,
+    windowWidth: full.windowWidth,
+    voiLUT: full.voiLUT,
+    voiLUTFunction: full.voiLUTFunction,
+    invert: full.invert,
+    ...(scaled ? {} : { slope: full.slope, intercept: full.intercept }),
+  });
+  return { id: reducedId, k, rowSpacing };
 }
 
 /** The CPU path's own state of a viewport (not part of Cornerstone's typed API). */
@@ -323,6 +389,7 @@ export async function mountViewer(
   const ENGINE = `nexus-exam-engine-${mountId}`;
   delete document.documentElement.dataset.viewerCurrent;
   delete document.documentElement.dataset.viewerPrior;
+  delete document.documentElement.dataset.viewerOriginals;
   let destroyed = false;
   initialised ??= initialise();
   await initialised;
@@ -345,6 +412,8 @@ export async function mountViewer(
     firstRender: Promise.resolve(),
     initial: null,
     sigmoid: false,
+    imageId: null,
+    reduced: null,
   }));
   for (const m of mounted) group.addViewport(m.viewport.id, ENGINE);
   let primary: PrimaryTool = "windowLevel";
@@ -414,6 +483,40 @@ export async function mountViewer(
     for (const m of shown) m.viewport.render();
   };
 
+  /**
+   * The original in place of the reduced copy (preview.ts), seen through the same camera (flip, zoom, pan) with the
+   * same window and inversion. Measurements made on the copy stay with it: the ruler and the magnifier switch every
+   * view to its original first.
+   */
+  const showOriginal = async (m: Mounted) => {
+    if (!m.reduced || !m.imageId || destroyed) return;
+    m.reduced = null;
+    const camera = m.viewport.getCamera();
+    const { voiRange, invert } = m.viewport.getProperties();
+    await m.viewport.setStack([m.imageId]);
+    if (destroyed) return;
+    m.viewport.resetCamera();
+    m.viewport.setCamera({ flipHorizontal: camera.flipHorizontal, parallelScale: camera.parallelScale });
+    m.viewport.setCamera({ focalPoint: camera.focalPoint, position: camera.position });
+    m.viewport.setProperties({ ...(voiRange ? { voiRange } : {}), invert });
+    sigmoidForCpu(m);
+    m.viewport.render();
+  };
+  const showOriginals = () => Promise.all(mounted.map(showOriginal));
+  /** Once everything is on screen: the originals one by one, when the browser has nothing else to do. */
+  const showOriginalsWhenIdle = () => {
+    const next = mounted.find((m) => m.reduced);
+    if (destroyed) return;
+    if (!next) {
+      performance.mark("viewer:originals-shown");
+      document.documentElement.dataset.viewerOriginals = "shown";
+      return;
+    }
+    const go = () => void showOriginal(next).catch((e) => options.onError?.(next.spec.key, e)).finally(showOriginalsWhenIdle);
+    if (typeof requestIdleCallback === "function") requestIdleCallback(go, { timeout: 1000 });
+    else setTimeout(go, 50);
+  };
+
   const groups = new Map<string, Mounted[]>();
   for (const m of mounted) {
     const g = m.spec.key.split(":")[0]!;
@@ -423,6 +526,13 @@ export async function mountViewer(
   for (const m of mounted) {
     // Every window change (drag, preset, reset) re-makes the sigmoid table before the next draw.
     m.spec.element.addEventListener(Enums.Events.VOI_MODIFIED, () => sigmoidForCpu(m));
+    // Zoomed in past what the reduced copy holds (or hung bigger: a single view full screen): the original.
+    m.spec.element.addEventListener(Enums.Events.CAMERA_MODIFIED, () => {
+      const r = m.reduced;
+      if (r && needsOriginal(m.spec.element.clientHeight * (window.devicePixelRatio || 1), m.viewport.getCamera().parallelScale ?? 0, r.rowSpacing, r.k)) {
+        void showOriginal(m).catch((e) => options.onError?.(m.spec.key, e));
+      }
+    });
     m.spec.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
       const camera = m.viewport.getCamera();
       const { voiRange, invert } = m.viewport.getProperties();
@@ -430,6 +540,7 @@ export async function mountViewer(
       m.spec.element.dataset.flip = String(!!camera.flipHorizontal);
       m.spec.element.dataset.voi = voiRange ? `${voiRange.lower.toFixed(1)},${voiRange.upper.toFixed(1)}` : "";
       m.spec.element.dataset.invert = String(!!invert);
+      m.spec.element.dataset.resolution = m.reduced ? "reduced" : "original";
       m.spec.element.dataset.voiFunction = m.sigmoid ? "sigmoid" : "linear";
       drawOverlay(m);
     });
@@ -443,9 +554,24 @@ export async function mountViewer(
       if (id.startsWith("wadouri:")) await addDicomPart10Instance(id, await m.spec.bytes);
       else prefetched.set(id.slice("web:".length), m.spec.bytes);
     }
-    await m.viewport.setStack([id]);
+    m.imageId = id;
+    // On the CPU path a grayscale DICOM view is first shown at display resolution (preview.ts); the original, decoded
+    // here and kept in memory, is what the hanging, the mask and the tools read, and replaces the copy later.
+    let original: Types.IImage | null = null;
+    let shown = id;
+    if (getShouldUseCPURendering() && id.startsWith("wadouri:")) {
+      const full = await imageLoader.loadAndCacheImage(id);
+      const copy = reducedCopy(id, full, m.spec.element);
+      if (copy) {
+        original = full;
+        shown = copy.id;
+        m.reduced = { k: copy.k, rowSpacing: copy.rowSpacing };
+        m.spec.element.dataset.reducedFactor = String(copy.k);
+      }
+    }
+    await m.viewport.setStack([shown]);
     performance.mark(`viewer:${m.spec.key}-loaded`);
-    const image = m.viewport.getCornerstoneImage();
+    const image = original ?? m.viewport.getCornerstoneImage();
     const { voiRange, VOILUTFunction } = m.viewport.getProperties();
     const fromFile = (metaData.get("voiLutModule", id) as { voiLUTFunction?: string } | undefined)?.voiLUTFunction;
     m.sigmoid = /sigmoid/i.test(`${VOILUTFunction ?? ""} ${fromFile ?? ""}`);
@@ -498,6 +624,7 @@ export async function mountViewer(
     setPrimaryTool(tool) {
       primary = tool;
       bind();
+      if (tool === "magnify" || tool === "length") void showOriginals().catch((e) => options.onError?.("viewer", e));
     },
     toggleInvert() {
       const invert = !mounted.find((m) => m.viewport.getCornerstoneImage?.())?.viewport.getProperties().invert;
@@ -547,6 +674,7 @@ export async function mountViewer(
       wadouri.dataSetCacheManager.purge();
       webImages.clear();
       prefetched.clear();
+      originalOf.clear();
     },
   };
 
@@ -565,7 +693,7 @@ export async function mountViewer(
     if (name === "current") {
       const first = ok.find((m) => m.spec.contentType === "application/dicom") ?? ok[0];
       if (first) {
-        const id = first.viewport.getCurrentImageId();
+        const id = first.imageId ?? first.viewport.getCurrentImageId();
         const voi = metaData.get("voiLutModule", id) as Parameters<typeof windowPresets>[0] | undefined;
         // The DICOM loader leaves out Window Center & Width Explanation (0028,1055): the preset names come from it.
         const explanation = dicomValue(id, "WindowCenterWidthExplanation", "x00281055")?.split("\\");
@@ -577,6 +705,8 @@ export async function mountViewer(
     if (destroyed) return;
     performance.mark(`viewer:${name}-rendered`);
     document.documentElement.dataset[`viewer${name[0]!.toUpperCase()}${name.slice(1)}`] = "rendered";
-  } })();
+  }
+  showOriginalsWhenIdle();
+  })();
   return { ...controller, ready };
 }

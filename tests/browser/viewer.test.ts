@@ -87,7 +87,8 @@ beforeAll(async () => {
   for (const [date, study] of [["20241128", uid()], ["20261130", uid()]] as const) {
     for (const v of FOUR_VIEWS) {
       const extra = date === "20261130" && v.laterality === "R" && v.view === "CC" ? windows : [];
-      const res = await upload(token, created.id, mammoDicom({ ...v, studyInstanceUid: study, studyDate: date, patient: identity, rows: 320, columns: 256, extra }));
+      // Large enough to be drawn first at display resolution on the CPU path at 1440 × 900 (not at 3840 × 2160).
+      const res = await upload(token, created.id, mammoDicom({ ...v, studyInstanceUid: study, studyDate: date, patient: identity, rows: 1280, columns: 1024, extra }));
       if (date === "20261130") currentExam = res.examId;
       else priorExamId = res.examId;
       firstImage ||= res.id;
@@ -144,18 +145,33 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     expect(await page.getByTestId("viewer-prior-title").textContent()).toMatch(/2024-11-28/);
 
     // Every view rendered, not blank, and mirrored: right-breast tissue on the right half, left-breast on the left.
-    for (const group of ["current", "prior"]) {
-      for (const v of FOUR_VIEWS) {
-        const key = `${group}:${v.laterality}-${v.view}`;
-        const s = await stats(await viewport(page, key).screenshot());
-        expect(s.sd, `${key} is blank`).toBeGreaterThan(10);
-        if (v.laterality === "R") expect(s.right, `${key} chest wall on the right`).toBeGreaterThan(s.left + 20);
-        else expect(s.left, `${key} chest wall on the left`).toBeGreaterThan(s.right + 20);
+    const expectMirrored = async () => {
+      for (const group of ["current", "prior"]) {
+        for (const v of FOUR_VIEWS) {
+          const key = `${group}:${v.laterality}-${v.view}`;
+          const s = await stats(await viewport(page, key).screenshot());
+          expect(s.sd, `${key} is blank`).toBeGreaterThan(10);
+          if (v.laterality === "R") expect(s.right, `${key} chest wall on the right`).toBeGreaterThan(s.left + 20);
+          else expect(s.left, `${key} chest wall on the left`).toBeGreaterThan(s.right + 20);
+        }
       }
-    }
+    };
+    await expectMirrored();
     // Same physical scale for every view (same spacing, same viewport size): one parallel scale.
-    const scales = await page.locator("[data-viewport]").evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.scale));
+    const dataOf = (name: string) => page.locator("[data-viewport]").evaluateAll((els, n) => els.map((e) => (e as HTMLElement).dataset[n]), name);
+    const scales = await dataOf("scale");
     expect(new Set(scales).size).toBe(1);
+    // Where WebGL has no GPU (as here), each view is drawn first at display resolution, then its original replaces it
+    // when the browser is idle: same place, same scale, same flip.
+    if ((await page.evaluate(() => document.documentElement.dataset.viewerRendering)) === "cpu") {
+      expect(Number(await viewport(page, "current:R-CC").getAttribute("data-reduced-factor"))).toBeGreaterThanOrEqual(2);
+      const flips = await dataOf("flip");
+      await page.waitForFunction(() => document.documentElement.dataset.viewerOriginals === "shown", null, { timeout: 60_000 });
+      expect(new Set(await dataOf("resolution"))).toEqual(new Set(["original"]));
+      expect(await dataOf("scale")).toEqual(scales);
+      expect(await dataOf("flip")).toEqual(flips);
+      await expectMirrored();
+    }
     // Spacing from ImagerPixelSpacing (the loader alone would say 1 mm); side from the header, or the pixels when silent.
     expect(await viewport(page, "current:R-CC").getAttribute("data-spacing")).toBe("0.1");
     expect(await viewport(page, "current:R-CC").getAttribute("data-orientation")).toBe("header");
