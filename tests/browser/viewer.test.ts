@@ -7,7 +7,7 @@
 import type { Page } from "playwright-core";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ARTIFACTS, chromiumOrSkipLine, useChromium } from "../helpers/browser";
+import { ARTIFACTS, chromiumOrSkipLine, saveScreenshot, useChromium } from "../helpers/browser";
 import { createAccount, createPatient, uniqueEmail } from "../helpers/fixtures";
 import { api, baseUrl, tokenFor } from "../helpers/http";
 import { FOUR_VIEWS, mammoDicom, uid } from "../helpers/mammo";
@@ -76,7 +76,8 @@ beforeAll(async () => {
   if (!hasChromium) return;
   doctor = await createAccount("doctor");
   const token = await tokenFor(doctor.email, doctor.password);
-  const identity = { id: `IPP-${uid().slice(-8)}`, name: "MARTIN^LUCIE", birthDate: "19650412", sex: "F" };
+  // A fixed IPP (each run has its own database): the screenshots below show it, and must not change from run to run.
+  const identity = { id: "IPP-14000001", name: "MARTIN^LUCIE", birthDate: "19650412", sex: "F" };
   const created = await createPatient(token, { displayName: "Lucie Martin", ipp: identity.id, birthDate: "1965-04-12", sex: "F", email: uniqueEmail("viewer"), consents: { care: true, ai_analysis: true } } as never);
   const windows = [
     { tag: 0x00281050, vr: "DS", value: "2048\\2600" },
@@ -176,7 +177,7 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     expect(await viewport(page, "current:R-CC").getAttribute("data-spacing")).toBe("0.1");
     expect(await viewport(page, "current:R-CC").getAttribute("data-orientation")).toBe("header");
     expect(await viewport(page, "current:L-MLO").getAttribute("data-orientation")).toBe("pixels");
-    await page.screenshot({ path: `${SHOTS}/viewer-1440x900.png` });
+    await saveScreenshot(page, `${SHOTS}/viewer-1440x900.png`);
 
     // Presets from the file: both WindowCenter/Width pairs with their explanations, SIGMOID.
     const options = await page.getByTestId("viewer-presets").locator("option").allTextContents();
@@ -231,7 +232,7 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     await expect.poll(overlayAlpha).toBeGreaterThan(0);
     const cell = page.locator('[data-cell="current:R-CC"]');
     const withHeat = await cell.screenshot();
-    await page.screenshot({ path: `${SHOTS}/viewer-heatmap-1440x900.png` });
+    await saveScreenshot(page, `${SHOTS}/viewer-heatmap-1440x900.png`);
     await page.getByTestId("viewer-heatmap-toggle").uncheck();
     await expect.poll(overlayAlpha).toBe(0);
     expect(await diff(withHeat, await cell.screenshot())).toBeGreaterThan(1);
@@ -241,7 +242,7 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     await page.keyboard.press("f");
     await expect.poll(() => page.getByTestId("viewer").getAttribute("data-single")).toBe("current:L-MLO");
     await expect.poll(async () => (await box("current:L-MLO")).width).toBeGreaterThan(1000);
-    await page.screenshot({ path: `${SHOTS}/viewer-single-view.png` });
+    await saveScreenshot(page, `${SHOTS}/viewer-single-view.png`);
     await page.keyboard.press("Escape");
     await expect.poll(() => page.getByTestId("viewer").getAttribute("data-single")).toBe("");
 
@@ -270,7 +271,9 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     await page.getByRole("button", { name: /Window\/level/ }).waitFor();
     const s = await stats(await viewport(page, "current:R-CC").screenshot());
     expect(s.right).toBeGreaterThan(s.left + 20);
-    await page.screenshot({ path: `${SHOTS}/viewer-3840x2160.png` });
+    // The screenshot once nothing is left to arrive (heatmaps, originals), so that it is the same from run to run.
+    await page.waitForFunction(() => document.querySelectorAll('[data-heatmap="loaded"]').length === 4 && document.documentElement.dataset.viewerOriginals === "shown", null, { timeout: 30_000 });
+    await saveScreenshot(page, `${SHOTS}/viewer-3840x2160.png`);
     await context.close();
   });
 
@@ -293,7 +296,8 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     await page.keyboard.press("n");
     await page.waitForURL((u) => u.pathname === `/examens/${nav.b}` && u.search === "?liste=premiere");
     await page.waitForFunction(() => document.documentElement.dataset.viewerCurrent === "rendered", null, { timeout: 90_000 });
-    expect(await page.locator('[data-viewport][data-rendered="true"]').count()).toBe(4);
+    // (Polled: the last exam's "rendered" flag can still be read for a moment after the address changed.)
+    await expect.poll(() => page.locator('[data-viewport][data-rendered="true"]').count()).toBe(4);
     // The last of the list: "next" goes round to the oldest.
     expect(await page.getByTestId("next-exam").getAttribute("href")).toBe(`/examens/${priorExamId}?liste=premiere`);
 

@@ -1,6 +1,7 @@
 /** Debian's Chromium for browser tests, driven by playwright-core (never a downloaded browser). */
-import { existsSync, mkdirSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chromium, type Browser, type Page } from "playwright-core";
+import sharp from "sharp";
 import { afterAll, beforeAll } from "vitest";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -41,4 +42,29 @@ export function useChromium(): () => Browser {
     await browser?.close();
   });
   return () => browser!;
+}
+
+/**
+ * Writes a page's screenshot to `path` (docs/screenshots), unless the file there already shows the same page: fewer
+ * than `tolerance` pixels differ (Chromium's anti-aliasing of a rounded border can change a few pixels from one run
+ * to the next). A real change still rewrites the file; a run of the tests leaves the checkout clean otherwise.
+ */
+export async function saveScreenshot(page: Page, path: string, tolerance = 50): Promise<void> {
+  const shot = await page.screenshot({ animations: "disabled" });
+  if (existsSync(path)) {
+    const [a, b] = await Promise.all([sharp(shot).raw().toBuffer({ resolveWithObject: true }), sharp(path).raw().toBuffer({ resolveWithObject: true })]);
+    if (a.info.width === b.info.width && a.info.height === b.info.height && a.info.channels === b.info.channels) {
+      let differing = 0;
+      for (let i = 0; i < a.data.length && differing < tolerance; i += a.info.channels) {
+        for (let k = 0; k < a.info.channels; k++) {
+          if (a.data[i + k] !== b.data[i + k]) {
+            differing++;
+            break;
+          }
+        }
+      }
+      if (differing < tolerance) return;
+    }
+  }
+  writeFileSync(path, shot);
 }
