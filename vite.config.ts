@@ -1,6 +1,8 @@
 import { vitePlugin as remix } from "@remix-run/dev";
 import tailwindcss from "@tailwindcss/vite";
-import { defineConfig } from "vite";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { defineConfig, type Plugin } from "vite";
 
 declare module "@remix-run/node" {
   interface Future {
@@ -23,8 +25,30 @@ const serverExternals = [
   "pino",
 ];
 
+/**
+ * The exam viewer's Cornerstone chunk (≈ 5 MB, loaded by a dynamic import) under its hashed name, written to
+ * build/viewer-engine.json for the server: the exam page names it in a `modulepreload` link, so the browser fetches
+ * and compiles it while the page's HTML is still arriving instead of after the route's module has run.
+ */
+function viewerEngineChunk(): Plugin {
+  let file: string | null = null;
+  return {
+    name: "nexus:viewer-engine-chunk",
+    apply: "build",
+    generateBundle(_options, bundle) {
+      for (const chunk of Object.values(bundle)) {
+        if (chunk.type === "chunk" && chunk.facadeModuleId?.endsWith("/app/viewer/engine.client.ts")) file = chunk.fileName;
+      }
+    },
+    writeBundle(options) {
+      if (file && options.dir) writeFileSync(path.join(options.dir, "..", "viewer-engine.json"), JSON.stringify({ file }));
+    },
+  };
+}
+
 export default defineConfig(({ isSsrBuild }) => ({
   plugins: [
+    ...(isSsrBuild ? [] : [viewerEngineChunk()]),
     tailwindcss(),
     remix({
       ignoredRouteFiles: ["**/*.test.ts", "**/*.test.tsx"],

@@ -8,6 +8,7 @@ import { latestExamAi, runExamAi } from "../exams/exam-ai.server";
 import { examPatientId, getExam, listExams } from "../exams/exams.server";
 import { priorExam } from "../viewer/prior.server";
 import { ExamViewer } from "../viewer/ExamViewer";
+import { viewerEngineUrl } from "../viewer/engine-chunk.server";
 import { failure, HttpError, pageContext, perform, readMutation } from "../http/context.server";
 import { idParam } from "../http/params.server";
 import { getPatient } from "../patients/patients.server";
@@ -55,6 +56,7 @@ export async function loader(args: LoaderFunctionArgs) {
       // "End of the list" only for a list the reader is working through (named in the URL), not one merely inferred.
       worklist: list && (next || named) ? { list, next: next ? examUrl(next, list) : null } : null,
       exam: exam!,
+      viewerEngine: viewerEngineUrl(),
       patient: { id: patient!.id, displayName: patient!.displayName, ipp: patient!.ipp, birthDate: patient!.birthDate },
       ai,
       analyse: analyse.allowed ? { allowed: true as const } : { allowed: false as const, reason: analyse.reason },
@@ -91,7 +93,7 @@ export async function action(args: ActionFunctionArgs) {
 
 export default function ExamPage() {
   const t = useT();
-  const { exam, patient, ai, analyse, aiHidden, reading, prior, worklist } = useLoaderData<typeof loader>();
+  const { exam, patient, ai, analyse, aiHidden, reading, prior, worklist, viewerEngine } = useLoaderData<typeof loader>();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const result = useActionData<typeof action>();
   return (
@@ -126,6 +128,7 @@ export default function ExamPage() {
         ai={ai}
         aiDisplay={aiHidden ? "after_reading" : "concurrent"}
         nextUrl={worklist?.next ?? null}
+        engineUrl={viewerEngine}
       />
       <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
         {/* The server-rendered previews are for browsers without JavaScript; the viewer above replaces them. */}

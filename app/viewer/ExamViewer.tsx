@@ -84,6 +84,7 @@ export function ExamViewer({
   ai,
   aiDisplay,
   nextUrl = null,
+  engineUrl = null,
 }: {
   current: ViewerExam;
   prior: ViewerExam | null;
@@ -91,6 +92,8 @@ export function ExamViewer({
   aiDisplay: "after_reading" | "concurrent";
   /** The next exam of the reader's worklist (key `N`), if any. */
   nextUrl?: string | null;
+  /** The viewer's code chunk (production build), preloaded while the page's HTML arrives. */
+  engineUrl?: string | null;
 }) {
   const navigate = useNavigate();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
@@ -234,6 +237,7 @@ export function ExamViewer({
   const button = "rounded border border-slate-600 px-2 py-1 text-xs hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-sky-400";
   return (
     <section aria-labelledby="viewer-title" className="space-y-2" data-testid="viewer-section">
+      {engineUrl ? <link rel="modulepreload" href={engineUrl} /> : null}
       {/* The views' bytes start while the HTML is still being read (see data-source.ts). */}
       <script
         dangerouslySetInnerHTML={{

@@ -1,0 +1,20 @@
+/**
+ * The URL of the viewer's Cornerstone chunk in the production build (build/viewer-engine.json, written by
+ * vite.config.ts), for the exam page's `modulepreload` link; null in development or when the build lacks it.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+let url: string | null | undefined;
+
+export function viewerEngineUrl(): string | null {
+  if (url === undefined) {
+    try {
+      const { file } = JSON.parse(readFileSync(path.resolve(process.cwd(), "build", "viewer-engine.json"), "utf8")) as { file?: unknown };
+      url = typeof file === "string" && /^assets\/[\w.-]+\.js$/.test(file) ? `/${file}` : null;
+    } catch {
+      url = null;
+    }
+  }
+  return url;
+}
