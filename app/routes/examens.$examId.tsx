@@ -23,6 +23,8 @@ import { NextExam, ReadingForm, ReadingsPanel } from "../ui/reading-form";
 import { useT } from "../ui/shell";
 
 export const meta: MetaFunction = () => [{ title: "Examen — Nexus" }];
+/** On a reading screen (≥ 1536 px) the page takes the whole width: the viewer, with the reading form docked beside it. */
+export const handle = { wide: true };
 
 /** The exam page (doctors of the care team, care consent live): identity, views in hanging order, completeness, AI. */
 export async function loader(args: LoaderFunctionArgs) {
@@ -120,44 +122,49 @@ export default function ExamPage() {
         ) : null}
         <ExamCompleteness complete={exam.complete} missing={exam.missing} />
       </section>
-      {/* The server decides whether the AI shows (AI_DISPLAY): the viewer shows what it is given, at once. */}
-      <ExamViewer
-        key={exam.id}
-        current={{ id: exam.id, date: exam.date, images: exam.images }}
-        prior={prior}
-        ai={ai}
-        aiDisplay={aiHidden ? "after_reading" : "concurrent"}
-        nextUrl={worklist?.next ?? null}
-        engineUrl={viewerEngine}
-      />
-      <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
-        {/* The server-rendered previews are for browsers without JavaScript; the viewer above replaces them. */}
-        <noscript>
-          <ExamViews images={exam.images} ai={ai?.views} />
-        </noscript>
-        <div className="space-y-3">
-          {aiHidden ? (
-            <p className="rounded bg-sky-50 p-2 text-sm text-sky-900" data-testid="ai-hidden">
-              {t("reading.aiAfterReading")}
-            </p>
-          ) : null}
-          <ExamAiPanel ai={ai} analyse={analyse} error={result?.error} />
-        </div>
-      </div>
-      <div className="grid gap-6 lg:grid-cols-[2fr_1fr]">
-        {reading.next.ok ? (
-          <ReadingForm examId={exam.id} kind={reading.next.kind} missingViews={reading.missingViews} list={worklist?.list ?? null} />
-        ) : (
-          <p className="card text-sm text-slate-600">{t("reading.closed")}</p>
-        )}
-        <div className="space-y-3">
-          {isFinal(exam.status) ? (
-            <p className="card flex flex-col gap-2 text-sm">
-              <a className="underline" href={`/examens/${exam.id}/courrier`}>{t("letter.patient")}</a>
-              <a className="underline" href={`/examens/${exam.id}/courrier?pour=medecin`}>{t("letter.referrer")}</a>
-            </p>
-          ) : null}
-          <ReadingsPanel readings={reading.readings} formatDate={(d) => formatDate(d, lang)} />
+      {/* On a reading screen (2xl) the viewer and the reading column side by side; below, one after the other. */}
+      <div className="space-y-6 2xl:grid 2xl:grid-cols-[minmax(0,1fr)_28rem] 2xl:items-start 2xl:gap-6 2xl:space-y-0">
+        {/* The server decides whether the AI shows (AI_DISPLAY): the viewer shows what it is given, at once. */}
+        <ExamViewer
+          key={exam.id}
+          current={{ id: exam.id, date: exam.date, images: exam.images }}
+          prior={prior}
+          ai={ai}
+          aiDisplay={aiHidden ? "after_reading" : "concurrent"}
+          nextUrl={worklist?.next ?? null}
+          engineUrl={viewerEngine}
+        />
+        <div className="space-y-6" data-testid="reading-column">
+          <div className="grid gap-6 lg:grid-cols-[2fr_1fr] 2xl:grid-cols-1">
+            {/* The server-rendered previews are for browsers without JavaScript; the viewer above replaces them. */}
+            <noscript>
+              <ExamViews images={exam.images} ai={ai?.views} />
+            </noscript>
+            <div className="space-y-3">
+              {aiHidden ? (
+                <p className="rounded bg-sky-50 p-2 text-sm text-sky-900" data-testid="ai-hidden">
+                  {t("reading.aiAfterReading")}
+                </p>
+              ) : null}
+              <ExamAiPanel ai={ai} analyse={analyse} error={result?.error} />
+            </div>
+          </div>
+          <div className="grid gap-6 lg:grid-cols-[2fr_1fr] 2xl:grid-cols-1">
+            {reading.next.ok ? (
+              <ReadingForm examId={exam.id} kind={reading.next.kind} missingViews={reading.missingViews} list={worklist?.list ?? null} />
+            ) : (
+              <p className="card text-sm text-slate-600">{t("reading.closed")}</p>
+            )}
+            <div className="space-y-3">
+              {isFinal(exam.status) ? (
+                <p className="card flex flex-col gap-2 text-sm">
+                  <a className="underline" href={`/examens/${exam.id}/courrier`}>{t("letter.patient")}</a>
+                  <a className="underline" href={`/examens/${exam.id}/courrier?pour=medecin`}>{t("letter.referrer")}</a>
+                </p>
+              ) : null}
+              <ReadingsPanel readings={reading.readings} formatDate={(d) => formatDate(d, lang)} />
+            </div>
+          </div>
         </div>
       </div>
     </div>

@@ -1,4 +1,4 @@
-import { Form, Link, NavLink, useLocation, useRouteLoaderData } from "@remix-run/react";
+import { Form, Link, NavLink, useLocation, useMatches, useRouteLoaderData } from "@remix-run/react";
 import type { ReactNode } from "react";
 import type { Role } from "../vocabulary";
 import { translator, type StringKey } from "../i18n/strings";
@@ -43,6 +43,8 @@ export function AppShell({ children }: { children: ReactNode }) {
   const location = useLocation();
   const user = root?.user ?? null;
   const otherLang = root?.lang === "en" ? "fr" : "en";
+  // A page whose route says `handle = { wide: true }` (the exam viewer) uses the whole width of a large screen.
+  const wide = useMatches().some((m) => (m.handle as { wide?: boolean } | undefined)?.wide === true);
   return (
     <div className="min-h-full">
       <header className="bg-white shadow-sm">
@@ -96,7 +98,7 @@ export function AppShell({ children }: { children: ReactNode }) {
           </a>
         </div>
       </header>
-      <main className="mx-auto max-w-6xl px-4 py-8">{children}</main>
+      <main className={`mx-auto max-w-6xl px-4 py-8${wide ? " 2xl:max-w-none" : ""}`}>{children}</main>
     </div>
   );
 }

@@ -268,6 +268,12 @@ describe.skipIf(!hasChromium)("the reading viewer", () => {
     await page.waitForFunction(() => document.documentElement.dataset.viewerPrior === "rendered", null, { timeout: 90_000 });
     const box = (await viewport(page, "current:R-CC").boundingBox())!;
     expect(box.height).toBeGreaterThan(700);
+    // The whole width of the screen, with the reading form docked beside the images.
+    const viewer = (await page.getByTestId("viewer-section").boundingBox())!;
+    const column = (await page.getByTestId("reading-column").boundingBox())!;
+    expect(viewer.width).toBeGreaterThan(2500);
+    expect(column.x).toBeGreaterThanOrEqual(viewer.x + viewer.width);
+    expect(Math.abs(column.y - viewer.y)).toBeLessThan(50);
     await page.getByRole("button", { name: /Window\/level/ }).waitFor();
     const s = await stats(await viewport(page, "current:R-CC").screenshot());
     expect(s.right).toBeGreaterThan(s.left + 20);
