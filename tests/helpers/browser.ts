@@ -1,6 +1,6 @@
 /** Debian's Chromium for browser tests, driven by playwright-core (never a downloaded browser). */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll } from "vitest";
 
@@ -47,10 +47,12 @@ export function useChromium(): () => Browser {
 /**
  * Writes a page's screenshot to `path` (docs/screenshots), unless the file there already shows the same page: fewer
  * than `tolerance` pixels differ (Chromium's anti-aliasing of a rounded border can change a few pixels from one run
- * to the next). A real change still rewrites the file; a run of the tests leaves the checkout clean otherwise.
+ * to the next). A real change still rewrites the file; a run of the tests leaves the checkout clean otherwise. `mask`
+ * covers what changes with the time of the run (dates of readings).
  */
-export async function saveScreenshot(page: Page, path: string, tolerance = 50): Promise<void> {
-  const shot = await page.screenshot({ animations: "disabled" });
+export async function saveScreenshot(page: Page, path: string, options: { tolerance?: number; mask?: Locator[] } = {}): Promise<void> {
+  const tolerance = options.tolerance ?? 50;
+  const shot = await page.screenshot({ animations: "disabled", mask: options.mask });
   if (existsSync(path)) {
     const [a, b] = await Promise.all([sharp(shot).raw().toBuffer({ resolveWithObject: true }), sharp(path).raw().toBuffer({ resolveWithObject: true })]);
     if (a.info.width === b.info.width && a.info.height === b.info.height && a.info.channels === b.info.channels) {
