@@ -47,20 +47,24 @@ export function useChromium(): () => Browser {
 /**
  * Writes a page's screenshot to `path` (docs/screenshots), unless the file there already shows the same page: fewer
  * than `tolerance` pixels differ (Chromium's anti-aliasing of a rounded border can change a few pixels from one run
- * to the next). A real change still rewrites the file; a run of the tests leaves the checkout clean otherwise. `mask`
- * covers what changes with the time of the run (dates of readings).
+ * to the next), not counting the boxes of the `ignore` elements (what changes with each run: a key, a date). A real
+ * change still rewrites the file; otherwise a run of the tests leaves the checkout clean.
  */
-export async function saveScreenshot(page: Page, path: string, options: { tolerance?: number; mask?: Locator[] } = {}): Promise<void> {
+export async function saveScreenshot(page: Page, path: string, options: { tolerance?: number; ignore?: Locator[] } = {}): Promise<void> {
   const tolerance = options.tolerance ?? 50;
-  const shot = await page.screenshot({ animations: "disabled", mask: options.mask });
+  const shot = await page.screenshot({ animations: "disabled" });
   if (existsSync(path)) {
+    const boxes = (await Promise.all((options.ignore ?? []).map((l) => l.boundingBox()))).filter((b) => b !== null);
+    const ignored = (x: number, y: number) => boxes.some((b) => x >= b.x && x < b.x + b.width && y >= b.y && y < b.y + b.height);
     const [a, b] = await Promise.all([sharp(shot).raw().toBuffer({ resolveWithObject: true }), sharp(path).raw().toBuffer({ resolveWithObject: true })]);
     if (a.info.width === b.info.width && a.info.height === b.info.height && a.info.channels === b.info.channels) {
+      const { width, channels } = a.info;
       let differing = 0;
-      for (let i = 0; i < a.data.length && differing < tolerance; i += a.info.channels) {
-        for (let k = 0; k < a.info.channels; k++) {
+      for (let i = 0; i < a.data.length && differing < tolerance; i += channels) {
+        for (let k = 0; k < channels; k++) {
           if (a.data[i + k] !== b.data[i + k]) {
-            differing++;
+            const pixel = i / channels;
+            if (!ignored(pixel % width, Math.floor(pixel / width))) differing++;
             break;
           }
         }
