@@ -8,6 +8,9 @@ import path from "node:path";
 let url: string | null | undefined;
 
 export function viewerEngineUrl(): string | null {
+  // The development server (Vite) serves modules by their source path: a file left by an earlier build would name a
+  // chunk it does not serve.
+  if (process.env.NODE_ENV !== "production") return null;
   if (url === undefined) {
     try {
       const { file } = JSON.parse(readFileSync(path.resolve(process.cwd(), "build", "viewer-engine.json"), "utf8")) as { file?: unknown };
