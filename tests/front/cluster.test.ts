@@ -93,9 +93,14 @@ describe.skipIf(!adminUrl)("WEB_CONCURRENCY=2: two worker processes behind one p
   });
 
   it("replaces a killed worker; the port keeps answering and the audit chain stays valid", { timeout: 90_000 }, async () => {
-    const [victim] = workersOf(primary);
-    process.kill(victim!, "SIGKILL");
-    const replaced = await until("a replacement worker", () => workersOf(primary), (w) => w.length === 2 && !w.includes(victim!));
+    // The follower (forked after the leader, so the larger pid): the leader has listened since the start, so the port
+    // must answer throughout. (Killing the leader before the follower has listened would leave the port closed until
+    // a new leader listens — a start-up window, not what this checks.)
+    const victim = Math.max(...workersOf(primary));
+    process.kill(victim, "SIGKILL");
+    await until("the primary sees the worker gone", () => server.output().includes(`Nexus worker ${victim} (follower) stopped`), Boolean);
+    expect((await fetch(`${server.url}/healthz`, { headers: { Connection: "close" } })).status).toBe(200);
+    const replaced = await until("a replacement worker", () => workersOf(primary), (w) => w.length === 2 && !w.includes(victim));
     expect(replaced).not.toContain(victim);
     const admin = await api("POST", "/api/v1/tokens", { base: server.url, json: { email: "admin@demo.nexus", password: "nexus-demo-2026" } });
     expect(admin.status).toBe(201);
