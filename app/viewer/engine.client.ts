@@ -391,6 +391,8 @@ export async function mountViewer(
   delete document.documentElement.dataset.viewerPrior;
   delete document.documentElement.dataset.viewerOriginals;
   let destroyed = false;
+  /** The reduced copies this mount made (preview.ts), forgotten when it is destroyed. */
+  const reducedIds: string[] = [];
   initialised ??= initialise();
   await initialised;
   // Which path draws the pixels (a browser without WebGL — headless, no GPU — falls back to the CPU path).
@@ -567,6 +569,7 @@ export async function mountViewer(
         shown = copy.id;
         m.reduced = { k: copy.k, rowSpacing: copy.rowSpacing };
         m.spec.element.dataset.reducedFactor = String(copy.k);
+        reducedIds.push(copy.id);
       }
     }
     await m.viewport.setStack([shown]);
@@ -674,7 +677,8 @@ export async function mountViewer(
       wadouri.dataSetCacheManager.purge();
       webImages.clear();
       prefetched.clear();
-      originalOf.clear();
+      // This mount's copies only: the next exam's viewer may already be mounting.
+      for (const id of reducedIds) originalOf.delete(id);
     },
   };
 
