@@ -28,9 +28,10 @@ function identityOf(row: Entry): DicomHeaders["identity"] {
   return JSON.parse(vault.openSealedText(row.id, row.keyId, row.wrappedKey, row.encryptedIdentity)) as DicomHeaders["identity"];
 }
 
-/** How many instances wait in the queue (the doctors' navigation badge, on every doctor's page: a prepared statement). */
+/** Read on every doctor's page (the navigation's badge): a prepared statement. */
 const pendingRows = db.select({ n: count() }).from(dicomInbox).where(eq(dicomInbox.status, sql.placeholder("status"))).prepare("nexus_inbox_pending_count");
 
+/** How many instances wait in the queue (the doctors' navigation badge: a number, no identity). */
 export async function pendingCount(): Promise<number> {
   const [row] = await pendingRows.execute({ status: "pending" });
   return row?.n ?? 0;

@@ -163,11 +163,6 @@ export function searchCondition(q: string): SQL | undefined {
   return or(sql`upper(${patients.ipp}) = ${query.toUpperCase()}`, byName);
 }
 
-/**
- * The patients a list may show, in the scope the policy gives (`listScope`): a doctor's care team, or the
- * directory (admins: identity only, no medical data is stored on this row). `q` searches (see
- * {@link searchCondition}).
- */
 /** A doctor's list without a search, the most asked (every visit of /patients): a prepared statement. */
 const careTeamPatients = db
   .select(summaryColumns)
@@ -178,6 +173,11 @@ const careTeamPatients = db
   .limit(500)
   .prepare("nexus_care_team_patients");
 
+/**
+ * The patients a list may show, in the scope the policy gives (`listScope`): a doctor's care team, or the
+ * directory (admins: identity only, no medical data is stored on this row). `q` searches (see
+ * {@link searchCondition}).
+ */
 export async function listPatients(scope: ListScope, q?: string): Promise<PatientSummary[]> {
   const search = q ? searchCondition(q) : undefined;
   if (scope.kind === "careTeam" && !search) return careTeamPatients.execute({ doctorId: scope.doctorId });
