@@ -207,11 +207,13 @@ describe("bad input gets a reason per instance, never a 500", () => {
     expect(value(failures(res)[0], "00081197")).toBe(0xa900);
   });
 
-  it("a 60 MB part is refused without reading it all (0xA700, connection closed)", { timeout: SLOW }, async () => {
-    const res = await oversizeStow(doctor, 60 * MiB);
+  it("a 200 MB part is refused without reading it all (0xA700, connection closed)", { timeout: SLOW }, async () => {
+    // The part limit is 50 MiB: the answer comes long before the end of the part (a 60 MB part answered after 58 MB
+    // had been written once, under load: socket buffers and the reads in flight, not the whole part).
+    const res = await oversizeStow(doctor, 200 * MiB);
     expect(res.status).toBe(409);
     expect(res.body["00081198"].Value[0]["00081197"].Value[0]).toBe(0xa700);
-    expect(res.writtenAtResponse).toBeLessThan(58 * MiB);
+    expect(res.writtenAtResponse).toBeLessThan(120 * MiB);
   });
 });
 
