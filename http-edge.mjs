@@ -119,6 +119,8 @@ function requestHeaders(raw) {
   return headers;
 }
 
+const RELEASE = Symbol.for("nexus.release");
+
 /**
  * Writes a response body with backpressure, and cancels it when the client goes away: the cancel reaches the
  * body's source (an image's decrypting stream, then the object store's file or S3 stream), which closes it.
@@ -145,7 +147,9 @@ async function writeBody(body, res) {
         await reader.cancel().catch(() => {});
         return;
       }
-      if (!res.write(value)) {
+      // A pooled chunk (app/vault/buffer-pool.server.ts) goes back to its pool once the socket has taken its bytes.
+      const release = value[RELEASE];
+      if (!(release ? res.write(value, () => release()) : res.write(value))) {
         await new Promise((resolve) => {
           const resume = () => {
             res.off("drain", resume);

@@ -309,6 +309,38 @@ describe("POST /api/v1/patients/:id/images and GET /api/v1/images/:id", () => {
     }
   });
 
+  it("serves concurrent downloads byte-identical while one client stalls (pooled buffers are never lent twice)", { timeout: SLOW }, async () => {
+    // Images of 3–12 MiB: each is served in full batches of 16 segments, copied into pooled buffers that the HTTP writer
+    // gives back once the socket has taken them (app/vault/buffer-pool.server.ts).
+    const images = [await bigJpeg(12 * MiB + 1234), await bigJpeg(3 * MiB), await bigJpeg(4 * MiB - 77)];
+    const ids = [] as string[];
+    for (const [i, bytes] of images.entries()) ids.push(await uploaded(doctor, patientId, bytes, `gros-${i}.jpg`));
+    // A client that reads its first bytes, then stops reading for a while: the server's writes to it stay pending.
+    const stalled = new Promise<Buffer>((resolve, reject) => {
+      const req = request(new URL(`/api/v1/images/${ids[0]}`, baseUrl()), { headers: { Authorization: `Bearer ${doctor}` } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.once("data", (first: Buffer) => {
+          chunks.push(first);
+          res.pause();
+          setTimeout(() => {
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.resume();
+          }, 1500);
+        });
+        res.on("end", () => resolve(Buffer.concat(chunks)));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    const others = await Promise.all(Array.from({ length: 24 }, (_, i) => download(doctor, ids[i % 3]!)));
+    for (const [i, got] of others.entries()) {
+      expect(got.status).toBe(200);
+      expect(sha256(got.bytes!), `download ${i}`).toBe(sha256(images[i % 3]!));
+    }
+    expect(sha256(await stalled), "the stalled download").toBe(sha256(images[0]!));
+  });
+
   it("lists the patient's images, metadata only", { timeout: SLOW }, async () => {
     const id = await uploaded(doctor, patientId, samples[1]!.bytes, "liste.png");
     const res = await listing(doctor, patientId);

@@ -10,6 +10,7 @@ import {
   TAG_LENGTH,
   type FormatOptions,
 } from "./format.server";
+import { BufferPool, RELEASE, type Releasable } from "./buffer-pool.server";
 
 const FULL = SEGMENT_SIZE + TAG_LENGTH;
 const KIB64 = SEGMENT_SIZE;
@@ -259,5 +260,62 @@ describe("vault format: a source that reads every chunk into the same memory", (
     const { ciphertext } = await encrypt(plaintext, opts);
     const decrypted = await collect(decryptStream(reused(ciphertext, size), { ...opts, reusedChunks: true }));
     expect(decrypted.equals(plaintext)).toBe(true);
+  });
+});
+
+describe("vault format: batches of plaintext in pooled buffers", () => {
+  it("hands full batches of 16 segments as pooled buffers, whose memory serves the next batch once released", async () => {
+    const plaintext = randomBytes(40 * KIB64 + 999); // 2 full batches, then 8 segments and the final one
+    const opts = options();
+    const { ciphertext } = await encrypt(plaintext, opts);
+    const copies: Buffer[] = [];
+    const pooled: ArrayBufferLike[] = [];
+    // One read of everything: the decrypter cuts it into batches itself.
+    for await (const chunk of decryptStream(chunked(ciphertext, [ciphertext.length]), opts)) {
+      copies.push(Buffer.from(chunk)); // what a socket would have taken
+      const release = (chunk as Releasable)[RELEASE];
+      if (chunk.length === 16 * KIB64) {
+        expect(release).toBeTypeOf("function");
+        pooled.push(chunk.buffer);
+        release!();
+        release!(); // idempotent: the buffer goes back once
+      } else expect(release).toBeUndefined();
+    }
+    expect(Buffer.concat(copies).equals(plaintext)).toBe(true);
+    expect(copies.map((c) => c.length)).toEqual([16 * KIB64, 16 * KIB64, 8 * KIB64, 999]);
+    // The first batch's buffer came back and carried the second batch (same memory, a new view).
+    expect(pooled[1]).toBe(pooled[0]);
+  });
+});
+
+describe("BufferPool", () => {
+  it("keeps at most `keep` buffers of its size, wiped when it holds plaintext", () => {
+    const pool = new BufferPool(1024, 2, true);
+    const a = pool.take();
+    const b = pool.take();
+    const c = pool.take();
+    a.fill(7);
+    pool.give(a);
+    pool.give(b);
+    pool.give(c); // over `keep`: left to the collector
+    pool.give(Buffer.alloc(512)); // not its size
+    expect(pool.held).toBe(2);
+    const again = pool.take();
+    expect(again === a || again === b).toBe(true);
+    expect(a.every((byte) => byte === 0)).toBe(true);
+  });
+
+  it("lends the same buffer many times, a new view with its own release each time", () => {
+    const pool = new BufferPool(1024, 4, false);
+    const whole = pool.take();
+    const first = pool.lend(whole, 100);
+    first[RELEASE]!();
+    const second = pool.lend(pool.take(), 1024);
+    expect(second.buffer).toBe(whole.buffer);
+    expect(second).not.toBe(first);
+    expect(pool.held).toBe(0);
+    second[RELEASE]!();
+    first[RELEASE]!(); // already released: nothing happens
+    expect(pool.held).toBe(1);
   });
 });

@@ -8,6 +8,7 @@ import { constants, type Dirent } from "node:fs";
 import { access, mkdir, open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
+import { BufferPool } from "./buffer-pool.server";
 import {
   checkObjectKey,
   checkPrefix,
@@ -124,14 +125,29 @@ export class LocalStore implements ObjectStore {
  */
 async function* readAndClose(path: string, key: string, reads: ReadSizes): AsyncGenerator<Uint8Array, void, undefined> {
   let position = 0;
-  const shared = reads.reuse ? Buffer.allocUnsafeSlow(Math.max(reads.first, reads.next)) : null;
-  for (let size = reads.first; ; size = reads.next) {
-    const buffer = shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size);
-    const filled = await readAt(path, key, buffer, position);
-    position += filled;
-    if (filled > 0) yield filled === size ? buffer : buffer.subarray(0, filled);
-    if (filled < size) return;
+  const pool = reads.reuse ? readPool(Math.max(reads.first, reads.next)) : null;
+  const shared = pool?.take() ?? null;
+  try {
+    for (let size = reads.first; ; size = reads.next) {
+      const buffer = shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size);
+      const filled = await readAt(path, key, buffer, position);
+      position += filled;
+      if (filled > 0) yield filled === size ? buffer : buffer.subarray(0, filled);
+      if (filled < size) return;
+    }
+  } finally {
+    // The consumer is done with the last chunk once it ends or stops the iteration (ReadSizes.reuse): the buffer
+    // serves the next read of an object. An iterator that is dropped instead leaves it to the garbage collector.
+    if (shared) pool!.give(shared);
   }
+}
+
+/** Reused read buffers (ciphertext only), one pool per read size (buffer-pool.server.ts). */
+const readPools = new Map<number, BufferPool>();
+function readPool(size: number): BufferPool {
+  let pool = readPools.get(size);
+  if (!pool) readPools.set(size, (pool = new BufferPool(size, 32, false)));
+  return pool;
 }
 
 /** Fills `buffer` from `position` (less only at the end of the file), between one open and one close. */
