@@ -6,6 +6,8 @@
  * (same patch): the cache key must keep case sensitivity and end matching apart.
  */
 import { createRequire } from "node:module";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 
 // The CommonJS build, as the server runtime loads it (the browser build is not patched).
@@ -42,5 +44,31 @@ describe("route matching on the server", () => {
       expect(matchPath({ path: "/patients", end: false }, "/patients/7")?.pathnameBase).toBe("/patients");
       expect(matchPath("/images/:imageId/fichier", `/images/${i}/fichier`)?.params).toEqual({ imageId: String(i) });
     }
+  });
+});
+
+describe("route matching on the server, against the unpatched router", () => {
+  // The ESM build (dist/router.js, what the browser bundles) is not patched: it is the reference.
+  it("matches every path of the app's route table as upstream does", async () => {
+    const reference = (await import("@remix-run/router/dist/router.js")) as typeof import("@remix-run/router");
+    // The production build's route table (npm test builds first), nested as the server runtime nests it.
+    const build = (await import(pathToFileURL(resolve("build/server/index.js")).href)) as {
+      routes: Record<string, { id: string; parentId?: string; path?: string; index?: boolean; caseSensitive?: boolean }>;
+    };
+    type Node = { id: string; path?: string; index?: boolean; caseSensitive?: boolean; children?: Node[] };
+    const nest = (parentId?: string): Node[] =>
+      Object.values(build.routes)
+        .filter((r) => r.parentId === parentId)
+        .map((r) => ({ id: r.id, path: r.path, index: r.index, caseSensitive: r.caseSensitive, children: r.index ? undefined : nest(r.id) }));
+    const routes = nest(undefined) as Parameters<typeof matchRoutes>[0];
+    const pathnames = new Set(["/", "", "//", "/inconnu", "/inconnu/plus/loin", "/assets/x.js", "/favicon.svg"]);
+    for (const r of Object.values(build.routes)) {
+      if (!r.path) continue;
+      const concrete = r.path.replace(/:[\w-]+\??/g, "3f1c1b7e-8d3a-4c1e-9a57-0b6c2b1f9e21").replace(/\*$/, "a/b");
+      for (const p of [`/${concrete}`, `/${concrete}/`, `/${concrete.toUpperCase()}`, `//${concrete}`, `/${concrete}/en-trop`, `/x${concrete}`]) pathnames.add(p);
+    }
+    const ids = (m: ReturnType<typeof matchRoutes>) => m?.map((x) => `${x.route.id}${JSON.stringify(x.params)}`) ?? null;
+    expect(pathnames.size).toBeGreaterThan(300);
+    for (const pathname of pathnames) expect(ids(matchRoutes(routes, pathname)), pathname).toEqual(ids(reference.matchRoutes(routes, pathname)));
   });
 });
