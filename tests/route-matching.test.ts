@@ -50,7 +50,7 @@ describe("route matching on the server", () => {
 describe("route matching on the server, against the unpatched router", () => {
   // The ESM build (dist/router.js, what the browser bundles) is not patched: it is the reference.
   it("matches every path of the app's route table as upstream does", async () => {
-    const reference = (await import("@remix-run/router/dist/router.js")) as typeof import("@remix-run/router");
+    const reference = (await import("@remix-run/router/dist/router.js")) as unknown as typeof import("@remix-run/router");
     // The production build's route table (npm test builds first), nested as the server runtime nests it.
     const build = (await import(pathToFileURL(resolve("build/server/index.js")).href)) as {
       routes: Record<string, { id: string; parentId?: string; path?: string; index?: boolean; caseSensitive?: boolean }>;

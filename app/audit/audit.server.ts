@@ -9,7 +9,7 @@
  */
 import { and, asc, desc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { db } from "../db/db.server";
+import { connection, db } from "../db/db.server";
 import { CONTROL_MESSAGE, hasControlCharacter } from "../http/validation.server";
 import { auditEvents, OUTCOMES, type Outcome } from "../db/schema";
 import type { Actor } from "../accounts/actor";
@@ -99,8 +99,11 @@ let flushing = false;
 
 /** Appends rows in one statement (one transaction, one round trip); their ids, in order. */
 async function appendMany(rows: AppendRow[]): Promise<number[]> {
-  const [result] = rowsOf<{ ids: (string | number)[] | string }>(
-    await db.execute(sql`select nexus_audit_append_many(${JSON.stringify(rows)}::jsonb) as ids`),
+  // A named prepared statement: PostgreSQL parses and plans it once per connection, not once per batch.
+  const [result] = await connection.prepared<{ ids: (string | number)[] | string }>(
+    "nexus_audit_append_many",
+    "select nexus_audit_append_many($1::jsonb) as ids",
+    [JSON.stringify(rows)],
   );
   const ids = result!.ids;
   // node-postgres parses bigint[] into strings; PGlite may hand back the array literal.

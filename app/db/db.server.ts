@@ -21,6 +21,11 @@ export interface Connection {
   db: Database;
   kind: "postgres" | "pglite";
   ping(): Promise<void>;
+  /**
+   * Runs a statement drizzle cannot prepare (a function call, e.g. the audit append) as a named prepared statement
+   * on PostgreSQL — parsed and planned once per connection — and as a plain query on PGlite; returns its rows.
+   */
+  prepared<T>(name: string, text: string, values: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -107,6 +112,7 @@ async function openDatabase(options: DatabaseOptions): Promise<Connection> {
       db,
       kind: "postgres",
       ping: async () => void (await pool.query("select 1")),
+      prepared: async <T,>(name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as T[],
       close: () => pool.end(),
     };
   }
@@ -124,6 +130,7 @@ async function openDatabase(options: DatabaseOptions): Promise<Connection> {
     db,
     kind: "pglite",
     ping: async () => void (await client.query("select 1")),
+    prepared: async <T,>(_name: string, text: string, values: unknown[]) => (await client.query<T>(text, values)).rows,
     close: () => client.close(),
   };
 }

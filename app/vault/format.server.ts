@@ -192,7 +192,7 @@ export async function* decryptStream(
 
 /** Decrypted segments per chunk handed downstream (1 MiB of plaintext), and the pool of buffers for full batches. */
 const BATCH_SEGMENTS = 16;
-const plaintextPool = new BufferPool(BATCH_SEGMENTS * SEGMENT_SIZE, 32, true);
+const plaintextPool = new BufferPool(BATCH_SEGMENTS * SEGMENT_SIZE, 16, true);
 
 /** One buffer of the segments' plaintext: one of them as it is, a full batch in a pooled buffer, else a copy. */
 function batchOf(segments: Buffer[]): Buffer {

@@ -146,7 +146,7 @@ async function* readAndClose(path: string, key: string, reads: ReadSizes): Async
 const readPools = new Map<number, BufferPool>();
 function readPool(size: number): BufferPool {
   let pool = readPools.get(size);
-  if (!pool) readPools.set(size, (pool = new BufferPool(size, 32, false)));
+  if (!pool) readPools.set(size, (pool = new BufferPool(size, 16, false)));
   return pool;
 }
 
