@@ -298,6 +298,8 @@ export class BenchHarness {
         DicomWeb: { Enable: Boolean(dicomweb), Root: "/dicom-web/" },
         StorageCompression: false,
         HttpThreadsCount: 50,
+        // Orthanc keeps recently read or written files in RAM (128 MB by default since 1.10); BENCH_ORTHANC_STORAGE_CACHE_MB=0 turns it off.
+        MaximumStorageCacheSize: Number(process.env.BENCH_ORTHANC_STORAGE_CACHE_MB ?? 128),
       }),
     );
     const child = spawn(ORTHANC, [config], { stdio: ["ignore", "pipe", "pipe"] });
