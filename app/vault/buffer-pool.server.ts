@@ -10,9 +10,9 @@
  *
  * Reuse is opt-in and one-sided: a buffer goes back to its pool only through `release`, called by the one consumer
  * that knows it is done with it — the HTTP writer, once the socket has taken the bytes (http-edge.mjs), or the store
- * reader when its iterator ends. A consumer that never calls it (a test reading the body whole, the DICOMweb
- * multipart writer, the preview renderer) just leaves the buffer to the garbage collector: correctness never depends
- * on a release, only on no release coming early. Plaintext is wiped when its buffer comes back.
+ * reader when its iterator ends. A consumer that keeps a chunk and never calls it (a test reading a body whole, the
+ * preview renderer, the WADO-RS metadata reader) just leaves the buffer to the garbage collector: correctness never
+ * depends on a release, only on no release coming early. Plaintext is wiped when its buffer comes back.
  */
 
 /** The property a pooled chunk carries: calling it gives the chunk's memory back (idempotent). Shared with http-edge.mjs. */
