@@ -14,7 +14,7 @@
  * 1-minute load average beside each figure, then the per-stage breakdown of Nexus requests from its timing log
  * (NEXUS_TIMING=1: auth, policy, domain (database…), audit, decrypt, and the rest: render/stream).
  *
- *   npm run build && npm run bench:http                 BENCH_DURATION=10 (seconds per wrk run)
+ *   npm run build && npm run bench:http                 BENCH_DURATION=10 (seconds per wrk run), BENCH_REPEAT=1 (runs per load measure, median reported)
  * The PostgreSQL server is BENCH_ADMIN_URL, else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres.
  * Starting and stopping both servers is shared with bench:dicomweb (scripts/bench-servers.ts).
  */
@@ -95,6 +95,30 @@ async function wrk(server: Server, pathName: string, headers: Record<string, str
   if (!m) throw new Error(`no wrk report:\n${value}`);
   const [, requests, seconds, p50, p95, p99, errors] = m.map(Number) as number[];
   return { rps: requests! / seconds!, p50: p50!, p95: p95!, p99: p99!, errors: errors!, requests: requests!, load: load(), rss: { before, peak } };
+}
+
+/** BENCH_REPEAT=n: each load measure n times, Nexus and Orthanc alternating; the median run is reported, with every run's rate. */
+const REPEAT = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT ?? 1)));
+
+interface Repeated extends LoadResult {
+  /** Every run's rate, in run order. */
+  runs: number[];
+}
+
+function median(results: LoadResult[]): Repeated {
+  const sorted = [...results].sort((a, b) => a.rps - b.rps);
+  return { ...sorted[(sorted.length - 1) >> 1]!, runs: results.map((r) => r.rps) };
+}
+
+/** Nexus's and Orthanc's measure, BENCH_REPEAT times each, alternating (so a drift of the machine hits both alike). */
+async function repeated(nexus: () => Promise<LoadResult>, orthanc: (() => Promise<LoadResult>) | null) {
+  const n: LoadResult[] = [];
+  const o: LoadResult[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    n.push(await nexus());
+    if (orthanc) o.push(await orthanc());
+  }
+  return { n: median(n), o: orthanc ? median(o) : null };
 }
 
 interface BatchResult {
@@ -283,8 +307,9 @@ async function main(harness: BenchHarness) {
 
   const rows: { work: string; nexus: string; orthanc: string; ratio: string }[] = [];
   const mb = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
-  const loadLine = (r: LoadResult) =>
-    `${Math.round(r.rps).toLocaleString("en")} req/s; p50/p95/p99 ${r.p50.toFixed(1)}/${r.p95.toFixed(1)}/${r.p99.toFixed(1)} ms; ${r.errors} err; peak RSS ${mb(r.rss.peak)}; load ${r.load.toFixed(2)}`;
+  const runsOf = (r: Repeated) => (r.runs.length > 1 ? ` (median of ${r.runs.map((x) => Math.round(x).toLocaleString("en")).join(" · ")})` : "");
+  const loadLine = (r: Repeated) =>
+    `${Math.round(r.rps).toLocaleString("en")} req/s${runsOf(r)}; p50/p95/p99 ${r.p50.toFixed(1)}/${r.p95.toFixed(1)}/${r.p99.toFixed(1)} ms; ${r.errors} err; peak RSS ${mb(r.rss.peak)}; load ${r.load.toFixed(2)}`;
   const batchLine = (r: BatchResult, n: number) =>
     `${r.seconds.toFixed(2)} s; ${n - r.errors}/${n} ok${r.errors ? ` (${Object.entries(r.failures).map(([k, v]) => `${v}× ${k}`).join(", ")})` : ""}; RSS ${mb(r.rss.before)} → peak ${mb(r.rss.peak)} (+${mb(r.rss.peak - r.rss.before)}); load ${r.load.toFixed(2)}`;
   const phases: { name: string; from: number; to: number }[] = [];
@@ -296,14 +321,12 @@ async function main(harness: BenchHarness) {
   };
 
   await mark("GET 2 MiB image", async () => {
-    const n = await wrk(nexus, `/api/v1/images/${imageId}`, auth);
-    const o = orthanc ? await wrk(orthanc, `/instances/${orthancImage}/file`, {}) : null;
+    const { n, o } = await repeated(() => wrk(nexus, `/api/v1/images/${imageId}`, auth), orthanc ? () => wrk(orthanc, `/instances/${orthancImage}/file`, {}) : null);
     rows.push({ work: "GET one 2 MiB image, 16 connections", nexus: loadLine(n), orthanc: o ? loadLine(o) : "–", ratio: o ? `${(n.rps / o.rps).toFixed(2)}×` : "–" });
   }, "get")();
 
   await mark("JSON patient list", async () => {
-    const n = await wrk(nexus, "/api/v1/patients", auth);
-    const o = orthanc ? await wrk(orthanc, "/patients", {}) : null;
+    const { n, o } = await repeated(() => wrk(nexus, "/api/v1/patients", auth), orthanc ? () => wrk(orthanc, "/patients", {}) : null);
     rows.push({ work: "JSON patient list, 16 connections", nexus: loadLine(n), orthanc: o ? loadLine(o) : "–", ratio: o ? `${(n.rps / o.rps).toFixed(3)}×` : "–" });
   }, "json")();
 
@@ -354,7 +377,7 @@ async function main(harness: BenchHarness) {
   }, "big")();
 
   await mark("HTML page /patients", async () => {
-    const n = await wrk(nexus, "/patients", { Cookie: session });
+    const { n } = await repeated(() => wrk(nexus, "/patients", { Cookie: session }), null);
     rows.push({ work: "HTML page /patients, 16 connections", nexus: loadLine(n), orthanc: "–", ratio: "–" });
   }, "page")();
 
