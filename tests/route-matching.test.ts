@@ -72,3 +72,34 @@ describe("route matching on the server, against the unpatched router", () => {
     for (const pathname of pathnames) expect(ids(matchRoutes(routes, pathname)), pathname).toEqual(ids(reference.matchRoutes(routes, pathname)));
   });
 });
+
+describe("loaders and actions get the request as it came (patches/@remix-run+server-runtime+2.17.5.patch)", () => {
+  type Args = { request: Request };
+  const { callRouteLoader, callRouteAction } = createRequire(import.meta.url)("@remix-run/server-runtime/dist/data.js") as {
+    callRouteLoader(o: { loadContext: object; loader: (a: Args) => unknown; params: object; request: Request; routeId: string; singleFetch: boolean }): Promise<unknown>;
+    callRouteAction(o: { loadContext: object; action: (a: Args) => unknown; params: object; request: Request; routeId: string; singleFetch: boolean }): Promise<unknown>;
+  };
+  const seenBy = async (request: Request, singleFetch = true): Promise<Request> => {
+    let seen: Request | undefined;
+    await callRouteLoader({ loadContext: {}, loader: ({ request: r }) => ((seen = r), null), params: {}, request, routeId: "r", singleFetch });
+    return seen!;
+  };
+
+  it("passes the same Request to every loader when there is no parameter to strip (the session is then read once per page)", async () => {
+    const request = new Request("http://nexus.test/patients?q=Dupont");
+    expect(await seenBy(request)).toBe(request);
+    expect(await seenBy(request, false)).toBe(request);
+    let acted: Request | undefined;
+    const post = new Request("http://nexus.test/patients/nouveau", { method: "POST", body: "a=1", headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    await callRouteAction({ loadContext: {}, action: ({ request: r }) => ((acted = r), null), params: {}, request: post, routeId: "r", singleFetch: true });
+    expect(acted).toBe(post);
+    expect(await acted!.text()).toBe("a=1");
+  });
+
+  it("still strips `index`, `_routes` and `_data` into a copy", async () => {
+    const indexed = await seenBy(new Request("http://nexus.test/patients?index&q=Dupont&_routes=root"));
+    expect([...new URL(indexed.url).searchParams.keys()]).toEqual(["q"]);
+    const data = await seenBy(new Request("http://nexus.test/patients?_data=root&q=Dupont"), false);
+    expect([...new URL(data.url).searchParams.keys()]).toEqual(["q"]);
+  });
+});

@@ -112,8 +112,9 @@ export interface SessionState {
 
 /**
  * The session behind a request, read once per request: the root loader and the route's own loader (or action) get
- * the same answer from one read of the session and its account (two round trips fewer per page). Starting or
- * ending the session within the request forgets it.
+ * the same answer from one read of the session and its account (two round trips fewer per page). They get the same
+ * Request object thanks to patches/@remix-run+server-runtime+2.17.5.patch (without it each loader got a copy, and
+ * the session was read once per loader). Starting or ending the session within the request forgets it.
  */
 const statesByRequest = new WeakMap<Request, Promise<SessionState | null>>();
 
