@@ -21,9 +21,13 @@ export default function handleRequest(
 ) {
   return new Promise<Response>((resolve, reject) => {
     let failed = false;
+    // The render is aborted if it has not finished in time; the timer goes once the page has been written out (a
+    // timer left running kept every rendered page in memory for six seconds, and aborted it when long finished).
+    const timer = setTimeout(() => abort(), streamTimeout + 1000);
     const { pipe, abort } = renderToPipeableStream(<RemixServer context={remixContext} url={request.url} />, {
       onAllReady() {
         const body = new PassThrough();
+        body.once("close", () => clearTimeout(timer));
         responseHeaders.set("Content-Type", "text/html; charset=utf-8");
         resolve(
           new Response(createReadableStreamFromReadable(body), {
@@ -33,13 +37,15 @@ export default function handleRequest(
         );
         pipe(body);
       },
-      onShellError: reject,
+      onShellError(error: unknown) {
+        clearTimeout(timer);
+        reject(error);
+      },
       onError(error: unknown) {
         failed = true;
         log.error({ path: logPath(new URL(request.url).pathname), err: error instanceof Error ? error.message : String(error) }, "render error");
       },
     });
-    setTimeout(abort, streamTimeout + 1000);
   });
 }
 
