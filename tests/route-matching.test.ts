@@ -3,11 +3,12 @@
  * (patches/@remix-run+router+1.23.3.patch, applied by patch-package on install): a route added to an array after
  * its first match is therefore not seen — the server's routes never change, which is what makes the cache sound.
  * Without the patch (an install that skipped it) the second match below finds /b. Path patterns are compiled once
- * (same patch): the cache key must keep case sensitivity and end matching apart.
+ * (same patch): the cache key must keep case sensitivity and end matching apart. Branches that cannot match (another
+ * static start, another number of segments) are skipped (same patch): every path of the app's route table, with
+ * variants, must match as the unpatched router matches it. Loaders and actions get the request itself when there is
+ * nothing to strip (patches/@remix-run+server-runtime+2.17.5.patch).
  */
 import { createRequire } from "node:module";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 
 // The CommonJS build, as the server runtime loads it (the browser build is not patched).
@@ -51,18 +52,22 @@ describe("route matching on the server, against the unpatched router", () => {
   // The ESM build (dist/router.js, what the browser bundles) is not patched: it is the reference.
   it("matches every path of the app's route table as upstream does", async () => {
     const reference = (await import("@remix-run/router/dist/router.js")) as unknown as typeof import("@remix-run/router");
-    // The production build's route table (npm test builds first), nested as the server runtime nests it.
-    const build = (await import(pathToFileURL(resolve("build/server/index.js")).href)) as {
-      routes: Record<string, { id: string; parentId?: string; path?: string; index?: boolean; caseSensitive?: boolean }>;
+    // The app's route table as Remix builds it from app/routes (flat routes, as vite.config.ts leaves them) under the
+    // root route, nested as the server runtime nests it. Read from the files: importing the server build would open
+    // the database.
+    type Route = { id: string; parentId?: string; path?: string; index?: boolean; caseSensitive?: boolean };
+    const { flatRoutes } = createRequire(import.meta.url)("@remix-run/dev/dist/config/flat-routes.js") as {
+      flatRoutes(appDirectory: string): Record<string, Route>;
     };
+    const table: Record<string, Route> = { root: { id: "root", path: "" }, ...flatRoutes("app") };
     type Node = { id: string; path?: string; index?: boolean; caseSensitive?: boolean; children?: Node[] };
     const nest = (parentId?: string): Node[] =>
-      Object.values(build.routes)
+      Object.values(table)
         .filter((r) => r.parentId === parentId)
         .map((r) => ({ id: r.id, path: r.path, index: r.index, caseSensitive: r.caseSensitive, children: r.index ? undefined : nest(r.id) }));
     const routes = nest(undefined) as Parameters<typeof matchRoutes>[0];
     const pathnames = new Set(["/", "", "//", "/inconnu", "/inconnu/plus/loin", "/assets/x.js", "/favicon.svg"]);
-    for (const r of Object.values(build.routes)) {
+    for (const r of Object.values(table)) {
       if (!r.path) continue;
       const concrete = r.path.replace(/:[\w-]+\??/g, "3f1c1b7e-8d3a-4c1e-9a57-0b6c2b1f9e21").replace(/\*$/, "a/b");
       const doubled = concrete.replace("/", "//");
