@@ -23,11 +23,11 @@ export default function handleRequest(
     let failed = false;
     // The render is aborted if it has not finished in time; the timer goes once the page has been written out (a
     // timer left running kept every rendered page in memory for six seconds, and aborted it when long finished).
-    const timer = setTimeout(() => abort(), streamTimeout + 1000);
+    const deadline: { timer?: ReturnType<typeof setTimeout> } = {};
     const { pipe, abort } = renderToPipeableStream(<RemixServer context={remixContext} url={request.url} />, {
       onAllReady() {
         const body = new PassThrough();
-        body.once("close", () => clearTimeout(timer));
+        body.once("close", () => clearTimeout(deadline.timer));
         responseHeaders.set("Content-Type", "text/html; charset=utf-8");
         resolve(
           new Response(createReadableStreamFromReadable(body), {
@@ -38,7 +38,7 @@ export default function handleRequest(
         pipe(body);
       },
       onShellError(error: unknown) {
-        clearTimeout(timer);
+        clearTimeout(deadline.timer);
         reject(error);
       },
       onError(error: unknown) {
@@ -46,6 +46,7 @@ export default function handleRequest(
         log.error({ path: logPath(new URL(request.url).pathname), err: error instanceof Error ? error.message : String(error) }, "render error");
       },
     });
+    deadline.timer = setTimeout(abort, streamTimeout + 1000);
   });
 }
 
