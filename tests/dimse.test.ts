@@ -15,10 +15,11 @@ import { missing, run, startOrthanc, ORTHANC, DICOMWEB_PLUGIN, type Orthanc } fr
 import { startServer, type RunningServer } from "./helpers/server";
 
 const SLOW = 90_000;
-// Ports from this work's range (47000–47999), loopback only.
-const NEXUS_DICOM_PORT = 47104;
-const ORTHANC_HTTP_PORT = 47142;
-const ORTHANC_DICOM_PORT = 47143;
+// Ports from this work's range (27000–27999), loopback only: below Linux's ephemeral range (32768–60999), where an
+// outgoing connection of another test could hold one and make Orthanc's or Nexus's listen fail.
+const NEXUS_DICOM_PORT = 27104;
+const ORTHANC_HTTP_PORT = 27142;
+const ORTHANC_DICOM_PORT = 27143;
 
 let server: RunningServer | undefined;
 let base = "";

@@ -11,10 +11,10 @@ import { startOwnServer, type OwnServer } from "./helpers/own-server";
 import { DICOMWEB_PLUGIN, missing, ORTHANC, startOrthanc, type Orthanc } from "./helpers/peers";
 import { finalExam, token, waitFor, type OutboxEntry } from "./helpers/push";
 
-// This file's ports (47500–47549): nothing listens on DEAD_PORT; Orthanc takes the other two in the second part.
-const DEAD_PORT = 47500;
-const ORTHANC_HTTP = 47501;
-const ORTHANC_DICOM = 47502;
+// This file's ports (27500–27549): nothing listens on DEAD_PORT; Orthanc takes the other two in the second part.
+const DEAD_PORT = 27500;
+const ORTHANC_HTTP = 27501;
+const ORTHANC_DICOM = 27502;
 
 interface AuditEvent {
   action: string;

@@ -142,18 +142,18 @@ describe("pushing the SR to the PACS", () => {
       console.log(`skipped: ${absent} (Orthanc) is not installed`);
       return ctx.skip();
     }
-    const orthanc = await startOrthanc({ httpPort: 47312, dicomPort: 47313 });
+    const orthanc = await startOrthanc({ httpPort: 27312, dicomPort: 27313 });
     try {
       const attempts: { attempt: number; ok: boolean; detail: string }[] = [];
       // A wrong port first: the attempt fails and is reported, then the right one.
-      const refused = await pushToPacs(sr, { host: "127.0.0.1", port: 47319, calledAe: "ORTHANC", callingAe: "NEXUS" }, {
+      const refused = await pushToPacs(sr, { host: "127.0.0.1", port: 27319, calledAe: "ORTHANC", callingAe: "NEXUS" }, {
         attempts: 2,
         backoffMs: 50,
         onAttempt: (attempt, o) => void attempts.push({ attempt, ...o }),
       });
       expect(refused.ok).toBe(false);
       expect(attempts.map((a) => a.attempt)).toEqual([1, 2]);
-      const pushed = await pushToPacs(sr, { host: "127.0.0.1", port: 47313, calledAe: "ORTHANC", callingAe: "NEXUS" }, { backoffMs: 50 });
+      const pushed = await pushToPacs(sr, { host: "127.0.0.1", port: 27313, calledAe: "ORTHANC", callingAe: "NEXUS" }, { backoffMs: 50 });
       expect(pushed, JSON.stringify(pushed)).toMatchObject({ ok: true, attempts: 1 });
       const found = await orthanc.rest("POST", "/tools/find", { Level: "Instance", Query: { StudyInstanceUID: study, Modality: "SR" } });
       expect(found.body).toHaveLength(1);

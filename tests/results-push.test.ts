@@ -12,8 +12,8 @@ import { startOwnServer, type OwnServer } from "./helpers/own-server";
 import { startServer, type RunningServer } from "./helpers/server";
 import { DICOMWEB_PLUGIN, missing, ORTHANC, startOrthanc, type Orthanc } from "./helpers/peers";
 
-const ORTHANC_HTTP = 47310;
-const ORTHANC_DICOM = 47311;
+const ORTHANC_HTTP = 27310;
+const ORTHANC_DICOM = 27311;
 
 const absent = missing(ORTHANC, DICOMWEB_PLUGIN);
 let server: OwnServer | null = null;
@@ -144,7 +144,7 @@ describe("giving up", () => {
 
   it("after PACS_PUSH_ATTEMPTS refused attempts the report is `failed`, each attempt audited; no CAD SR without AI", { timeout: 180_000 }, async () => {
     // Nothing listens on this port of the test's range: every association is refused.
-    own = await startOwnServer({ PACS_PUSH: "DEAD@127.0.0.1:47320", PACS_PUSH_ATTEMPTS: "2", PACS_PUSH_BACKOFF_MS: "100", PACS_PUSH_POLL_MS: "100" });
+    own = await startOwnServer({ PACS_PUSH: "DEAD@127.0.0.1:27320", PACS_PUSH_ATTEMPTS: "2", PACS_PUSH_BACKOFF_MS: "100", PACS_PUSH_POLL_MS: "100" });
     const at = own.url;
     const [doctorA, adminA, patientA] = await Promise.all(["doctor@demo.nexus", "admin@demo.nexus", "patient@demo.nexus"].map((e) => token(at, e)));
     const { examId: exam } = await finalExam(at, doctorA!, patientA!);

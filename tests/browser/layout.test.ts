@@ -202,7 +202,7 @@ describe.skipIf(!hasChromium)("every page at 390 px and 1440 px: no horizontal o
 
 /**
  * The PACS push page with entries in every status it can reach without a PACS (a server of its own whose PACS_PUSH
- * names a port where nothing listens, in this file's range 47500–47549): failed entries with their outcome and the
+ * names a port where nothing listens, in this file's range 27500–27549): failed entries with their outcome and the
  * re-send button, and one queued again (pending, with its next attempt).
  */
 describe.skipIf(!hasChromium)("the PACS push page with entries, at 390 px and 1440 px", () => {
@@ -210,7 +210,7 @@ describe.skipIf(!hasChromium)("the PACS push page with entries, at 390 px and 14
   let own: OwnServer | null = null;
 
   beforeAll(async () => {
-    own = await startOwnServer({ PACS_PUSH: "PACS_RADIO_B@127.0.0.1:47503", PACS_PUSH_ATTEMPTS: "1", PACS_PUSH_BACKOFF_MS: "100", PACS_PUSH_POLL_MS: "100" });
+    own = await startOwnServer({ PACS_PUSH: "PACS_RADIO_B@127.0.0.1:27503", PACS_PUSH_ATTEMPTS: "1", PACS_PUSH_BACKOFF_MS: "100", PACS_PUSH_POLL_MS: "100" });
     const [doctor, patient, admin] = await Promise.all(["doctor@demo.nexus", "patient@demo.nexus", "admin@demo.nexus"].map((e) => token(own!.url, e)));
     const { examId } = await finalExam(own.url, doctor!, patient!, { ai: true });
     await waitFor("failed reports", async () => {
