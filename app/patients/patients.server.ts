@@ -1,5 +1,5 @@
 /** Patients and their care teams. Intake consents are recorded with the doctor as recorder. */
-import { and, desc, eq, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, or, sql, type Placeholder, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import type { Actor } from "../accounts/actor";
 import { createUser, EmailTakenError, temporaryPassword } from "../accounts/users.server";
@@ -163,15 +163,19 @@ export function searchCondition(q: string): SQL | undefined {
   return or(sql`upper(${patients.ipp}) = ${query.toUpperCase()}`, byName);
 }
 
+/** A doctor's care-team patients, newest first (500 at most), those `search` matches when it is given. */
+function careTeamList(doctorId: string | Placeholder, search?: SQL) {
+  return db
+    .select(summaryColumns)
+    .from(patients)
+    .innerJoin(careTeam, eq(careTeam.patientId, patients.id))
+    .where(and(eq(careTeam.doctorId, doctorId), search))
+    .orderBy(desc(patients.createdAt))
+    .limit(500);
+}
+
 /** A doctor's list without a search, the most asked (every visit of /patients): a prepared statement. */
-const careTeamPatients = db
-  .select(summaryColumns)
-  .from(patients)
-  .innerJoin(careTeam, eq(careTeam.patientId, patients.id))
-  .where(eq(careTeam.doctorId, sql.placeholder("doctorId")))
-  .orderBy(desc(patients.createdAt))
-  .limit(500)
-  .prepare("nexus_care_team_patients");
+const careTeamPatients = careTeamList(sql.placeholder("doctorId")).prepare("nexus_care_team_patients");
 
 /**
  * The patients a list may show, in the scope the policy gives (`listScope`): a doctor's care team, or the
@@ -180,16 +184,7 @@ const careTeamPatients = db
  */
 export async function listPatients(scope: ListScope, q?: string): Promise<PatientSummary[]> {
   const search = q ? searchCondition(q) : undefined;
-  if (scope.kind === "careTeam" && !search) return careTeamPatients.execute({ doctorId: scope.doctorId });
-  if (scope.kind === "careTeam") {
-    return db
-      .select(summaryColumns)
-      .from(patients)
-      .innerJoin(careTeam, eq(careTeam.patientId, patients.id))
-      .where(and(eq(careTeam.doctorId, scope.doctorId), search))
-      .orderBy(desc(patients.createdAt))
-      .limit(500);
-  }
+  if (scope.kind === "careTeam") return search ? careTeamList(scope.doctorId, search) : careTeamPatients.execute({ doctorId: scope.doctorId });
   if (scope.kind === "directory") return db.select(summaryColumns).from(patients).where(search).orderBy(desc(patients.createdAt)).limit(500);
   return [];
 }
