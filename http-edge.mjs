@@ -148,8 +148,7 @@ async function writeBody(body, res) {
         return;
       }
       // A pooled chunk (app/vault/buffer-pool.server.ts) goes back to its pool once the socket has taken its bytes.
-      const release = value[RELEASE];
-      if (!(release ? res.write(value, () => release()) : res.write(value))) {
+      if (!res.write(value, value[RELEASE])) {
         await new Promise((resolve) => {
           const resume = () => {
             res.off("drain", resume);
