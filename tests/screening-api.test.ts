@@ -115,6 +115,30 @@ describe("patients with an identity", () => {
   });
 });
 
+describe("views of one study arriving at once", () => {
+  it("file into one exam: the exam is found or created in the image row's own statement", { timeout: SLOW }, async () => {
+    const ipp = newIpp();
+    const created = await createPatient(doctor, { displayName: "Anne Concurrente", ipp, birthDate: "1958-05-17", sex: "F", consents: { care: true } } as never);
+    const header = { id: ipp, name: "CONCURRENTE^ANNE", birthDate: "19580517", sex: "F" };
+    const study = uid();
+    const views = (["R", "L"] as const).flatMap((laterality) => ["CC", "MLO"].map((v) => ({ laterality, v })));
+    // Two rounds of the four views at once: the first creates the exam in a race, the second finds it in one.
+    const examIds = new Set<string>();
+    for (const round of [1, 2]) {
+      const results = await Promise.all(
+        views.map(({ laterality, v }) => upload(doctor, created.id, view({ patient: header, studyInstanceUid: study, studyDate: "20261201", laterality, view: v }))),
+      );
+      for (const res of results) expect(res.status, `round ${round}: ${JSON.stringify(res.body)}`).toBe(201);
+      for (const res of results) examIds.add(res.body.examId);
+      expect(examIds.size, `round ${round}`).toBe(1);
+    }
+    const exams = await api("GET", `/api/v1/patients/${created.id}/exams`, { token: doctor });
+    expect(exams.status).toBe(200);
+    expect(exams.body.exams).toHaveLength(1);
+    expect(exams.body.exams[0]).toMatchObject({ id: [...examIds][0], date: "2026-12-01" });
+  });
+});
+
 describe("four-view DICOM exams", () => {
   const study = uid();
   let examId = "";

@@ -69,12 +69,15 @@ function checkFields(fields: UploadFields): { laterality?: Laterality; view?: Vi
 
 /** The record's identity, as the identity check compares it. */
 export async function identityRecord(patientId: string): Promise<IdentityRecord | null> {
-  const [row] = await db
-    .select({ displayName: patients.displayName, ipp: patients.ipp, ins: patients.ins, birthDate: patients.birthDate, sex: patients.sex })
-    .from(patients)
-    .where(eq(patients.id, patientId));
+  const [row] = await identityById.execute({ patientId });
   return row ?? null;
 }
+/** Read on every arrival: prepared once (planned once per connection). */
+const identityById = db
+  .select({ displayName: patients.displayName, ipp: patients.ipp, ins: patients.ins, birthDate: patients.birthDate, sex: patients.sex })
+  .from(patients)
+  .where(eq(patients.id, sql.placeholder("patientId")))
+  .prepare("nexus_identity_by_patient");
 
 /** 409 `identity_mismatch`, naming the fields; audited as a denial (nothing is stored). */
 export function identityMismatch(fields: readonly IdentityField[]): HttpError {
@@ -146,26 +149,28 @@ export function examAdmission(options: AdmissionOptions): Admission {
       presentationIntent: exam.presentationIntent ?? null,
       identityNotice,
     };
-    return async (tx) => {
-      const examId = exam.studyInstanceUid
-        ? await examOfStudy(tx, options, exam.studyInstanceUid, normaliseDate(exam.studyDate) ?? today(), exam.accessionNumber)
-        : (fields.examId ?? (await todaysExam(tx, options)));
-      return { ...placement, examId };
-    };
+    if (exam.studyInstanceUid) {
+      return { placement, exam: examOfStudy(options, exam.studyInstanceUid, normaliseDate(exam.studyDate) ?? today(), exam.accessionNumber) };
+    }
+    if (fields.examId) return { placement: { ...placement, examId: fields.examId } };
+    return async (tx) => ({ ...placement, examId: await todaysExam(tx, options) });
   };
 }
 
-/** The patient's exam of that StudyInstanceUID, created on first arrival (concurrent arrivals agree). */
-async function examOfStudy(tx: Tx, o: AdmissionOptions, studyUid: string, date: string, accession?: string): Promise<string> {
-  await tx
-    .insert(exams)
-    .values({ patientId: o.patientId, studyInstanceUid: studyUid, date, accessionNumber: accession ?? null, createdBy: o.actor.id })
-    .onConflictDoNothing({ target: [exams.patientId, exams.studyInstanceUid] });
-  const [row] = await tx
-    .select({ id: exams.id })
-    .from(exams)
-    .where(and(eq(exams.patientId, o.patientId), eq(exams.studyInstanceUid, studyUid)));
-  return row!.id;
+/**
+ * The patient's exam of that StudyInstanceUID, created on first arrival, as a CTE of the image row's insert (one
+ * statement). An arrival that finds the exam there updates the key to itself, so that the row is returned even when
+ * a concurrent arrival created it after this statement's snapshot (`do nothing` would return no row then).
+ */
+function examOfStudy(o: AdmissionOptions, studyUid: string, date: string, accession?: string) {
+  const cte = db.$with("exam_of_study").as(
+    db
+      .insert(exams)
+      .values({ patientId: o.patientId, studyInstanceUid: studyUid, date, accessionNumber: accession ?? null, createdBy: o.actor.id })
+      .onConflictDoUpdate({ target: [exams.patientId, exams.studyInstanceUid], set: { studyInstanceUid: sql`excluded.study_instance_uid` } })
+      .returning({ id: exams.id }),
+  );
+  return { with: cte, id: sql`(select ${cte.id} from ${cte})` };
 }
 
 /** Today's exam of the patient (the latest dated today), or a new one with a generated StudyInstanceUID. */

@@ -7,7 +7,7 @@
  * Erasure: wrapped key deleted first (crypto-shredding), then the object, then the row marked.
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
-import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray, sql, type SQL, type WithSubquery } from "drizzle-orm";
 import { db } from "../db/db.server";
 import { exams, images, patients, predictions, readings, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
@@ -59,11 +59,20 @@ export type Placement = Partial<
 export type Tx = Parameters<Parameters<typeof db.transaction>[0]>[0];
 
 /**
- * Decides, from what the upload is (sniffed) and its first bytes, whether and where it is filed — before any byte
- * is stored. It may throw an HttpError to refuse (e.g. 409 `identity_mismatch`); it returns the step that runs in
- * the row's transaction (e.g. finding or creating the exam) and gives the row's placement columns.
+ * Where an admitted upload is filed, decided before its bytes are stored: either its placement columns with, when
+ * its exam is found or created on the way (a DICOM study), a CTE that does it within the row's own insert — one
+ * statement, no transaction — and the expression of its id; or a step that needs the row's transaction (e.g. a lock
+ * first) and gives the placement columns.
  */
-export type Admission = (kind: SniffResult, head: Buffer) => Promise<(tx: Tx) => Promise<Placement>>;
+export type Filing =
+  | { placement: Placement; exam?: { with: WithSubquery; id: SQL } }
+  | ((tx: Tx) => Promise<Placement>);
+
+/**
+ * Decides, from what the upload is (sniffed) and its first bytes, whether and where it is filed — before any byte
+ * is stored. It may throw an HttpError to refuse (e.g. 409 `identity_mismatch`).
+ */
+export type Admission = (kind: SniffResult, head: Buffer) => Promise<Filing>;
 
 export { MAX_UPLOAD_BYTES };
 const fail = (status: number, code: VaultErrorCode, headers?: Record<string, string>) =>
@@ -196,31 +205,43 @@ export class Vault {
         asStorageError(err);
       }
       const result = await encrypted.result();
+      const row = {
+        id,
+        patientId: input.patientId,
+        uploadedBy: input.uploadedBy,
+        contentType: kind.contentType,
+        size: result.plaintextSize,
+        sha256: result.sha256,
+        width,
+        height,
+        bitDepth: kind.contentType === "image/png" ? kind.bitDepth : kind.contentType === "application/dicom" ? (kind.metadata?.bitsStored ?? null) : 8,
+        dicom: kind.contentType === "application/dicom" ? kind.metadata : null,
+        storageKey: key,
+        ciphertextSize: result.ciphertextSize,
+        formatVersion: FORMAT_VERSION,
+        keyId: wrapped.keyId,
+        wrappedKey: wrapped.wrappedKey,
+        encryptedName: input.fileName ? sealName(dataKey, id, input.fileName.slice(0, 255)) : null,
+      };
       let placement: Placement = {};
       try {
         // The placement (e.g. the exam found or created) and the row commit together, or neither does.
-        await db.transaction(async (tx) => {
-          placement = place ? await place(tx) : {};
-          await tx.insert(images).values({
-            id,
-            patientId: input.patientId,
-            uploadedBy: input.uploadedBy,
-            contentType: kind.contentType,
-            size: result.plaintextSize,
-            sha256: result.sha256,
-            width,
-            height,
-            bitDepth: kind.contentType === "image/png" ? kind.bitDepth : kind.contentType === "application/dicom" ? (kind.metadata?.bitsStored ?? null) : 8,
-            dicom: kind.contentType === "application/dicom" ? kind.metadata : null,
-            storageKey: key,
-            ciphertextSize: result.ciphertextSize,
-            formatVersion: FORMAT_VERSION,
-            keyId: wrapped.keyId,
-            wrappedKey: wrapped.wrappedKey,
-            encryptedName: input.fileName ? sealName(dataKey, id, input.fileName.slice(0, 255)) : null,
-            ...placement,
+        if (typeof place === "function") {
+          await db.transaction(async (tx) => {
+            placement = await place(tx);
+            await tx.insert(images).values({ ...row, ...placement });
           });
-        });
+        } else if (place?.exam) {
+          const [inserted] = await db
+            .with(place.exam.with)
+            .insert(images)
+            .values({ ...row, ...place.placement, examId: place.exam.id })
+            .returning({ examId: images.examId });
+          placement = { ...place.placement, examId: inserted!.examId };
+        } else {
+          placement = place?.placement ?? {};
+          await db.insert(images).values({ ...row, ...placement });
+        }
       } catch (err) {
         // The object without its row would be an orphan: remove it (the sweep catches it if this fails too).
         await this.store.delete(key).catch(() => undefined);
