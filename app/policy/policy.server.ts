@@ -10,7 +10,7 @@ import type { Actor } from "../accounts/actor";
 import type { PurposeOfUse } from "../audit/purpose";
 import type { Role } from "../db/schema";
 import { consentOf } from "../consent/consent.server";
-import { isInCareTeam } from "../patients/care-team.server";
+import { careTeamConsent, isInCareTeam } from "../patients/care-team.server";
 
 export type Resource =
   | { type: "app" }
@@ -153,12 +153,17 @@ const imageViewer: Rule = async (actor, resource) => {
     const care = await consentOf(patientId, "care");
     return care.granted ? ALLOW : deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
   }
-  const team = await careTeamDoctor(actor, resource);
-  if (!team.allowed) return team;
-  const care = await consentOf(patientId!, "care");
-  if (care.granted) return ALLOW;
-  return deny(care.updatedAt ? REASONS.careRevoked : REASONS.careNeverGiven);
+  return careTeamUnderConsent(actor, patientId, "care", REASONS.careRevoked, REASONS.careNeverGiven);
 };
+
+/** A doctor of the care team, while the patient's consent to `purpose` is live (both read in one round trip). */
+async function careTeamUnderConsent(actor: Actor, patientId: string | undefined, purpose: "care" | "ai_analysis", revoked: string, neverGiven: string): Promise<Decision> {
+  if (!patientId || actor.role !== "doctor") return deny(REASONS.role);
+  const { member, consent } = await careTeamConsent(actor.id, patientId, purpose);
+  if (!member) return deny(REASONS.careTeam);
+  if (consent.granted) return ALLOW;
+  return deny(consent.updatedAt ? revoked : neverGiven);
+}
 
 /** A reading: a doctor of the care team while the patient's `care` consent is live (checked at every step). */
 const careReader: Rule = async (actor, resource) => (actor.role === "doctor" ? imageViewer(actor, resource) : deny(REASONS.role));
@@ -181,13 +186,8 @@ const researchImage: Rule = async (actor, resource) => {
 };
 
 /** An AI reading: a doctor of the care team, while the patient's `ai_analysis` consent is live. */
-const aiAnalysis: Rule = async (actor, resource) => {
-  const team = await careTeamDoctor(actor, resource);
-  if (!team.allowed) return team;
-  const ai = await consentOf(patientOf(resource)!, "ai_analysis");
-  if (ai.granted) return ALLOW;
-  return deny(ai.updatedAt ? REASONS.aiRevoked : REASONS.aiNeverGiven);
-};
+const aiAnalysis: Rule = (actor, resource) =>
+  careTeamUnderConsent(actor, patientOf(resource), "ai_analysis", REASONS.aiRevoked, REASONS.aiNeverGiven);
 
 /** A doctor of the patient's care team, or the patient themself. */
 const patientRecord: Rule = async (actor, resource) => {
