@@ -110,3 +110,37 @@ describe("loaders and actions get the request as it came (patches/@remix-run+ser
     expect([...new URL(data.url).searchParams.keys()]).toEqual(["q"]);
   });
 });
+
+describe("the static render's routes are built once (patches/react-router-dom+6.30.4.patch, @remix-run+react+2.17.5.patch)", () => {
+  // The CommonJS build, as @remix-run/react's RemixServer loads it on the server.
+  const { createStaticRouter } = createRequire(import.meta.url)("react-router-dom/server") as typeof import("react-router-dom/server");
+  type Context = Parameters<typeof createStaticRouter>[1];
+  const routes = [{ id: "root", path: "/", children: [{ id: "list", index: true }, { id: "one", path: "patients/:id" }] }];
+  const contextAt = (pathname: string, params: Record<string, string>, ids: string[]): Context =>
+    ({
+      basename: "/",
+      location: { pathname, search: "", hash: "", state: null, key: "default" },
+      matches: ids.map((id) => ({ params, pathname, pathnameBase: pathname, route: { id } })),
+      loaderData: {},
+      actionData: null,
+      errors: null,
+      statusCode: 200,
+      loaderHeaders: {},
+      actionHeaders: {},
+      activeDeferreds: null,
+    }) as unknown as Context;
+
+  it("converts a routes array once, and still gives each render its own matches", () => {
+    const first = createStaticRouter(routes, contextAt("/patients/7", { id: "7" }, ["root", "one"]));
+    const second = createStaticRouter(routes, contextAt("/", {}, ["root", "list"]));
+    // The same data routes (so route matching during the render finds its cached branches)…
+    expect(second.routes).toBe(first.routes);
+    // …and each router its own location and matches, on the converted routes.
+    expect(first.state.matches.map((m) => [m.route.id, m.params])).toEqual([["root", { id: "7" }], ["one", { id: "7" }]]);
+    expect(second.state.matches.map((m) => [m.route.id, m.params])).toEqual([["root", {}], ["list", {}]]);
+    expect(second.state.matches[1]!.route).toBe(second.routes[0]!.children![0]);
+    expect(second.state.location.pathname).toBe("/");
+    // Another routes array (another build) is converted afresh.
+    expect(createStaticRouter([...routes], contextAt("/", {}, ["root", "list"])).routes).not.toBe(first.routes);
+  });
+});
