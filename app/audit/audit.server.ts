@@ -120,7 +120,7 @@ function isDataError(error: unknown): boolean {
 /**
  * Group commit: sends every waiting event in one append statement while none is in flight, and keeps doing so until
  * the queue is empty. An idle writer's event therefore leaves at once; events that arrive while a statement is in
- * flight ride together on the next one. A batch refused because of one event's data is retried one event at a
+ * flight (or as its writers are answered) ride together on the next one. A batch refused because of one event's data is retried one event at a
  * time, so a bad event fails alone.
  */
 async function flush(): Promise<void> {
@@ -134,16 +134,20 @@ async function flush(): Promise<void> {
       } catch (error) {
         if (batch.length === 1 || !isDataError(error)) {
           for (const w of batch) w.reject(error);
-          continue;
-        }
-        for (const w of batch) {
-          try {
-            w.resolve((await appendMany([w.row]))[0]!);
-          } catch (alone) {
-            w.reject(alone);
+        } else {
+          for (const w of batch) {
+            try {
+              w.resolve((await appendMany([w.row]))[0]!);
+            } catch (alone) {
+              w.reject(alone);
+            }
           }
         }
       }
+      // The next batch is cut once the event loop has turned: the code just answered, and whatever it records next,
+      // runs first. Cut at once, it left with the one event already waiting and every writer answered now waited for
+      // that statement too (batches of 15 and 1 in turn under 16 writers: two statements per event's wait).
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
     flushing = false;
