@@ -194,6 +194,7 @@ export async function storeForPatient(
     fields: override ? { identityOverride: override.reason.trim().slice(0, 500) || undefined } : {},
     allowOverride: Boolean(override),
     onOverride: override?.onOverride,
+    record: patient,
   });
   return vault.storeImage({ patientId: patient.id, uploadedBy: actor.id, fileName: null, data: all, admit });
 }

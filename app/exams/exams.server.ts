@@ -100,13 +100,20 @@ export interface AdmissionOptions {
   allowOverride: boolean;
   /** Called for each file filed through an override, with its fields and the typed reason (for the audit event). */
   onOverride?: (fields: IdentityField[], reason: string) => void;
+  /** The record as this request already read it (DICOMweb and DIMSE find the patient first); read here otherwise. */
+  record?: IdentityRecord;
 }
 
 /** The vault admission of an upload: identity check, then exam/laterality/view placement (see module comment). */
 export function examAdmission(options: AdmissionOptions): Admission {
+  // The record is read while the body's first bytes arrive (the request is authorised by now), not after them: one
+  // round trip less on the path of every upload. Later files of the same request read it again.
+  let prefetched: Promise<IdentityRecord | null> | undefined = options.record ? undefined : identityRecord(options.patientId);
+  prefetched?.catch(() => {}); // awaited by the first file; a request that ends before it must not leave a rejection unhandled
   return async (kind, head) => {
     const fields = checkFields(options.fields);
-    const record = await identityRecord(options.patientId);
+    const record = options.record ?? (await (prefetched ?? identityRecord(options.patientId)));
+    prefetched = undefined;
     if (!record) throw new HttpError(404, "not_found", "Patient introuvable.");
     let headers: DicomHeaders = { identity: {}, exam: {} };
     let identityNotice: string | null = null;
