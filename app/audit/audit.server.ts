@@ -120,8 +120,8 @@ function isDataError(error: unknown): boolean {
 /**
  * Group commit: sends every waiting event in one append statement while none is in flight, and keeps doing so until
  * the queue is empty. An idle writer's event therefore leaves at once; events that arrive while a statement is in
- * flight (or as its writers are answered) ride together on the next one. A batch refused because of one event's data is retried one event at a
- * time, so a bad event fails alone.
+ * flight (or as its writers are answered) ride together on the next one. A batch refused because of one event's
+ * data is retried one event at a time, so a bad event fails alone.
  */
 async function flush(): Promise<void> {
   flushing = true;
