@@ -47,6 +47,22 @@ describe("audit writer", () => {
     expect(after).toMatchObject({ ok: true, checked: before.checked + 40 });
   });
 
+  it("gathers writers that record one event after another into whole batches", async () => {
+    // 16 writers, 10 events each, each waiting for its last: one statement (one transaction) per round once started.
+    // Cutting the next batch before the writers just answered had recorded again gave batches of 15 and 1 in turn.
+    const action = `rounds.${randomUUID()}`;
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, w) => {
+        for (let i = 0; i < 10; i++) await record({ actor, action, outcome: "allowed", reason: `w${w}.${i}`, info });
+      }),
+    );
+    const { rows } = await db.execute(sql`select count(distinct xmin::text)::int as txs, count(*)::int as n from audit_events where action = ${action}`);
+    const { txs, n } = (rows as { txs: number; n: number }[])[0]!;
+    expect(n).toBe(160);
+    expect(txs, "about one statement per round of 16 events").toBeLessThanOrEqual(12);
+    expect((await verifyChain()).ok).toBe(true);
+  });
+
   it("refuses UPDATE, DELETE and TRUNCATE through the database triggers", async () => {
     const [id] = await someEvents(1);
     // drizzle wraps the database error: the trigger's message is in `cause`.
