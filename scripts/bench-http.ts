@@ -317,6 +317,7 @@ async function main(harness: BenchHarness) {
     if (!wanted(phase)) return;
     const from = timingLines().length;
     await fn();
+    await new Promise((resolve) => setTimeout(resolve, 300)); // access-log lines are written in batches within 100 ms
     phases.push({ name, from, to: timingLines().length });
   };
 

@@ -3,6 +3,7 @@
  * that is not the test client's) shows that each request leaves one pino JSON line with its X-Request-Id, and that
  * no line carries a body, a query string, a password, a token or an id from the path; that X-Forwarded-For from
  * an untrusted peer is ignored in the audit event; and that the app's logger redacts what must never be logged.
+ * The server also runs with NEXUS_TIMING=1 (the benchmarks' stage timings): an image read's line carries each stage.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { createLogger, logPath } from "../app/log.server";
 import { DEMO_PASSWORD } from "./helpers/http";
+import { png8 } from "./helpers/images";
 import { startServer, type RunningServer } from "./helpers/server";
 
 let server: RunningServer | undefined;
@@ -28,6 +30,7 @@ beforeAll(async () => {
     DATA_DIR: dataDir,
     NEXUS_DEMO: "1",
     NEXUS_ACCESS_LOG: "1",
+    NEXUS_TIMING: "1",
     NEXUS_MASTER_KEYS: inject("masterKeys"),
     // The proxy is elsewhere: this client (loopback) may not set the client address.
     TRUST_PROXY: "10.9.8.7",
@@ -94,6 +97,39 @@ describe("operational logs", () => {
     const [event] = ((await audit.json()) as { events: { ip: string; patientId: string }[] }).events;
     expect(event!.ip).toMatch(/127\.0\.0\.1/);
     expect(event!.patientId).toBe(patientId);
+  });
+
+  it("with NEXUS_TIMING=1 an image read's line carries its stages: auth, policy, domain, audit, decrypt", async () => {
+    const login = await fetch(`${base}/api/v1/tokens`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email: "doctor@demo.nexus", password: DEMO_PASSWORD }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const auth = { Authorization: `Bearer ${token}` };
+    const patient = await fetch(`${base}/api/v1/patients`, {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify({ displayName: "Timing Test", consents: { care: true } }),
+    });
+    expect(patient.status).toBe(201);
+    const { id: patientId } = (await patient.json()) as { id: string };
+    const form = new FormData();
+    form.append("file", new Blob([new Uint8Array(await png8(256, 256))], { type: "image/png" }), "t.png");
+    const upload = await fetch(`${base}/api/v1/patients/${patientId}/images`, { method: "POST", headers: auth, body: form });
+    expect(upload.status).toBe(201);
+    const { id: imageId } = (await upload.json()) as { id: string };
+    const read = await fetch(`${base}/api/v1/images/${imageId}`, { headers: auth });
+    expect(read.status).toBe(200);
+    await read.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 200)); // lines are written in batches, within 100 ms
+
+    const line = accessLines().find((l) => l.requestId === read.headers.get("X-Request-Id"));
+    expect(line, "the read's access-log line").toBeDefined();
+    const timing = line!.timing as Record<string, number>;
+    for (const stage of ["auth", "policy", "domain", "audit", "decrypt"]) expect(timing[stage], stage).toBeGreaterThan(0);
+    // Stages are parts of the request, measured inside it.
+    expect(timing.auth! + timing.policy! + timing.domain!).toBeLessThanOrEqual(Number(line!.ms) + 0.1);
   });
 
   it("the app's logger redacts secrets and personal data, and paths lose ids and query strings", () => {

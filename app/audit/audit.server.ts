@@ -15,7 +15,7 @@ import { auditEvents, OUTCOMES, type Outcome } from "../db/schema";
 import type { Actor } from "../accounts/actor";
 import { auditArchives } from "./archive-table.server";
 import { GENESIS_HASH, chainHash, type ChainedFields } from "./chain.server";
-import { addTiming, timingEnabled } from "../http/timing.server";
+import { addTiming, type Timing } from "../http/timing.server";
 import { purposeOf } from "./purpose";
 
 /** Where a request came from; filled in by app/http/context.server.ts. */
@@ -23,6 +23,8 @@ export interface RequestInfo {
   requestId: string | null;
   ip: string | null;
   userAgent: string | null;
+  /** Stage timings (NEXUS_TIMING=1 only; never recorded): record() adds its wait to "audit". */
+  timing?: Timing;
 }
 
 export interface AuditInput {
@@ -177,9 +179,10 @@ export function record(event: AuditInput): Promise<number> {
     queue.push({ row, resolve, reject });
     if (!flushing) void flush();
   });
-  if (!timingEnabled) return appended;
+  const timing = event.info.timing;
+  if (!timing) return appended;
   const t0 = performance.now();
-  return appended.finally(() => addTiming("audit", performance.now() - t0));
+  return appended.finally(() => addTiming(timing, "audit", performance.now() - t0));
 }
 
 // ---- verification ------------------------------------------------------------------------------------------------

@@ -77,11 +77,11 @@ function toStream(source: AsyncGenerator<Uint8Array>): ReadableStream<Uint8Array
 /** The instances as `multipart/related; type="application/dicom"`; the first is verified before answering. */
 export async function retrieve(ctx: Ctx, rows: ImageRow[]): Promise<Response> {
   const boundary = `nexus-${randomBytes(12).toString("hex")}`;
-  const first = await vault.openImage(rows[0]!, integrityRecorder(ctx, rows[0]!));
+  const first = await vault.openImage(rows[0]!, integrityRecorder(ctx, rows[0]!), { timing: ctx.info.timing });
   const parts = (async function* () {
     yield { contentType: "application/dicom", headers: { "Content-Length": String(rows[0]!.size) }, body: streamOf(first.body) };
     for (const row of rows.slice(1)) {
-      const opened = await vault.openImage(row, integrityRecorder(ctx, row));
+      const opened = await vault.openImage(row, integrityRecorder(ctx, row), { timing: ctx.info.timing });
       yield { contentType: "application/dicom", headers: { "Content-Length": String(row.size) }, body: streamOf(opened.body) };
     }
   })();
@@ -95,7 +95,7 @@ export async function retrieve(ctx: Ctx, rows: ImageRow[]): Promise<Response> {
 
 /** The data set up to the pixel data: the first megabyte normally holds it; otherwise the whole file. */
 async function headerBytes(ctx: Ctx, row: ImageRow): Promise<Uint8Array> {
-  const { body } = await vault.openImage(row, integrityRecorder(ctx, row));
+  const { body } = await vault.openImage(row, integrityRecorder(ctx, row), { timing: ctx.info.timing });
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let length = 0;

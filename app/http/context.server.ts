@@ -16,7 +16,7 @@ import { busyError, isDatabaseBusy } from "./busy.server";
 import { reasonCode } from "../i18n/reasons";
 import { HttpError } from "./errors.server";
 import { safeRedirectPath } from "./redirect.server";
-import { timed } from "./timing.server";
+import { timed, type Timing } from "./timing.server";
 
 export { HttpError };
 
@@ -45,6 +45,8 @@ const OPEN_IN_STAGE = new Set(["/deconnexion", "/langue"]);
 export interface NexusLoadContext {
   requestId?: string;
   clientIp?: string | null;
+  /** The request's stage timings, only with NEXUS_TIMING=1 (app/http/timing.server.ts). */
+  timing?: Timing;
 }
 
 export function requestInfo(request: Request, context: AppLoadContext | undefined): RequestInfo {
@@ -53,13 +55,15 @@ export function requestInfo(request: Request, context: AppLoadContext | undefine
     requestId: ctx.requestId ?? randomUUID(),
     ip: ctx.clientIp ?? null,
     userAgent: request.headers.get("User-Agent"),
+    ...(ctx.timing ? { timing: ctx.timing } : {}),
   };
 }
 
 /** Builds the context of a browser page request (session cookie) or an API request (bearer token only). */
 export async function context(request: Request, loadContext: AppLoadContext | undefined, channel: Channel): Promise<Ctx> {
   try {
-    return await timed("auth", () => authenticate(request, loadContext, channel));
+    const timing = (loadContext as NexusLoadContext | undefined)?.timing;
+    return await timed(timing, "auth", () => authenticate(request, loadContext, channel));
   } catch (err) {
     if (isDatabaseBusy(err)) throw busy({ channel });
     throw err;
@@ -188,14 +192,14 @@ async function performAudited<T>(
     await record({ ...base, outcome: "denied", reason: "second factor required" });
     throw apiError(403, "mfa_enrolment_required", reason);
   }
-  const decision = await timed("policy", () => authorize(ctx.actor, action, resource));
+  const decision = await timed(ctx.info.timing, "policy", () => authorize(ctx.actor, action, resource));
   if (!decision.allowed) {
     await record({ ...base, outcome: "denied", reason: reasonCode(decision.reason) });
     throw failure(ctx, 403, "forbidden", decision.reason);
   }
   let result: T;
   try {
-    result = await timed("domain", run);
+    result = await timed(ctx.info.timing, "domain", run);
   } catch (err) {
     const reason =
       err instanceof HttpError

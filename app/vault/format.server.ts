@@ -16,7 +16,7 @@
  * choices and compares them with MinIO's DARE and Tink's streaming AEAD.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
-import { addTiming } from "../http/timing.server";
+import { addTiming, type Timing } from "../http/timing.server";
 import { BufferPool } from "./buffer-pool.server";
 
 export const FORMAT_MAGIC = Buffer.from("NXVF", "ascii");
@@ -53,6 +53,8 @@ export interface FormatOptions {
    * nothing of a chunk may be kept once the next is asked for — a partial segment is then copied out.
    */
   reusedChunks?: boolean;
+  /** Decryption only: the request's stage timings (NEXUS_TIMING=1), to which the AES-GCM work is added as "decrypt". */
+  timing?: Timing;
 }
 
 export interface EncryptResult {
@@ -177,7 +179,7 @@ export async function* decryptStream(
         for (const b of out) b.fill(0);
         throw error;
       }
-      addTiming("decrypt", performance.now() - t0);
+      addTiming(options.timing, "decrypt", performance.now() - t0);
       yield batchOf(out);
     }
     // The decrypted plaintext is fresh memory; only a partial segment may still point into the chunk.
@@ -187,7 +189,10 @@ export async function* decryptStream(
   if (pending.length < TAG_LENGTH) {
     throw new IntegrityError("vault object truncated: the final segment is missing", index);
   }
-  yield decryptSegment(context, index, true, contiguous(pending.take(pending.length)));
+  const t0 = performance.now();
+  const last = decryptSegment(context, index, true, contiguous(pending.take(pending.length)));
+  addTiming(options.timing, "decrypt", performance.now() - t0);
+  yield last;
 }
 
 /** Decrypted segments per chunk handed downstream (1 MiB of plaintext), and the pool of buffers for full batches. */

@@ -38,7 +38,7 @@ export const EXTENSIONS: Record<string, string> = {
 
 /** Streams the decrypted original bytes; the first segment is verified before the status line is sent. */
 export async function imageResponse(ctx: Ctx, row: ImageRow, download: boolean): Promise<Response> {
-  const { body, fileName } = await vault.openImage(row, integrityRecorder(ctx, row), ctx.request.signal);
+  const { body, fileName } = await vault.openImage(row, integrityRecorder(ctx, row), { signal: ctx.request.signal, timing: ctx.info.timing });
   return new Response(body, {
     headers: {
       "Content-Type": row.contentType,

@@ -11,6 +11,7 @@ import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray, sql, type SQ
 import { db } from "../db/db.server";
 import { exams, images, patients, predictions, readings, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
+import type { Timing } from "../http/timing.server";
 import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError, segmentReads } from "./format.server";
 import { generateDataKey, KeyringError, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
 import { DicomParseError, sniff, withinPixelLimit, type SniffResult } from "./sniff.server";
@@ -261,8 +262,12 @@ export class Vault {
   async openImage(
     row: ImageRow,
     onIntegrityFailure: (err: IntegrityError) => void,
-    /** The request's signal: an aborted request closes the object (file handle, S3 connection) even when nobody reads or cancels the body. */
-    signal?: AbortSignal,
+    options: {
+      /** The request's signal: an aborted request closes the object (file handle, S3 connection) even when nobody reads or cancels the body. */
+      signal?: AbortSignal;
+      /** The request's stage timings (NEXUS_TIMING=1). */
+      timing?: Timing;
+    } = {},
   ): Promise<{ body: ReadableStream<Uint8Array>; fileName: string | null }> {
     if (row.erasedAt || !row.wrappedKey || !row.keyId) throw fail(410, "erased");
     const integrity = () => fail(500, "integrity_failure");
@@ -294,7 +299,7 @@ export class Vault {
       }
       asStorageError(err);
     }
-    const plaintext = decryptStream(source!, { key: dataKey, objectId: row.id, reusedChunks: this.store.kind === "local" });
+    const plaintext = decryptStream(source!, { key: dataKey, objectId: row.id, reusedChunks: this.store.kind === "local", timing: options.timing });
     let first: IteratorResult<Uint8Array>;
     try {
       first = await plaintext.next();
@@ -309,14 +314,14 @@ export class Vault {
     const release = async () => {
       if (released) return;
       released = true;
-      signal?.removeEventListener("abort", onAbort);
+      options.signal?.removeEventListener("abort", onAbort);
       // return() waits for a read in progress, so the key is wiped only once nothing decrypts with it any more.
       await plaintext.return(undefined).catch(() => {});
       dataKey.fill(0);
     };
     const onAbort = () => void release();
-    if (signal?.aborted) await release();
-    else signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) await release();
+    else options.signal?.addEventListener("abort", onAbort, { once: true });
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         if (first!.done) controller.close();
