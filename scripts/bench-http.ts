@@ -10,7 +10,10 @@
  *   GET one 2 MiB DICOM image ×16 connections · JSON patient list ×16 · upload 45 real DICOM files (pydicom's
  *   corpus, python3-pydicom) sequentially · 8 × ~49 MiB DICOM uploads at once · read the 45 files back ·
  *   the HTML page /patients ×16 (Nexus only).
- * Every wrk run follows an unmeasured warm-up of BENCH_WARM_UP seconds (3). Prints req/s, p50/p95/p99, errors, peak RSS (sampled from /proc every 50 ms), ratios Nexus/Orthanc and the
+ * Every wrk run follows an unmeasured warm-up of BENCH_WARM_UP seconds (3). Prints req/s, p50/p95/p99, errors, CPU
+ * ms per request (the server and its workers; for Nexus also every PostgreSQL process of the machine, from /proc: on a
+ * shared 2-core machine the rate says how long a server waited for a core, the CPU how much work it did), peak RSS
+ * (sampled from /proc every 50 ms), ratios Nexus/Orthanc and the
  * 1-minute load average beside each figure, then the per-stage breakdown of Nexus requests from its timing log
  * (NEXUS_TIMING=1: auth, policy, domain (database…), audit, decrypt, and the rest: render/stream).
  *
@@ -24,7 +27,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import path from "node:path";
 import dicomParser from "dicom-parser";
 import { dicom } from "../tests/helpers/images";
-import { BenchHarness, load, MiB, nexusPatient, nexusToken, post, runBench, withRss, DEMO_PASSWORD, type NexusServer, type RssSample, type Server } from "./bench-servers";
+import { BenchHarness, cpuOf, load, MiB, postgresCpu, nexusPatient, nexusToken, post, runBench, withRss, DEMO_PASSWORD, type NexusServer, type RssSample, type Server } from "./bench-servers";
 
 const WRK = "/usr/bin/wrk";
 const PYDICOM_DATA = "/usr/lib/python3/dist-packages/pydicom/data";
@@ -53,6 +56,9 @@ interface LoadResult {
   requests: number;
   load: number;
   rss: RssSample;
+  /** CPU ms per request of the server (with its worker processes) and of PostgreSQL, during the measured run. */
+  cpuMs: number;
+  pgMs: number;
 }
 
 let WRK_SCRIPT = "";
@@ -90,11 +96,27 @@ async function wrk(server: Server, pathName: string, headers: Record<string, str
   target.push(server.base + pathName);
   if (WARM_UP > 0) await runWrk(["-t2", `-c${CONNECTIONS}`, `-d${WARM_UP}s`, ...target]);
   const args = ["-t2", `-c${CONNECTIONS}`, `-d${DURATION}s`, "-s", WRK_SCRIPT, ...target];
+  const cpu0 = cpuOf(server.pid);
+  const pg0 = postgresCpu();
   const { value, before, peak } = await withRss(server.pid, () => runWrk(args));
+  const cpu = cpuOf(server.pid) - cpu0;
+  const pgCpu = postgresCpu() - pg0;
   const m = /BENCH (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(value);
   if (!m) throw new Error(`no wrk report:\n${value}`);
   const [, requests, seconds, p50, p95, p99, errors] = m.map(Number) as number[];
-  return { rps: requests! / seconds!, p50: p50!, p95: p95!, p99: p99!, errors: errors!, requests: requests!, load: load(), rss: { before, peak } };
+  const perRequest = (s: number) => (s * 1000) / Math.max(1, requests!);
+  return {
+    rps: requests! / seconds!,
+    p50: p50!,
+    p95: p95!,
+    p99: p99!,
+    errors: errors!,
+    requests: requests!,
+    load: load(),
+    rss: { before, peak },
+    cpuMs: perRequest(cpu),
+    pgMs: perRequest(pgCpu),
+  };
 }
 
 /** BENCH_REPEAT=n: each load measure n times, Nexus and Orthanc alternating; the median run is reported, with every run's rate. */
@@ -309,7 +331,7 @@ async function main(harness: BenchHarness) {
   const mb = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
   const runsOf = (r: Repeated) => (r.runs.length > 1 ? ` (median of ${r.runs.map((x) => Math.round(x).toLocaleString("en")).join(" · ")})` : "");
   const loadLine = (r: Repeated) =>
-    `${Math.round(r.rps).toLocaleString("en")} req/s${runsOf(r)}; p50/p95/p99 ${r.p50.toFixed(1)}/${r.p95.toFixed(1)}/${r.p99.toFixed(1)} ms; ${r.errors} err; peak RSS ${mb(r.rss.peak)}; load ${r.load.toFixed(2)}`;
+    `${Math.round(r.rps).toLocaleString("en")} req/s${runsOf(r)}; p50/p95/p99 ${r.p50.toFixed(1)}/${r.p95.toFixed(1)}/${r.p99.toFixed(1)} ms; ${r.errors} err; CPU ${r.cpuMs.toFixed(2)} ms/req${r.pgMs >= 0.01 ? ` + PostgreSQL ${r.pgMs.toFixed(2)}` : ""}; peak RSS ${mb(r.rss.peak)}; load ${r.load.toFixed(2)}`;
   const batchLine = (r: BatchResult, n: number) =>
     `${r.seconds.toFixed(2)} s; ${n - r.errors}/${n} ok${r.errors ? ` (${Object.entries(r.failures).map(([k, v]) => `${v}× ${k}`).join(", ")})` : ""}; RSS ${mb(r.rss.before)} → peak ${mb(r.rss.peak)} (+${mb(r.rss.peak - r.rss.before)}); load ${r.load.toFixed(2)}`;
   const phases: { name: string; from: number; to: number }[] = [];
