@@ -16,15 +16,13 @@ else await serve();
 
 async function serve() {
   const { randomUUID } = await import("node:crypto");
-  const { declaredBodyLimit, remixHandler } = await import("./http-edge.mjs");
+  const { createAccessLog, declaredBodyLimit, remixHandler } = await import("./http-edge.mjs");
   const { default: express } = await import("express");
-  const { default: pino } = await import("pino");
 
   // NEXUS_TIMING=1 (benchmarks): stage timings per request in the access log, through the load context
   // (app/http/timing.server.ts).
   const timings = process.env.NEXUS_TIMING === "1";
 
-  const KiB = 1024;
   const port = Number(process.env.PORT ?? 3000);
   const host = process.env.HOST ?? "127.0.0.1";
 
@@ -35,24 +33,10 @@ async function serve() {
   const loadBuild = () =>
     vite ? vite.ssrLoadModule("virtual:remix/server-build") : import("./build/server/index.js");
 
-  // The access log: one pino JSON line per request with its X-Request-Id (the same settings as app/log.server.ts).
+  // The access log: one pino JSON line per request with its X-Request-Id, written in batches (http-edge.mjs).
   // Never bodies, never query strings (they can carry tokens), never ids in paths (they name patients): the audit trail
   // records who touched what, for admins only.
-  // Lines are written in batches, not one write(2) each: a write per line to the pipe docker (or a supervisor) reads
-  // cost ≈ 40 % of a JSON API request's CPU (it wakes the reader every time). A batch is whole lines, at most
-  // PIPE_BUF (4 KiB) so the workers' batches never interleave within a line, and goes out when full, else within 100 ms
-  // (a periodic flush), at once for a 5xx, and when the process exits.
-  const accessLogStream = pino.destination({ dest: 1, sync: true, minLength: 3 * KiB, maxWrite: 4 * KiB, periodicFlush: 100 });
-  process.on("exit", () => accessLogStream.flushSync());
-  const accessLog = pino(
-    {
-      level: process.env.NEXUS_ACCESS_LOG === "0" ? "silent" : "info",
-      base: { service: "nexus" },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    accessLogStream,
-  );
+  const accessLog = createAccessLog({ enabled: process.env.NEXUS_ACCESS_LOG !== "0" });
   const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
   const OPAQUE = /(?<=\/)[A-Za-z0-9_-]{32,}(?=\/|$)/g;
   const logPath = (path) => path.replace(UUID, ":id").replace(OPAQUE, ":token").slice(0, 200);
@@ -78,7 +62,7 @@ async function serve() {
       if (stages) line.timing = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v * 100) / 100]));
       if (res.statusCode >= 500) {
         accessLog.error(line, "request");
-        accessLogStream.flushSync();
+        accessLog.flush();
       } else accessLog.info(line, "request");
     });
     next();
