@@ -71,8 +71,6 @@ const MESSAGES = {
   },
 };
 const RETRY_AFTER_SECONDS = "5";
-/** What is read and thrown away of a body the app answered without reading (beyond it, the connection closes). */
-const DRAIN_LIMIT = MiB;
 
 function escapeHtml(s) {
   return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -102,9 +100,9 @@ export function declaredBodyLimit(req, res, next) {
   if (req.method === "GET" || req.method === "HEAD") return next();
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > bodyLimit(req.path)) {
-    // The body is never read: the connection is closed once the answer is sent.
-    res.setHeader("Connection", "close");
-    return refuse(req, res, "too_large");
+    // The body is never read for the app: at most LINGER_BYTES of it are discarded, then the connection closes.
+    refuse(req, res, "too_large");
+    return lingerThenClose(req);
   }
   next();
 }
@@ -114,6 +112,32 @@ class BodyTooLargeError extends Error {
     super("request body over the route's limit");
     this.name = "BodyTooLargeError";
   }
+}
+
+/** What a refused body may still send, read and discarded, before its connection is closed (see lingerThenClose). */
+const LINGER_BYTES = 16 * MiB;
+const LINGER_MS = 2000;
+
+/**
+ * After a refusal given before the body was read whole (the edge's 413, or the app's answer to a request whose body
+ * it did not need): reads and discards the rest for a while before closing the connection, a lingering close as
+ * Apache and nginx do. Closing a socket with unread bytes resets the connection, and a proxy still writing the body
+ * (Caddy 2.6, caddyserver/caddy#5652) may see the reset before it has read the answer and answer 502 instead. The
+ * connection is closed once LINGER_BYTES more arrived or after LINGER_MS; a body that ends before leaves it open for
+ * the next request.
+ */
+function lingerThenClose(req) {
+  req.unpipe();
+  let discarded = 0;
+  const close = () => req.socket?.destroy();
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  req.once("end", () => clearTimeout(timer));
+  req.on("data", (chunk) => {
+    discarded += chunk.length;
+    if (discarded > LINGER_BYTES) close();
+  });
+  req.resume();
 }
 
 /** The request body as the app sees it: counted, and cut with an error at `limit` bytes. */
@@ -217,8 +241,8 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
         const body = cappedBody(req, bodyLimit(req.path), () => {
           overflowed = true;
           if (!res.headersSent) {
-            res.setHeader("Connection", "close");
             refuse(req, res, "too_large");
+            lingerThenClose(req);
           }
         });
         init.body = createReadableStreamFromReadable(body);
@@ -237,18 +261,11 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
         await response.body?.cancel().catch(() => {});
         return refuse(req, res, "unavailable", { "Retry-After": RETRY_AFTER_SECONDS });
       }
-      // An answer given before the body was read whole (a refusal): the rest is drained so the next request on
-      // this keep-alive connection parses — up to DRAIN_LIMIT bytes, after which the connection is closed.
+      // An answer given before the body was read whole (a refusal): the rest is read and discarded, so that the
+      // next request on this keep-alive connection parses, or the connection closes without a reset (lingerThenClose).
       if (req.method !== "GET" && req.method !== "HEAD") {
         res.once("finish", () => {
-          if (req.readableEnded || req.destroyed) return;
-          req.unpipe();
-          let drained = 0;
-          req.on("data", (chunk) => {
-            drained += chunk.length;
-            if (drained > DRAIN_LIMIT) req.destroy();
-          });
-          req.resume();
+          if (!req.readableEnded && !req.destroyed) lingerThenClose(req);
         });
       }
       res.statusMessage = response.statusText;

@@ -1,12 +1,14 @@
 /**
  * The HTTP edge (issue 11, items 3, 5 and 7), against real servers:
  *  - bodies over a route's limit are refused with 413 before they are read: 256 MiB to /api/v1/tokens and to
- *    /connexion, declared (Content-Length) or chunked, without the server's memory growing;
+ *    /connexion, declared (Content-Length) or chunked, without the server's memory growing; the refusal reaches a
+ *    client that reads it only after writing on (no reset of the connection before it is read);
  *  - NUL characters in a patient's name and in audit filters are a 400, not a 500;
  *  - a database that refuses connections gives 503 (JSON with Retry-After on the API, an error page on pages);
  *  - every page and API answer with patient data says `Cache-Control: no-store`.
  */
 import http from "node:http";
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, baseUrl, BrowserSession, tokenFor } from "../helpers/http";
 import { createPatient } from "../helpers/fixtures";
@@ -78,6 +80,44 @@ describe("body limits, before any parsing (413)", () => {
       });
     }
   }
+
+  /**
+   * Writes `head` and 1 MiB of body, another MiB a moment later, and reads only after that (as a proxy busy writing
+   * the body does): bytes that reach a connection the server has closed make it reset the connection, and the
+   * client's system then drops the answer it had not read yet.
+   */
+  function writeThenRead(head: string): Promise<string> {
+    const url = new URL(server.url);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: url.hostname, port: Number(url.port) });
+      socket.pause();
+      let answer = "";
+      socket.on("data", (c: Buffer) => (answer += c.toString("latin1")));
+      socket.on("error", (err) => reject(new Error(`${(err as NodeJS.ErrnoException).code ?? err.message} after ${JSON.stringify(answer.slice(0, 40))}`)));
+      socket.on("connect", () => {
+        socket.write(head);
+        socket.write(Buffer.alloc(MiB, 0x61));
+        setTimeout(() => socket.write(Buffer.alloc(MiB, 0x61)), 300);
+        setTimeout(() => socket.resume(), 600);
+        setTimeout(() => {
+          socket.destroy();
+          resolve(answer);
+        }, 900);
+      });
+    });
+  }
+
+  it("the 413 reaches a client that reads only after writing on (lingering close, not a reset)", async () => {
+    const chunked = await writeThenRead(
+      `POST /api/v1/tokens HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${(2 * MiB).toString(16)}\r\n`,
+    );
+    expect(chunked).toMatch(/^HTTP\/1\.1 413 /);
+    expect(chunked).toContain('"too_large"');
+    const declared = await writeThenRead(
+      `POST /api/v1/tokens HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nContent-Type: application/json\r\nContent-Length: ${2 * MiB}\r\n\r\n`,
+    );
+    expect(declared).toMatch(/^HTTP\/1\.1 413 /);
+  });
 
   it("a normal login still works after the refusals", async () => {
     const res = await api("POST", "/api/v1/tokens", { base: server.url, json: { email: "doctor@demo.nexus", password: "nexus-demo-2026" } });
