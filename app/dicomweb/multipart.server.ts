@@ -101,7 +101,7 @@ export async function* multipartParts(
   reader.unshift(Buffer.from("\r\n"));
   const delimiter = Buffer.from(`\r\n--${boundary}`);
   // When the consumer stops early, the source is left as it is, not cancelled: cancelling a request body resets the
-  // connection before the server can answer; the server closes it after its answer instead (Connection: close).
+  // connection before the server can answer; the HTTP edge reads and discards a bounded rest after the answer instead.
   {
     // Preamble: everything before the first delimiter is ignored.
     for (;;) {

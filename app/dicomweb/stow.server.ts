@@ -38,7 +38,6 @@ export async function stow(ctx: Ctx, request: Request, base: string, studyUid?: 
 
   const stored: StoredInstance[] = [];
   const failed: FailedInstance[] = [];
-  let stopped = false;
   let count = 0;
   /** Instances that reached perform() (and so left their own audit event). */
   let audited = 0;
@@ -48,7 +47,6 @@ export async function stow(ctx: Ctx, request: Request, base: string, studyUid?: 
     for await (const part of parts) {
       if (++count > MAX_INSTANCES_PER_REQUEST) {
         failed.push({ reason: FAILURE.processing, comment: `Au plus ${MAX_INSTANCES_PER_REQUEST} instances par requête.` });
-        stopped = true;
         break;
       }
       const partType = mediaType(part.headers["content-type"] ?? "application/dicom").type;
@@ -66,19 +64,14 @@ export async function stow(ctx: Ctx, request: Request, base: string, studyUid?: 
         });
       } else {
         failed.push({ sopClassUid: result.sopClassUid, sopInstanceUid: result.sopInstanceUid, reason: result.reason, comment: `${result.code}: ${result.message}` });
-        if (result.stop) {
-          stopped = true;
-          break;
-        }
+        if (result.stop) break;
       }
     }
   } catch (err) {
     if (err instanceof PartTooLargeError) {
       failed.push({ reason: FAILURE.tooLarge, comment: `too_large: partie de plus de ${MAX_UPLOAD_BYTES / 1024 / 1024} Mo, lecture arrêtée.` });
-      stopped = true;
     } else if (err instanceof MultipartError) {
       failed.push({ reason: FAILURE.notDicom, comment: `bad_multipart: corps multipart illisible (${err.message}).` });
-      stopped = true;
     } else throw err;
   }
   if (stored.length === 0 && failed.length === 0) {
@@ -98,7 +91,8 @@ export async function stow(ctx: Ctx, request: Request, base: string, studyUid?: 
   }
   const status = failed.length === 0 ? 200 : stored.length === 0 ? 409 : 202;
   const headers: Record<string, string> = { "Content-Type": DICOM_JSON };
-  if (stopped) headers.Connection = "close";
+  // A request not read to its end (a part over the limit, too many instances): the HTTP edge discards a bounded part
+  // of the rest, then closes the connection (http-edge.mjs, lingerThenClose).
   const studyUrl = studyUid ? `${base}/studies/${studyUid}` : undefined;
   return new Response(JSON.stringify(storeInstancesResponse({ studyUrl, stored, failed })), { status, headers });
 }

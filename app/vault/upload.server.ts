@@ -15,7 +15,9 @@ import { HttpError } from "../http/errors.server";
 import { MAX_UPLOAD_BYTES, VAULT_MESSAGES } from "./messages";
 import type { StoredImage } from "./vault.server";
 
-const tooLarge = () => new HttpError(413, "too_large", VAULT_MESSAGES.too_large, undefined, { Connection: "close" });
+// The rest of the body is not read for the app: the HTTP edge discards a bounded part of it, then closes the
+// connection (http-edge.mjs, lingerThenClose).
+const tooLarge = () => new HttpError(413, "too_large", VAULT_MESSAGES.too_large);
 
 export const MAX_FILES_PER_REQUEST = 20;
 /** Limits of the parser itself (anything over them is a 400 that stores nothing). */

@@ -76,8 +76,7 @@ export type Filing =
 export type Admission = (kind: SniffResult, head: Buffer) => Promise<Filing>;
 
 export { MAX_UPLOAD_BYTES };
-const fail = (status: number, code: VaultErrorCode, headers?: Record<string, string>) =>
-  new HttpError(status, code, VAULT_MESSAGES[code], undefined, headers);
+const fail = (status: number, code: VaultErrorCode) => new HttpError(status, code, VAULT_MESSAGES[code]);
 
 const storageKey = (id: string) => `images/${id}`;
 
@@ -85,8 +84,8 @@ const storageKey = (id: string) => `images/${id}`;
 
 class TooLargeError extends Error {}
 
-/** 413, and the connection is closed after it: the rest of an oversize body is never read. */
-export const tooLarge = () => fail(413, "too_large", { Connection: "close" });
+/** 413: the rest of an oversize body is not read for the app (the HTTP edge discards a bounded part, then closes). */
+export const tooLarge = () => fail(413, "too_large");
 
 /** Passes chunks through and throws as soon as more than `max` bytes went by: the rest is never read. */
 async function* limitSize(source: AsyncIterable<Uint8Array>, max: number): AsyncGenerator<Uint8Array> {
