@@ -44,29 +44,40 @@ export function useChromium(): () => Browser {
   return () => browser!;
 }
 
+/** Screenshots are compared by cells of CELL × CELL pixels, averaged (see saveScreenshot). */
+const CELL = 16;
+/** A cell differs when a channel of its average moved by more than this (0–255). */
+const CELL_THRESHOLD = 24;
+
 /**
- * Writes a page's screenshot to `path` (docs/screenshots), unless the file there already shows the same page: fewer
- * than `tolerance` pixels differ (Chromium's anti-aliasing of a rounded border can change a few pixels from one run
- * to the next), not counting the page's navigation bar and the boxes of the `ignore` elements (what changes with each
- * run: a key, a date). A real change still rewrites the file; otherwise a run of the tests leaves the checkout clean.
+ * Writes a page's screenshot to `path` (docs/screenshots), unless the file there already shows the same page. Both
+ * images are averaged over cells of 16 × 16 pixels and compared cell by cell, not counting the page's navigation bar
+ * and the boxes of the `ignore` elements (what changes with each run: a key, a date): the file is rewritten when at
+ * least `tolerance` cells (4) differ. Pixel by pixel, two machines' Chromium and fonts differ without the page
+ * differing (anti-aliasing, a line of text 1 px lower, the noise of a rendered image): hundreds of thousands of
+ * pixels, but no cell by more than 12–27 levels, where another page differs in hundreds of cells by up to 255. A real
+ * change rewrites the file; otherwise a run of the tests leaves the checkout clean on any machine.
  */
 export async function saveScreenshot(page: Page, path: string, options: { tolerance?: number; ignore?: Locator[] } = {}): Promise<void> {
-  const tolerance = options.tolerance ?? 50;
+  const tolerance = options.tolerance ?? 4;
   const shot = await page.screenshot({ animations: "disabled" });
   if (existsSync(path)) {
     // The navigation bar is never compared: its badge counts what other tests left waiting (the DICOM inbox).
     const ignore = [page.locator("header").first(), ...(options.ignore ?? [])];
     const boxes = (await Promise.all(ignore.map(async (l) => ((await l.count()) > 0 ? l.boundingBox() : null)))).filter((b) => b !== null);
-    const ignored = (x: number, y: number) => boxes.some((b) => x >= b.x && x < b.x + b.width && y >= b.y && y < b.y + b.height);
-    const [a, b] = await Promise.all([sharp(shot).raw().toBuffer({ resolveWithObject: true }), sharp(path).raw().toBuffer({ resolveWithObject: true })]);
-    if (a.info.width === b.info.width && a.info.height === b.info.height && a.info.channels === b.info.channels) {
-      const { width, channels } = a.info;
+    const ignored = (cx: number, cy: number) =>
+      boxes.some((b) => cx * CELL < b.x + b.width && (cx + 1) * CELL > b.x && cy * CELL < b.y + b.height && (cy + 1) * CELL > b.y);
+    const [a, b] = await Promise.all([sharp(shot).metadata(), sharp(path).metadata()]);
+    if (a.width === b.width && a.height === b.height) {
+      const columns = Math.ceil(a.width! / CELL);
+      const rows = Math.ceil(a.height! / CELL);
+      const cells = (image: Buffer | string) => sharp(image).resize(columns, rows, { fit: "fill" }).removeAlpha().raw().toBuffer();
+      const [ca, cb] = await Promise.all([cells(shot), cells(path)]);
       let differing = 0;
-      for (let i = 0; i < a.data.length && differing < tolerance; i += channels) {
-        for (let k = 0; k < channels; k++) {
-          if (a.data[i + k] !== b.data[i + k]) {
-            const pixel = i / channels;
-            if (!ignored(pixel % width, Math.floor(pixel / width))) differing++;
+      for (let cell = 0; cell < columns * rows && differing < tolerance; cell++) {
+        for (let k = 0; k < 3; k++) {
+          if (Math.abs(ca[cell * 3 + k]! - cb[cell * 3 + k]!) > CELL_THRESHOLD) {
+            if (!ignored(cell % columns, Math.floor(cell / columns))) differing++;
             break;
           }
         }
