@@ -45,6 +45,16 @@ export function rssOf(pid: number | undefined): number {
   }
 }
 
+/** USER_HZ: 100 on Linux x86-64. */
+const CLOCK_TICKS = 100;
+
+/** A process's name and its CPU seconds so far (user + system, all its threads), from its /proc/<pid>/stat. */
+function statOf(pid: number | string): { name: string; cpu: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), cpu: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS };
+}
+
 /**
  * CPU seconds a process has used so far, all its threads (user + system, /proc/<pid>/stat): under a shared machine's
  * load, wall time says how long a server waited for a CPU; this says how much work it did.
@@ -52,15 +62,11 @@ export function rssOf(pid: number | undefined): number {
 export function cpuOf(pid: number | undefined): number {
   if (!pid) return 0;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS + childrenOf(pid).reduce((sum, child) => sum + cpuOf(child), 0);
+    return statOf(pid).cpu + childrenOf(pid).reduce((sum, child) => sum + cpuOf(child), 0);
   } catch {
     return 0;
   }
 }
-/** USER_HZ: 100 on Linux x86-64. */
-const CLOCK_TICKS = 100;
 
 /** CPU seconds used so far by every PostgreSQL process of the machine (the server and its backends, /proc). */
 export function postgresCpu(): number {
@@ -68,10 +74,8 @@ export function postgresCpu(): number {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== "postgres") continue;
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+      const { name, cpu } = statOf(entry);
+      if (name === "postgres") total += cpu;
     } catch {
       /* the process ended meanwhile */
     }
