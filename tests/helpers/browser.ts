@@ -65,12 +65,15 @@ export async function saveScreenshot(page: Page, path: string, options: { tolera
     // The navigation bar is never compared: its badge counts what other tests left waiting (the DICOM inbox).
     const ignore = [page.locator("header").first(), ...(options.ignore ?? [])];
     const boxes = (await Promise.all(ignore.map(async (l) => ((await l.count()) > 0 ? l.boundingBox() : null)))).filter((b) => b !== null);
-    const ignored = (cx: number, cy: number) =>
-      boxes.some((b) => cx * CELL < b.x + b.width && (cx + 1) * CELL > b.x && cy * CELL < b.y + b.height && (cy + 1) * CELL > b.y);
     const [a, b] = await Promise.all([sharp(shot).metadata(), sharp(path).metadata()]);
     if (a.width === b.width && a.height === b.height) {
       const columns = Math.ceil(a.width! / CELL);
       const rows = Math.ceil(a.height! / CELL);
+      // A cell's box in page pixels (the resize spreads the image over whole cells: a little under CELL each).
+      const w = a.width! / columns;
+      const h = a.height! / rows;
+      const ignored = (cx: number, cy: number) =>
+        boxes.some((box) => cx * w < box.x + box.width && (cx + 1) * w > box.x && cy * h < box.y + box.height && (cy + 1) * h > box.y);
       const cells = (image: Buffer | string) => sharp(image).resize(columns, rows, { fit: "fill" }).removeAlpha().raw().toBuffer();
       const [ca, cb] = await Promise.all([cells(shot), cells(path)]);
       let differing = 0;
