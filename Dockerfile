@@ -45,7 +45,9 @@ RUN npm install --omit=dev --no-audit --no-fund --loglevel=error \
 
 # ---- runtime -----------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
+# ORT_DISABLE_TELEMETRY: ONNX Runtime never reports to Microsoft (app/inference/offline.ts sets it in the app too).
 ENV NODE_ENV=production \
+    ORT_DISABLE_TELEMETRY=1 \
     HOST=0.0.0.0 \
     PORT=3000 \
     DATA_DIR=/var/lib/nexus \

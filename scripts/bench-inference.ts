@@ -30,6 +30,7 @@ import { decodeBenchmark } from "./bench-decode";
 import { denseNet121Json, denseNet121Weights, writeDemoModel } from "../app/inference/densenet.server";
 import { gradCam, heatmapOverlay } from "../app/inference/gradcam.server";
 import { loadModelDirectory } from "../app/inference/model.server";
+import { keepOnnxRuntimeOffline } from "../app/inference/offline";
 import { preprocess } from "../app/inference/preprocess.server";
 import { InferenceEngine } from "../app/inference/session.server";
 import { decryptStream, encryptStream } from "../app/vault/format.server";
@@ -109,6 +110,7 @@ function bigDicom(): Uint8Array {
 }
 
 async function main() {
+  keepOnnxRuntimeOffline();
   const out: string[] = [];
   const say = (line = "") => {
     out.push(line);

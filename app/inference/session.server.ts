@@ -17,6 +17,7 @@ import { HttpError } from "../http/errors.server";
 import type { GradCamShape } from "./gradcam.server";
 import type { ModelCard } from "./model-card";
 import { ModelError, type LoadedModel } from "./model.server";
+import { keepOnnxRuntimeOffline } from "./offline";
 
 export interface ModelInfo {
   name: string;
@@ -150,6 +151,7 @@ export class InferenceEngine {
     const threads = options.threads ?? availableParallelism();
     const maxQueue = options.maxQueue ?? DEFAULT_QUEUE;
     if (!Number.isInteger(maxQueue) || maxQueue < 1) throw new RangeError("maxQueue must be a positive integer");
+    keepOnnxRuntimeOffline();
     const ortPath = createRequire(import.meta.url).resolve("onnxruntime-node");
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath, model: model.onnx, threads } });
     await new Promise<void>((resolve, reject) => {

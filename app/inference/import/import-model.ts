@@ -12,6 +12,7 @@ import * as ort from "onnxruntime-node";
 import { writeModelDirectory } from "../densenet.server";
 import { classesJson, classesSchema, describeIssues, KERAS_DENSENET_PREPROCESSING, modelCardSchema, NON_CLINICAL_NOTICE, type ModelCard } from "../model-card";
 import { loadModelDirectory, ModelError } from "../model.server";
+import { keepOnnxRuntimeOffline } from "../offline";
 import { ImportError, readKerasModel, type KerasFormat } from "./keras-files";
 import { kerasToOnnx } from "./keras-to-onnx";
 import { adaptOnnx } from "./onnx-import";
@@ -144,6 +145,7 @@ export async function importModel(options: ImportOptions): Promise<ImportResult>
   // that fails them is removed (nothing half-imported is left for MODEL_DIR to pick up).
   try {
     const loaded = await loadModelDirectory(dir);
+    keepOnnxRuntimeOffline();
     const session = await ort.InferenceSession.create(loaded.onnx);
     try {
       const size = loaded.card.inputSize;
