@@ -30,23 +30,37 @@ const UPLOAD_ROUTES = [
  * than one write(2) each — a write per line to the pipe that docker (or a supervisor) reads cost ≈ 40 % of a JSON API
  * request's CPU, as it wakes the reader every time. A batch is whole lines and at most PIPE_BUF (4 KiB), so the
  * batches of several worker processes never interleave within a line; it goes out once 3 KiB wait, else within
- * 100 ms (a periodic flush), and when the process exits. `flush()` writes at once (server.mjs: after a 5xx line).
+ * 100 ms, and when the process exits. `flush()` writes at once (server.mjs: after a 5xx line). The 100 ms flush runs
+ * only after a line was logged: sonic-boom's own `periodicFlush` writes an empty string when nothing waits, a
+ * write(2) ten times a second in every idle worker.
  * flush(), never flushSync(): on a synchronous destination it writes at once too, and stops logging when the reader
  * has gone (EPIPE), where sonic-boom 4's flushSync() retries forever and would hang the process.
  */
 export function createAccessLog({ enabled, fd = 1 }) {
-  const destination = pino.destination({ dest: fd, sync: true, minLength: 3 * KiB, maxWrite: 4 * KiB, periodicFlush: 100 });
-  process.on("exit", () => destination.flush());
+  const destination = pino.destination({ dest: fd, sync: true, minLength: 3 * KiB, maxWrite: 4 * KiB });
+  let logged = false;
+  const flush = () => {
+    logged = false;
+    destination.flush();
+  };
+  setInterval(() => logged && flush(), 100).unref();
+  process.on("exit", () => logged && flush());
   const log = pino(
     {
       level: enabled ? "info" : "silent",
       base: { service: "nexus" },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      hooks: {
+        logMethod(args, method) {
+          logged = true;
+          return method.apply(this, args);
+        },
+      },
     },
     destination,
   );
-  return Object.assign(log, { flush: () => destination.flush() });
+  return Object.assign(log, { flush });
 }
 
 export function bodyLimit(path) {

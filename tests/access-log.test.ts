@@ -10,8 +10,14 @@ import { describe, expect, it } from "vitest";
 
 const EDGE = pathToFileURL(path.resolve("http-edge.mjs")).href;
 
-/** Runs a script that writes `lines` access-log lines, then exits; its stdout, its stderr, its exit code. */
-function run(lines: number, options: { closeReader?: boolean } = {}): Promise<{ stdout: string; stderr: string; code: number | null }> {
+/**
+ * Runs a script that waits `idleMs`, writes `lines` access-log lines, waits `afterMs`, then exits; its stdout, its
+ * stderr (the number of writes to stdout: while idle, after the wait, in all), its exit code.
+ */
+function run(
+  lines: number,
+  options: { closeReader?: boolean; idleMs?: number; afterMs?: number } = {},
+): Promise<{ stdout: string; stderr: string; code: number | null }> {
   const script = `
     import fs from "node:fs";
     const { createAccessLog } = await import(${JSON.stringify(EDGE)});
@@ -19,8 +25,12 @@ function run(lines: number, options: { closeReader?: boolean } = {}): Promise<{ 
     let writes = 0;
     fs.writeSync = (fd, ...rest) => { if (fd === 1) writes++; return writeSync(fd, ...rest); };
     const log = createAccessLog({ enabled: true });
+    await new Promise((resolve) => setTimeout(resolve, ${options.idleMs ?? 0}));
+    const idle = writes;
     for (let i = 0; i < ${lines}; i++) log.info({ i, path: "/api/v1/patients", status: 200, ms: 1.5 }, "request");
-    process.on("exit", () => process.stderr.write("writes " + writes));
+    await new Promise((resolve) => setTimeout(resolve, ${options.afterMs ?? 0}));
+    const after = writes;
+    process.on("exit", () => process.stderr.write("idle " + idle + " after " + after + " writes " + writes));
     process.exit(0);
   `;
   return new Promise((resolve) => {
@@ -50,6 +60,17 @@ describe("access log destination", () => {
     // ≈ 100 bytes a line: a write per line would be 100 writes; batches of 3–4 KiB make a few.
     expect(writes).toBeGreaterThanOrEqual(Math.ceil(stdout.length / 4096));
     expect(writes).toBeLessThan(10);
+  });
+
+  it("writes nothing while idle, and a line within 100 ms", async () => {
+    const { stdout, stderr, code } = await run(1, { idleMs: 450, afterMs: 250 });
+    expect(code).toBe(0);
+    expect(stdout.trimEnd().split("\n")).toHaveLength(1);
+    const [, idle, after, all] = /idle (\d+) after (\d+) writes (\d+)/.exec(stderr)!.map(Number);
+    // sonic-boom's periodic flush wrote an empty string every 100 ms: 4 writes in 450 ms of nothing to log.
+    expect(idle).toBe(0);
+    expect(after).toBe(1);
+    expect(all).toBe(1);
   });
 
   it("a process whose log reader has gone still exits (EPIPE at exit)", { timeout: 20_000 }, async () => {
