@@ -8,6 +8,8 @@ export const VAULT_MESSAGES = {
   empty: "Fichier vide.",
   too_many_pixels: `Image trop grande : plus de ${PIXEL_LIMIT_MEGAPIXELS} millions de pixels.`,
   no_dimensions: "Dimensions de l'image introuvables : fichier tronqué ou corrompu ?",
+  dicom_without_image:
+    "Ce fichier DICOM ne contient pas d'image (compte rendu structuré, plan de traitement, DICOMDIR…) : seules les images sont acceptées.",
   bad_dicom: "Fichier DICOM illisible (en-tête corrompu).",
   storage_unavailable: "Stockage des images indisponible : réessayez dans quelques instants. Rien n'a été enregistré.",
   integrity_failure: "Échec du contrôle d'intégrité : l'image stockée a été altérée. Aucun octet non authentifié n'est envoyé.",
@@ -25,6 +27,7 @@ export const VAULT_MESSAGES_EN: Record<VaultErrorCode, string> = {
   empty: "Empty file.",
   too_many_pixels: `Image too large: more than ${PIXEL_LIMIT_MEGAPIXELS} million pixels.`,
   no_dimensions: "The image's dimensions cannot be found: truncated or corrupt file?",
+  dicom_without_image: "This DICOM file holds no image (structured report, treatment plan, DICOMDIR…): only images are accepted.",
   bad_dicom: "Unreadable DICOM file (corrupt header).",
   storage_unavailable: "Image storage unavailable: try again in a few moments. Nothing was saved.",
   integrity_failure: "Integrity check failed: the stored image was altered. No unauthenticated byte is sent.",

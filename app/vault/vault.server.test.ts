@@ -4,7 +4,7 @@
  * the only bytes that reach a disk are the vault's ciphertext (and the tampered ciphertext the tests write back).
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -27,6 +27,11 @@ import { getImageRow, Vault, type ImageRow } from "./vault.server";
 const SLOW = 60_000;
 const s3Options = s3OptionsFromEnv(process.env);
 if (!s3Options) console.log("skipped: no S3 endpoint (vault suite runs on the local store only)");
+/** pydicom's test files (python3-pydicom): DICOM objects other tools wrote, some of them not images. */
+const PYDICOM = [process.env.PYDICOM_TEST_FILES, "/usr/lib/python3/dist-packages/pydicom/data/test_files"].find(
+  (d) => d && existsSync(join(d, "test-SR.dcm")),
+);
+if (!PYDICOM) console.log("skipped: DICOM objects without an image need python3-pydicom (apt-get install -y python3-pydicom, or PYDICOM_TEST_FILES=dir)");
 
 // ---- keys, people, sample images -------------------------------------------------------------------------------
 
@@ -576,9 +581,8 @@ function vaultSuite(setup: () => Promise<Harness>): void {
       expect(await vault.erasePatient(erased, doctorId)).toEqual({ images: 0 });
     });
 
-    // BUG (app/vault/vault.server.ts, erasePatient): the transaction unlinks the patient (userId: null) before it
-    // looks the linked account up through that very link, so the account is never disabled. Remove `.fails` once fixed.
-    it("erases a patient: their account is disabled (KNOWN BUG: it stays enabled)", { timeout: SLOW }, async () => {
+    // The linked account is looked up before the transaction cuts the link (userId: null), then disabled.
+    it("erases a patient: their account is disabled", { timeout: SLOW }, async () => {
       const account = await createUser({
         email: `vault-patient-${randomUUID().slice(0, 8)}@test.nexus`,
         name: "Compte A Desactiver",
@@ -631,6 +635,19 @@ function vaultSuite(setup: () => Promise<Harness>): void {
       await expect(put(Buffer.alloc(0), "vide.jpg")).rejects.toSatisfy(httpError(400, "empty"));
       expect(await imageKeys(store())).toEqual(before);
       expect(await db.$count(images, eq(images.patientId, patientId))).toBe(count);
+    });
+
+    it.skipIf(!PYDICOM)("refuses a DICOM object that holds no image (a structured report, an RT plan) as such, not as a damaged image", { timeout: SLOW }, async () => {
+      const before = await imageKeys(store());
+      for (const name of ["test-SR.dcm", "rtplan.dcm"]) {
+        const refused = await put(readFileSync(join(PYDICOM!, name)), name).then(
+          () => null,
+          (err: unknown) => err,
+        );
+        expect(refused, name).toSatisfy(httpError(422, "dicom_without_image"));
+        expect((refused as HttpError).message).toMatch(/ne contient pas d'image/);
+      }
+      expect(await imageKeys(store())).toEqual(before);
     });
   });
 }

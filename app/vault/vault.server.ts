@@ -185,7 +185,9 @@ export class Vault {
     }
     if (!kind) throw fail(415, "unsupported_type");
     const { width, height } = dimensionsOf(kind);
-    if (width === undefined || height === undefined) throw fail(422, "no_dimensions");
+    // A readable DICOM data set without Rows and Columns is not an image (an SR, an RT plan, a DICOMDIR…), not a
+    // damaged one.
+    if (width === undefined || height === undefined) throw fail(422, kind.contentType === "application/dicom" ? "dicom_without_image" : "no_dimensions");
     if (!withinPixelLimit(width, height)) throw fail(422, "too_many_pixels");
     const place = input.admit ? await input.admit(kind, head) : null;
 
