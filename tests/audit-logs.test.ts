@@ -3,7 +3,8 @@
  * that is not the test client's) shows that each request leaves one pino JSON line with its X-Request-Id, and that
  * no line carries a body, a query string, a password, a token or an id from the path; that X-Forwarded-For from
  * an untrusted peer is ignored in the audit event; and that the app's logger redacts what must never be logged.
- * The server also runs with NEXUS_TIMING=1 (the benchmarks' stage timings): an image read's line carries each stage.
+ * The server also runs with NEXUS_TIMING=1 (the benchmarks' stage timings): an image read's line carries each stage,
+ * an upload's its object store write.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -99,7 +100,7 @@ describe("operational logs", () => {
     expect(event!.patientId).toBe(patientId);
   });
 
-  it("with NEXUS_TIMING=1 an image read's line carries its stages: auth, policy, domain, audit, decrypt", async () => {
+  it("with NEXUS_TIMING=1 an image read's line carries its stages (auth, policy, domain, audit, decrypt), an upload's its store", async () => {
     const login = await fetch(`${base}/api/v1/tokens`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -130,6 +131,13 @@ describe("operational logs", () => {
     for (const stage of ["auth", "policy", "domain", "audit", "decrypt"]) expect(timing[stage], stage).toBeGreaterThan(0);
     // Stages are parts of the request, measured inside it.
     expect(timing.auth! + timing.policy! + timing.domain!).toBeLessThanOrEqual(Number(line!.ms) + 0.1);
+    expect(timing.store, "a read stores nothing").toBeUndefined();
+
+    // The upload's encryption and durable write into the object store: a part of its domain stage.
+    const stored = accessLines().find((l) => l.requestId === upload.headers.get("X-Request-Id"));
+    const stages = stored!.timing as Record<string, number>;
+    expect(stages.store, "store").toBeGreaterThan(0);
+    expect(stages.store!).toBeLessThanOrEqual(stages.domain! + 0.01);
   });
 
   it("the app's logger redacts secrets and personal data, and paths lose ids and query strings", () => {

@@ -60,7 +60,7 @@ export async function action(args: ActionFunctionArgs) {
       const admit = examAdmission({ patientId, actor: ctx.actor!, fields, allowOverride: false });
       const outcomes = await receiveUploads(args.request, {
         onField: (name, value) => void collectUploadField(fields, name, value),
-        store: (file) => vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file, admit }),
+        store: (file) => vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file, admit, timing: ctx.info.timing }),
         discard: (ids) => vault.discardImages(ids),
       });
       if (outcomes.length === 0) throw missingFile();

@@ -45,7 +45,7 @@ export async function action(args: ActionFunctionArgs) {
           },
           store: (file) => {
             if (!csrfChecked) throw new CsrfError();
-            return vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file, admit });
+            return vault.storeImage({ patientId, uploadedBy: ctx.actor!.id, ...file, admit, timing: ctx.info.timing });
           },
           discard: (ids) => vault.discardImages(ids),
         });

@@ -11,7 +11,7 @@ import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray, sql, type SQ
 import { db } from "../db/db.server";
 import { exams, images, patients, predictions, readings, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
-import type { Timing } from "../http/timing.server";
+import { addTiming, type Timing } from "../http/timing.server";
 import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError, segmentReads } from "./format.server";
 import { generateDataKey, KeyringError, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
 import { DicomParseError, sniff, withinPixelLimit, type SniffResult } from "./sniff.server";
@@ -170,6 +170,8 @@ export class Vault {
     data: AsyncIterable<Uint8Array>;
     /** Checks and places the upload before it is stored (see {@link Admission}). */
     admit?: Admission;
+    /** The request's stage timings (NEXUS_TIMING=1): the object's encryption and durable write go to "store". */
+    timing?: Timing;
   }): Promise<StoredImage> {
     const { head, all } = await peek(limitSize(input.data, MAX_UPLOAD_BYTES), HEAD_BYTES).catch((err) => {
       if (err instanceof TooLargeError) throw tooLarge();
@@ -197,6 +199,7 @@ export class Vault {
     try {
       const wrapped = wrapKey(this.keyring, dataKey, id);
       const encrypted = encryptStream(all, { key: dataKey, objectId: id });
+      const storing = performance.now();
       try {
         await this.store.put(key, encrypted.stream);
       } catch (err) {
@@ -207,6 +210,7 @@ export class Vault {
         asStorageError(err);
       }
       const result = await encrypted.result();
+      addTiming(input.timing, "store", performance.now() - storing);
       const row = {
         id,
         patientId: input.patientId,
