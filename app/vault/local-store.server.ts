@@ -68,14 +68,9 @@ export class LocalStore implements ObjectStore {
   }
 
   async get(key: string, reads: ReadSizes = DEFAULT_READS): Promise<AsyncIterable<Uint8Array>> {
-    const path = this.pathOf(key);
-    try {
-      await access(path);
-    } catch (error) {
-      if (MISSING.has((error as NodeJS.ErrnoException).code ?? "")) throw new NotFoundError(key);
-      throw error;
-    }
-    return readAndClose(path, key, reads);
+    // The first read happens here, so that a missing object fails the call (NotFoundError) without a separate
+    // existence check: one thread-pool operation less per read of an object.
+    return readAndClose(this.pathOf(key), key, reads);
   }
 
   async delete(key: string): Promise<void> {
@@ -121,25 +116,42 @@ export class LocalStore implements ObjectStore {
  * it before the chunk is yielded (objects are immutable once renamed into place). A consumer that stops early, or
  * simply drops the iterator (an aborted download whose stream nobody cancels), therefore leaves nothing open and
  * nothing for the garbage collector to close (DEP0137) — tests/hardening/descriptors.test.ts. Reads are large
- * (the vault asks for 16 segments, ≈ 1 MiB), so the open and close per read cost little beside the read itself.
+ * (the vault asks for 48 segments, ≈ 3 MiB), so the open and close per read cost little beside the read itself.
+ *
+ * The first read is done before this returns (a missing object rejects it); a read that comes back short is the end
+ * of the file, so an object smaller than one read costs one open, one read and one close.
  */
-async function* readAndClose(path: string, key: string, reads: ReadSizes): AsyncGenerator<Uint8Array, void, undefined> {
-  let position = 0;
+async function readAndClose(path: string, key: string, reads: ReadSizes): Promise<AsyncIterable<Uint8Array>> {
   const pool = reads.reuse ? readPool(Math.max(reads.first, reads.next)) : null;
   const shared = pool?.take() ?? null;
+  const bufferOf = (size: number) => (shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size));
+  let first: Buffer;
+  let filled: number;
   try {
-    for (let size = reads.first; ; size = reads.next) {
-      const buffer = shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size);
-      const filled = await readAt(path, key, buffer, position);
-      position += filled;
-      if (filled > 0) yield filled === size ? buffer : buffer.subarray(0, filled);
-      if (filled < size) return;
-    }
-  } finally {
-    // The consumer is done with the last chunk once it ends or stops the iteration (ReadSizes.reuse): the buffer
-    // serves the next read of an object. An iterator that is dropped instead leaves it to the garbage collector.
+    first = bufferOf(reads.first);
+    filled = await readAt(path, key, first, 0);
+  } catch (error) {
     if (shared) pool!.give(shared);
+    throw error;
   }
+  return (async function* () {
+    let position = filled;
+    try {
+      if (filled > 0) yield filled === first.length ? first : first.subarray(0, filled);
+      if (filled < first.length) return;
+      for (;;) {
+        const buffer = bufferOf(reads.next);
+        const n = await readAt(path, key, buffer, position);
+        position += n;
+        if (n > 0) yield n === buffer.length ? buffer : buffer.subarray(0, n);
+        if (n < buffer.length) return;
+      }
+    } finally {
+      // The consumer is done with the last chunk once it ends or stops the iteration (ReadSizes.reuse): the buffer
+      // serves the next read of an object. An iterator that is dropped instead leaves it to the garbage collector.
+      if (shared) pool!.give(shared);
+    }
+  })();
 }
 
 /** Reused read buffers (ciphertext only), one pool per read size (buffer-pool.server.ts). */
