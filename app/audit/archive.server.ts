@@ -17,11 +17,12 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, readFile, rename, writeFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { and, asc, desc, gt, lte, sql } from "drizzle-orm";
 import { db } from "../db/db.server";
+import { makeDirectoryDurably, renameDurably, writeFileDurably } from "../durable-fs.server";
 import { auditEvents } from "../db/schema";
 import { auditArchives, type AuditArchive } from "./archive-table.server";
 import { record, rowsOf, verifyChain, type AuditEventRow, type RequestInfo } from "./audit.server";
@@ -107,7 +108,7 @@ function fileBase(plan: Pick<ArchivePlan, "firstId" | "lastId">) {
 
 /** Writes the period's events to `dir` and returns the seal (nothing is pruned here). */
 export async function writeArchiveFile(plan: ArchivePlan, dir: string, createdBy: string): Promise<{ path: string; seal: ArchiveSeal }> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirectoryDurably(dir);
   const base = fileBase(plan);
   const file = path.join(dir, `${base}.ndjson`);
   const partial = `${file}.partial`;
@@ -151,7 +152,7 @@ export async function writeArchiveFile(plan: ArchivePlan, dir: string, createdBy
   const handle = await open(partial, "r");
   await handle.sync();
   await handle.close();
-  await rename(partial, file);
+  await renameDurably(partial, file);
   const seal: ArchiveSeal = {
     format: ARCHIVE_FORMAT,
     file: path.basename(file),
@@ -167,7 +168,8 @@ export async function writeArchiveFile(plan: ArchivePlan, dir: string, createdBy
     createdAt: new Date().toISOString(),
     createdBy,
   };
-  await writeFile(`${file}.seal.json`, `${JSON.stringify(seal, null, 2)}\n`, { mode: 0o600 });
+  // Both durable before the caller deletes the archived events from the database.
+  await writeFileDurably(`${file}.seal.json`, `${JSON.stringify(seal, null, 2)}\n`);
   return { path: file, seal };
 }
 

@@ -1,13 +1,15 @@
 /**
  * Object store on the local file system (`<dataDir>/objects`): the zero-configuration default. Each object is one
  * file (mode 0600, directories 0700), written to a temporary `….partial` file, flushed, then renamed into place, so
- * a reader never sees a half-written object.
+ * a reader never sees a half-written object; the directory is flushed after the rename, so that the object is
+ * durable under its name when `put` returns (app/durable-fs.server.ts).
  */
 import { randomBytes } from "node:crypto";
 import { constants, type Dirent } from "node:fs";
-import { access, mkdir, open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
+import { access, mkdir, open, readdir, rm, type FileHandle } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
+import { makeDirectoryDurably, renameDurably } from "../durable-fs.server";
 import { BufferPool } from "./buffer-pool.server";
 import {
   checkObjectKey,
@@ -51,14 +53,15 @@ export class LocalStore implements ObjectStore {
 
   async put(key: string, body: AsyncIterable<Uint8Array> | Readable): Promise<{ size: number }> {
     const path = this.pathOf(key);
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await makeDirectoryDurably(dirname(path));
     const temporary = `${path}.${randomBytes(6).toString("hex")}${PARTIAL_SUFFIX}`;
     const handle = await open(temporary, "wx", 0o600);
     try {
       const size = await writeAll(handle, body);
       await handle.sync();
       await handle.close();
-      await rename(temporary, path);
+      // Durable under its name before this returns: the caller then commits a row that points to it.
+      await renameDurably(temporary, path);
       return { size };
     } catch (error) {
       await handle.close().catch(() => {});

@@ -1,0 +1,59 @@
+/**
+ * Files that must survive a crash once the code goes on (a stored object before its row points to it, an audit
+ * archive before its events leave the database). `fsync` of a file makes its bytes durable, not its name: a file's
+ * entry lives in its directory, which needs an `fsync` of its own after the file is created or renamed into it
+ * (fsync(2): "Calling fsync() does not necessarily ensure that the entry in the directory containing the file has
+ * also reached disk. For that an explicit fsync() on a file descriptor for the directory is also needed."). On ext4 a
+ * rename otherwise waits for the journal's next commit, up to 5 s later, whatever PostgreSQL commits meanwhile.
+ */
+import { mkdir, open, rename } from "node:fs/promises";
+import path from "node:path";
+
+/** Makes the entries of `directory` (files created, renamed or removed in it) durable. */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * `mkdir -p` whose new directories are durable: each directory it created is synced into its parent. Nothing more
+ * than the `mkdir` when the directory already exists.
+ */
+export async function makeDirectoryDurably(directory: string, mode = 0o700): Promise<void> {
+  const first = await mkdir(directory, { recursive: true, mode });
+  if (first === undefined) return;
+  // `first` is the outermost directory created: its parent and every directory from it down to `directory` hold a
+  // new entry.
+  const created: string[] = [];
+  for (let d = path.resolve(directory); ; d = path.dirname(d)) {
+    created.push(d);
+    if (d === path.resolve(first) || d === path.dirname(d)) break;
+  }
+  for (const d of [path.dirname(path.resolve(first)), ...created.slice(1).reverse()]) await syncDirectory(d);
+}
+
+/**
+ * Renames a finished, already synced file into place and makes the new name durable: the rename, then an `fsync` of
+ * the target's directory (and of the source's, when it differs, for the removed name).
+ */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  await syncDirectory(path.dirname(to));
+  if (path.dirname(path.resolve(from)) !== path.dirname(path.resolve(to))) await syncDirectory(path.dirname(from));
+}
+
+/** Writes `data` to a new file (mode 0600), flushes it and its directory entry: durable when this returns. */
+export async function writeFileDurably(file: string, data: string | Uint8Array): Promise<void> {
+  const handle = await open(file, "w", 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await syncDirectory(path.dirname(file));
+}
