@@ -46,9 +46,9 @@ export async function renameDurably(from: string, to: string): Promise<void> {
   if (path.dirname(path.resolve(from)) !== path.dirname(path.resolve(to))) await syncDirectory(path.dirname(from));
 }
 
-/** Writes `data` to a new file (mode 0600), flushes it and its directory entry: durable when this returns. */
-export async function writeFileDurably(file: string, data: string | Uint8Array): Promise<void> {
-  const handle = await open(file, "w", 0o600);
+/** Writes `data` to a file (created with `mode`), flushes it and its directory entry: durable when this returns. */
+export async function writeFileDurably(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const handle = await open(file, "w", mode);
   try {
     await handle.writeFile(data);
     await handle.sync();

@@ -12,8 +12,9 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
+import { makeDirectoryDurably, renameDurably, writeFileDurably } from "../durable-fs.server";
 import { classesJson, KERAS_DENSENET_PREPROCESSING, type ModelCard } from "./model-card";
 import { parseKerasTopology } from "./import/keras-topology";
 import { kerasToOnnx, type WeightArray } from "./import/keras-to-onnx";
@@ -229,14 +230,17 @@ export function buildDemoModel(): DemoModelFiles {
   return { onnx: converted.onnx, card, classes: classesJson(DEMO_CLASSES), parameterCount: converted.parameterCount };
 }
 
-/** Writes a model directory's three files; each appears atomically (temporary file + rename). */
+/**
+ * Writes a model directory's three files; each appears atomically (temporary file + rename) and is durable under its
+ * name once this returns (app/durable-fs.server.ts).
+ */
 export async function writeModelDirectory(dir: string, files: { onnx: Uint8Array; card: ModelCard; classes: Record<string, string> }): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await makeDirectoryDurably(dir, 0o755);
   const put = async (name: string, data: Uint8Array | string) => {
     const tmp = path.join(dir, `.${name}.${process.pid}.${Date.now()}.tmp`);
     try {
-      await writeFile(tmp, data);
-      await rename(tmp, path.join(dir, name));
+      await writeFileDurably(tmp, data, 0o644);
+      await renameDurably(tmp, path.join(dir, name));
     } finally {
       await rm(tmp, { force: true });
     }
