@@ -27,14 +27,15 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import path from "node:path";
 import dicomParser from "dicom-parser";
 import { dicom } from "../tests/helpers/images";
-import { BenchHarness, cpuOf, load, MiB, postgresCpu, nexusPatient, nexusToken, post, runBench, withRss, DEMO_PASSWORD, type NexusServer, type RssSample, type Server } from "./bench-servers";
+import { BenchHarness, childrenOf, cpuOf, load, MiB, postgresCpu, nexusPatient, nexusToken, post, runBench, withRss, DEMO_PASSWORD, type NexusServer, type RssSample, type Server } from "./bench-servers";
 
 const WRK = "/usr/bin/wrk";
+const STRACE = "/usr/bin/strace";
 const PYDICOM_DATA = "/usr/lib/python3/dist-packages/pydicom/data";
 const PORT_BASE = Number(process.env.BENCH_PORT_BASE ?? 48100);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 16;
-/** BENCH_ONLY=get,json,upload,read,big,page runs only those phases (profiling one of them); all by default. */
+/** BENCH_ONLY=get,json,upload,read,big,page,syscalls runs only those phases (profiling one of them); all by default. */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : null;
 const wanted = (phase: string) => ONLY === null || ONLY.has(phase);
 
@@ -174,6 +175,43 @@ async function batch(server: Server, items: (() => Promise<string | null>)[], co
     else for (const f of items) await one(f);
   });
   return { seconds: (performance.now() - t0) / 1000, errors, failures, load: load(), rss: { before, peak }, ids };
+}
+
+// ---- system calls --------------------------------------------------------------------------------------------
+
+interface SyscallCount {
+  requests: number;
+  /** Calls per request, by system call, every thread and worker process of the server counted. */
+  perRequest: Map<string, number>;
+}
+
+/**
+ * System calls per request (`strace -f -c` attached to the server and its workers during a short `wrk` run of 4
+ * connections). Unlike rates and CPU time, a count does not move with what else the machine runs, and on these virtual
+ * machines every call is dear (README, Performance). Null without strace.
+ */
+async function syscalls(server: Server, pathName: string, headers: Record<string, string>, dir: string): Promise<SyscallCount | null> {
+  if (!existsSync(STRACE) || server.pid === undefined) return null;
+  const target: string[] = [];
+  for (const [k, v] of Object.entries(headers)) target.push("-H", `${k}: ${v}`);
+  // Warm first (code loaded and compiled, pools filled): the count is of the steady state.
+  await runWrk(["-t1", "-c4", `-d${Math.max(2, WARM_UP)}s`, ...target, server.base + pathName]);
+  const out = path.join(dir, `strace-${server.pid}-${Date.now()}.txt`);
+  const pids = [server.pid, ...childrenOf(server.pid)].flatMap((p) => ["-p", String(p)]);
+  const tracer = spawn(STRACE, ["-f", "-c", "-o", out, ...pids], { stdio: ["ignore", "ignore", "pipe"] });
+  const exited = new Promise<void>((resolve) => tracer.on("exit", () => resolve()));
+  await new Promise((resolve) => setTimeout(resolve, 500)); // attached to every thread
+  const report = await runWrk(["-t1", "-c4", "-d3s", "-s", WRK_SCRIPT, ...target, server.base + pathName]);
+  tracer.kill("SIGINT"); // strace detaches and writes its summary
+  await exited;
+  const requests = Number(/BENCH (\d+)/.exec(report)?.[1] ?? 0);
+  const perRequest = new Map<string, number>();
+  for (const line of readFileSync(out, "utf8").split("\n")) {
+    // "% time     seconds  usecs/call     calls    errors syscall": the errors column may be empty.
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m && m[2] !== "total") perRequest.set(m[2]!, Number(m[1]) / Math.max(1, requests));
+  }
+  return { requests, perRequest };
 }
 
 // ---- files ---------------------------------------------------------------------------------------------------
@@ -404,6 +442,19 @@ async function main(harness: BenchHarness) {
     rows.push({ work: "HTML page /patients, 16 connections", nexus: loadLine(n), orthanc: "–", ratio: "–" });
   }, "page")();
 
+  const counts: { work: string; server: string; count: SyscallCount }[] = [];
+  if (wanted("syscalls")) {
+    const count = async (work: string, name: string, server: Server | null, pathName: string, headers: Record<string, string>) => {
+      const c = server ? await syscalls(server, pathName, headers, harness.work) : null;
+      if (c) counts.push({ work, server: name, count: c });
+    };
+    await count("GET one 2 MiB image", "Nexus", nexus, `/api/v1/images/${imageId}`, auth);
+    if (orthancImage) await count("GET one 2 MiB image", "Orthanc", orthanc, `/instances/${orthancImage}/file`, {});
+    await count("JSON patient list", "Nexus", nexus, "/api/v1/patients", auth);
+    if (orthanc) await count("JSON patient list", "Orthanc", orthanc, "/patients", {});
+    await count("HTML page /patients", "Nexus", nexus, "/patients", { Cookie: session });
+  }
+
   console.log(`\n### Nexus / Orthanc (${new Date().toISOString()}, ${process.env.NODE_ENV ?? "production"} build, 1-min load average beside each figure)\n`);
   console.log("| work | Nexus | Orthanc | Nexus / Orthanc |");
   console.log("|---|---|---|---:|");
@@ -433,6 +484,16 @@ async function main(harness: BenchHarness) {
     const rest = sums.total - sums.auth - sums.policy - sums.domain - sums.audit - sums.decrypt;
     console.log(`| ${p.name} | ${n.toLocaleString("en")} | ${mean(sums.total)} | ${mean(sums.auth)} | ${mean(sums.policy)} | ${mean(sums.domain)} | ${mean(sums.store)} | ${mean(sums.audit)} | ${mean(sums.decrypt)} | ${mean(Math.max(0, rest))} |`);
   }
+  if (counts.length > 0) {
+    console.log("\n### System calls per request (strace -f -c, every thread and worker process; wrk, 4 connections, 3 s)\n");
+    console.log("| work | server | requests | all | most frequent |");
+    console.log("|---|---|---:|---:|---|");
+    for (const { work, server, count } of counts) {
+      const all = [...count.perRequest.values()].reduce((a, b) => a + b, 0);
+      const top = [...count.perRequest].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+      console.log(`| ${work} | ${server} | ${count.requests.toLocaleString("en")} | ${all.toFixed(1)} | ${top} |`);
+    }
+  } else if (wanted("syscalls")) console.log("\nskipped: no strace (Debian package strace) — no system call counts");
   console.log("\n(store — an upload's encryption and durable object write — is part of domain; decrypt runs inside domain for the first read of an image and while streaming afterwards; stages of concurrent requests overlap.)");
 }
 

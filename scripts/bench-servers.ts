@@ -26,7 +26,7 @@ export const DEMO_PASSWORD = process.env.NEXUS_DEMO_PASSWORD ?? "nexus-demo-2026
 export const load = () => loadavg()[0]!;
 
 /** A process's children (Nexus's worker processes under WEB_CONCURRENCY). */
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
