@@ -34,12 +34,14 @@ interface World {
   researcher: BrowserSession;
   /** One patient per consent state of both `care` and `research`, each with an account and one image. */
   patients: Record<ConsentSetup, { id: string; token: string; imageId: string; name: string }>;
+  doctor: BrowserSession;
 }
 const w = {} as World;
 
 beforeAll(async () => {
   const doctor = await createAccount("doctor");
   w.doctorToken = await tokenFor(doctor.email, doctor.password);
+  w.doctor = await BrowserSession.login(doctor.email, doctor.password);
   const other = await createAccount("doctor");
   w.otherDoctorToken = await tokenFor(other.email, other.password);
   w.adminToken = await tokenFor("admin@demo.nexus");
@@ -91,6 +93,24 @@ describe("consent endpoints", () => {
       expect((await put(token, "care", { granted: true })).status).toBe(403);
     }
     expect((await put(null, "care", { granted: true })).status).toBe(401);
+  });
+});
+
+describe("the doctor's patient list", () => {
+  it("shows each patient's live consent state, purpose by purpose (one read for the whole list)", async () => {
+    const page = await w.doctor.get("/patients");
+    expect(page.status).toBe(200);
+    const stateOf = (name: string, purpose: string) => {
+      const row = page.html.slice(page.html.indexOf(name));
+      // React separates the label's two text nodes with an empty comment.
+      const item = new RegExp(`data-purpose="${purpose}"[^>]*>[^<]*<span class="sr-only"> : (?:<!-- -->)?([^<]+)</span>`).exec(row);
+      return item?.[1];
+    };
+    expect(stateOf(w.patients.granted.name, "care")).toBe("accordé");
+    expect(stateOf(w.patients.granted.name, "research")).toBe("accordé");
+    expect(stateOf(w.patients.granted.name, "ai_analysis")).toBe("jamais donné");
+    expect(stateOf(w.patients.revoked.name, "care")).toBe("retiré");
+    expect(stateOf(w.patients.never.name, "care")).toBe("jamais donné");
   });
 });
 

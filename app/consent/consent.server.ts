@@ -1,5 +1,5 @@
 /** Consent per purpose: the current state and its append-only history. */
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import type { Actor } from "../accounts/actor";
 import { db } from "../db/db.server";
 import { consentHistory, consents, PURPOSES, type Purpose } from "../db/schema";
@@ -78,11 +78,21 @@ export async function consentOf(patientId: string, purpose: Purpose): Promise<Co
   return row ?? { granted: false, updatedAt: null };
 }
 
+/**
+ * Read on every page of a doctor's patient list: one prepared statement whatever the number of patients (the ids go
+ * as one array parameter, where an IN list made a new statement to parse and plan for every page).
+ */
+const consentRowsOf = db
+  .select({ patientId: consents.patientId, purpose: consents.purpose, granted: consents.granted, updatedAt: consents.updatedAt })
+  .from(consents)
+  .where(sql`${consents.patientId} = any(${sql.placeholder("patientIds")}::uuid[])`)
+  .prepare("nexus_consent_rows_of");
+
 /** Live states for several patients at once (the doctor's patient list). */
 export async function consentStates(patientIds: string[]): Promise<Map<string, Record<Purpose, ConsentState>>> {
   const result = new Map(patientIds.map((id) => [id, emptyState()]));
   if (patientIds.length === 0) return result;
-  const rows = await db.select().from(consents).where(inArray(consents.patientId, patientIds));
+  const rows = await consentRowsOf.execute({ patientIds });
   for (const row of rows) result.get(row.patientId)![row.purpose] = { granted: row.granted, updatedAt: row.updatedAt };
   return result;
 }
