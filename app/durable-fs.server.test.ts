@@ -21,11 +21,15 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 type Call = { call: "openat"; path: string; fd: number } | { call: "fsync"; fd: number } | { call: "rename"; from: string; to: string } | { call: "mkdir"; path: string };
 
-/** Runs `source` (TypeScript, through tsx) under strace; the file calls it made under `dir`, in order. */
-function traced(name: string, dir: string, source: string): Call[] {
+/**
+ * Runs the TypeScript that `source(dir)` returns (through tsx) under strace, `dir` being a fresh path of its own; the
+ * file calls it made under `dir`, in order.
+ */
+function traced(name: string, source: (dir: string) => string): { dir: string; calls: Call[] } {
+  const dir = path.join(root, name);
   const file = path.join(root, `${name}.mts`);
   const log = path.join(root, `${name}.strace`);
-  writeFileSync(file, source);
+  writeFileSync(file, source(dir));
   const run = spawnSync(
     STRACE,
     ["-f", "-qq", "-s", "4096", "-e", "trace=openat,fsync,rename,renameat,renameat2,mkdir,mkdirat", "-o", log, process.execPath, "--import", "tsx", file],
@@ -54,7 +58,7 @@ function traced(name: string, dir: string, source: string): Call[] {
     else if ((m = /^rename(?:at2?)?\((?:AT_FDCWD, )?"([^"]+)", (?:AT_FDCWD, )?"([^"]+)"[^)]*\)\s*= 0/.exec(line)) && inside(m[2]!)) calls.push({ call: "rename", from: m[1]!, to: m[2]! });
     else if ((m = /^mkdir(?:at)?\((?:AT_FDCWD, )?"([^"]+)", [^)]*\)\s*= 0/.exec(line)) && inside(m[1]!)) calls.push({ call: "mkdir", path: m[1]! });
   }
-  return calls;
+  return { dir, calls };
 }
 
 /** The paths whose descriptor was fsynced, in order (directories and files alike). */
@@ -72,11 +76,9 @@ const app = JSON.stringify(path.resolve("app"));
 
 describe.skipIf(!hasStrace)("durable names", () => {
   it("the local store flushes the object, renames it into place, then flushes its directory (and the new directories)", () => {
-    const dir = path.join(root, "store");
-    const calls = traced(
+    const { dir, calls } = traced(
       "store",
-      dir,
-      `import path from "node:path";
+      (dir) => `import path from "node:path";
 const { LocalStore } = await import(path.join(${app}, "vault", "local-store.server.ts"));
 const store = new LocalStore(${JSON.stringify(path.join(dir, "objects"))});
 await store.put("images/first", [new Uint8Array(1000)]);
@@ -98,11 +100,9 @@ await store.put("images/second", [new Uint8Array(1000)]);
   });
 
   it("the helpers the audit archive writes with flush new directories, a renamed file and a written file", () => {
-    const dir = path.join(root, "archive");
-    const calls = traced(
+    const { dir, calls } = traced(
       "archive",
-      dir,
-      `import path from "node:path";
+      (dir) => `import path from "node:path";
 const { makeDirectoryDurably, renameDurably, writeFileDurably } = await import(path.join(${app}, "durable-fs.server.ts"));
 const { open } = await import("node:fs/promises");
 const dir = ${JSON.stringify(path.join(dir, "a", "b"))};
