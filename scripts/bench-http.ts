@@ -204,6 +204,7 @@ async function syscalls(server: Server, pathName: string, headers: Record<string
   const report = await runWrk(["-t1", "-c4", "-d3s", "-s", WRK_SCRIPT, ...target, server.base + pathName]);
   tracer.kill("SIGINT"); // strace detaches and writes its summary
   await exited;
+  if (!existsSync(out)) return null; // strace could not attach (no ptrace here)
   const requests = Number(/BENCH (\d+)/.exec(report)?.[1] ?? 0);
   const perRequest = new Map<string, number>();
   for (const line of readFileSync(out, "utf8").split("\n")) {

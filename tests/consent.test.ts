@@ -97,7 +97,7 @@ describe("consent endpoints", () => {
 });
 
 describe("the doctor's patient list", () => {
-  it("shows each patient's live consent state, purpose by purpose (one read for the whole list)", async () => {
+  it("shows each patient's live consent state, purpose by purpose", async () => {
     const page = await w.doctor.get("/patients");
     expect(page.status).toBe(200);
     const stateOf = (name: string, purpose: string) => {
