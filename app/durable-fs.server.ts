@@ -9,9 +9,12 @@
 import { mkdir, open, rename } from "node:fs/promises";
 import path from "node:path";
 
-/** Makes the entries of `directory` (files created, renamed or removed in it) durable. */
-export async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, "r");
+/**
+ * `fsync` of the file or directory at `target`: a file's bytes, or a directory's entries (files created, renamed or
+ * removed in it).
+ */
+export async function syncPath(target: string): Promise<void> {
+  const handle = await open(target, "r");
   try {
     await handle.sync();
   } finally {
@@ -26,14 +29,12 @@ export async function syncDirectory(directory: string): Promise<void> {
 export async function makeDirectoryDurably(directory: string, mode = 0o700): Promise<void> {
   const first = await mkdir(directory, { recursive: true, mode });
   if (first === undefined) return;
-  // `first` is the outermost directory created: its parent and every directory from it down to `directory` hold a
-  // new entry.
-  const created: string[] = [];
+  // `first` is the outermost directory created: it and every directory below it down to `directory` are new entries
+  // in their parents.
   for (let d = path.resolve(directory); ; d = path.dirname(d)) {
-    created.push(d);
+    await syncPath(path.dirname(d));
     if (d === path.resolve(first) || d === path.dirname(d)) break;
   }
-  for (const d of [path.dirname(path.resolve(first)), ...created.slice(1).reverse()]) await syncDirectory(d);
 }
 
 /**
@@ -42,12 +43,12 @@ export async function makeDirectoryDurably(directory: string, mode = 0o700): Pro
  */
 export async function renameDurably(from: string, to: string): Promise<void> {
   await rename(from, to);
-  await syncDirectory(path.dirname(to));
-  if (path.dirname(path.resolve(from)) !== path.dirname(path.resolve(to))) await syncDirectory(path.dirname(from));
+  await syncPath(path.dirname(to));
+  if (path.dirname(path.resolve(from)) !== path.dirname(path.resolve(to))) await syncPath(path.dirname(from));
 }
 
-/** Writes `data` to a file (created with `mode`), flushes it and its directory entry: durable when this returns. */
-export async function writeFileDurably(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+/** Writes `data` to a file (created with `mode`) and flushes its bytes; its name is the caller's (see renameDurably). */
+export async function writeFileSynced(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const handle = await open(file, "w", mode);
   try {
     await handle.writeFile(data);
@@ -55,5 +56,10 @@ export async function writeFileDurably(file: string, data: string | Uint8Array, 
   } finally {
     await handle.close();
   }
-  await syncDirectory(path.dirname(file));
+}
+
+/** Writes `data` to a file (created with `mode`), flushes it and its directory entry: durable when this returns. */
+export async function writeFileDurably(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  await writeFileSynced(file, data, mode);
+  await syncPath(path.dirname(file));
 }

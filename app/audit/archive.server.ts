@@ -17,12 +17,12 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { open, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { and, asc, desc, gt, lte, sql } from "drizzle-orm";
 import { db } from "../db/db.server";
-import { makeDirectoryDurably, renameDurably, writeFileDurably } from "../durable-fs.server";
+import { makeDirectoryDurably, renameDurably, syncPath, writeFileDurably } from "../durable-fs.server";
 import { auditEvents } from "../db/schema";
 import { auditArchives, type AuditArchive } from "./archive-table.server";
 import { record, rowsOf, verifyChain, type AuditEventRow, type RequestInfo } from "./audit.server";
@@ -149,9 +149,7 @@ export async function writeArchiveFile(plan: ArchivePlan, dir: string, createdBy
   if (count !== plan.count || cursor !== plan.lastId) {
     throw new ArchiveError(`La période a changé pendant l'export (${count} événements lus, ${plan.count} attendus) : relancez.`);
   }
-  const handle = await open(partial, "r");
-  await handle.sync();
-  await handle.close();
+  await syncPath(partial);
   await renameDurably(partial, file);
   const seal: ArchiveSeal = {
     format: ARCHIVE_FORMAT,

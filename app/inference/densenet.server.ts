@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { makeDirectoryDurably, renameDurably, writeFileDurably } from "../durable-fs.server";
+import { makeDirectoryDurably, renameDurably, writeFileSynced } from "../durable-fs.server";
 import { classesJson, KERAS_DENSENET_PREPROCESSING, type ModelCard } from "./model-card";
 import { parseKerasTopology } from "./import/keras-topology";
 import { kerasToOnnx, type WeightArray } from "./import/keras-to-onnx";
@@ -239,7 +239,7 @@ export async function writeModelDirectory(dir: string, files: { onnx: Uint8Array
   const put = async (name: string, data: Uint8Array | string) => {
     const tmp = path.join(dir, `.${name}.${process.pid}.${Date.now()}.tmp`);
     try {
-      await writeFileDurably(tmp, data, 0o644);
+      await writeFileSynced(tmp, data, 0o644);
       await renameDurably(tmp, path.join(dir, name));
     } finally {
       await rm(tmp, { force: true });
