@@ -128,26 +128,23 @@ async function readAndClose(path: string, key: string, reads: ReadSizes): Promis
   const pool = reads.reuse ? readPool(Math.max(reads.first, reads.next)) : null;
   const shared = pool?.take() ?? null;
   const bufferOf = (size: number) => (shared ? shared.subarray(0, size) : Buffer.allocUnsafeSlow(size));
-  let first: Buffer;
+  let buffer = bufferOf(reads.first);
   let filled: number;
   try {
-    first = bufferOf(reads.first);
-    filled = await readAt(path, key, first, 0);
+    filled = await readAt(path, key, buffer, 0);
   } catch (error) {
     if (shared) pool!.give(shared);
     throw error;
   }
   return (async function* () {
-    let position = filled;
+    let position = 0;
     try {
-      if (filled > 0) yield filled === first.length ? first : first.subarray(0, filled);
-      if (filled < first.length) return;
       for (;;) {
-        const buffer = bufferOf(reads.next);
-        const n = await readAt(path, key, buffer, position);
-        position += n;
-        if (n > 0) yield n === buffer.length ? buffer : buffer.subarray(0, n);
-        if (n < buffer.length) return;
+        position += filled;
+        if (filled > 0) yield filled === buffer.length ? buffer : buffer.subarray(0, filled);
+        if (filled < buffer.length) return;
+        buffer = bufferOf(reads.next);
+        filled = await readAt(path, key, buffer, position);
       }
     } finally {
       // The consumer is done with the last chunk once it ends or stops the iteration (ReadSizes.reuse): the buffer

@@ -25,7 +25,7 @@ import { NotFoundError, StorageUnavailableError, type ObjectStore } from "./stor
  * trip each) and one chunk per segment through every layer downstream. Each local read is an open, a read and a close
  * handed to libuv's thread pool, and on these virtual machines every hand-over costs the main thread a few `futex`
  * calls: reads of 48 segments instead of 16 serve a 2 MiB image with 4 thread-pool operations instead of 11 (a 40 MiB
- * mammogram with 42 instead of 123), ≈ 15 % less CPU per request (docs/decisions/2026-11-30-vault-read-path.md).
+ * mammogram with 42 instead of 124), ≈ 15 % less CPU per request (docs/decisions/2026-11-30-vault-read-path.md).
  */
 const READS = { ...segmentReads(48), reuse: true };
 
