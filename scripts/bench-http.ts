@@ -90,11 +90,14 @@ function runWrk(args: string[]): Promise<string> {
   });
 }
 
+/** wrk's arguments naming the request: its headers, then the URL. */
+function wrkTarget(server: Server, pathName: string, headers: Record<string, string>): string[] {
+  return [...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), server.base + pathName];
+}
+
 /** A warm-up of BENCH_WARM_UP seconds (JIT, connection pools, caches; not counted), then the measured run. */
 async function wrk(server: Server, pathName: string, headers: Record<string, string>): Promise<LoadResult> {
-  const target: string[] = [];
-  for (const [k, v] of Object.entries(headers)) target.push("-H", `${k}: ${v}`);
-  target.push(server.base + pathName);
+  const target = wrkTarget(server, pathName, headers);
   if (WARM_UP > 0) await runWrk(["-t2", `-c${CONNECTIONS}`, `-d${WARM_UP}s`, ...target]);
   const args = ["-t2", `-c${CONNECTIONS}`, `-d${DURATION}s`, "-s", WRK_SCRIPT, ...target];
   const cpu0 = cpuOf(server.pid);
@@ -192,16 +195,15 @@ interface SyscallCount {
  */
 async function syscalls(server: Server, pathName: string, headers: Record<string, string>, dir: string): Promise<SyscallCount | null> {
   if (!existsSync(STRACE) || server.pid === undefined) return null;
-  const target: string[] = [];
-  for (const [k, v] of Object.entries(headers)) target.push("-H", `${k}: ${v}`);
+  const target = wrkTarget(server, pathName, headers);
   // Warm first (code loaded and compiled, pools filled): the count is of the steady state.
-  await runWrk(["-t1", "-c4", `-d${Math.max(2, WARM_UP)}s`, ...target, server.base + pathName]);
+  await runWrk(["-t1", "-c4", `-d${Math.max(2, WARM_UP)}s`, ...target]);
   const out = path.join(dir, `strace-${server.pid}-${Date.now()}.txt`);
   const pids = [server.pid, ...childrenOf(server.pid)].flatMap((p) => ["-p", String(p)]);
   const tracer = spawn(STRACE, ["-f", "-c", "-o", out, ...pids], { stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<void>((resolve) => tracer.on("exit", () => resolve()));
   await new Promise((resolve) => setTimeout(resolve, 500)); // attached to every thread
-  const report = await runWrk(["-t1", "-c4", "-d3s", "-s", WRK_SCRIPT, ...target, server.base + pathName]);
+  const report = await runWrk(["-t1", "-c4", "-d3s", "-s", WRK_SCRIPT, ...target]);
   tracer.kill("SIGINT"); // strace detaches and writes its summary
   await exited;
   if (!existsSync(out)) return null; // strace could not attach (no ptrace here)
