@@ -4,10 +4,15 @@
 //  - `Cache-Control: private, no-store` by default on every dynamic answer (static assets are served before);
 //  - a request that failed because the database refuses connections is answered 503 with Retry-After (JSON on the
 //    API, a short page in the browser) instead of Remix's "Unexpected Server Error";
-//  - the access log's destination (`createAccessLog`).
+//  - a Host header no URL can be made of is a 400, and a failure of the edge itself a 500, both in the user's
+//    language and logged in one line without a stack;
+//  - the access log's destination (`createAccessLog`);
+//  - what a request says of itself once the proxy is believed or not (`trustProxy`, `clientOf`): its client address,
+//    protocol and host, as Express's `trust proxy` setting resolved them (the same syntax, the same proxy-addr).
 import { Transform } from "node:stream";
 import { createReadableStreamFromReadable, createRequestHandler } from "@remix-run/node";
 import pino from "pino";
+import proxyaddr from "proxy-addr";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -67,7 +72,48 @@ export function bodyLimit(path) {
   return UPLOAD_ROUTES.some((route) => route.test(path)) ? UPLOAD_BODY_LIMIT : FORM_BODY_LIMIT;
 }
 
-const wantsJson = (req) => req.path.startsWith("/api/") || /application\/json/.test(req.headers.accept ?? "");
+/** The request's path, without its query string. */
+export function pathOf(req) {
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  return q < 0 ? url : url.slice(0, q);
+}
+
+/**
+ * TRUST_PROXY in Express's `trust proxy` syntax: `true` (any), a number of hops, or addresses, subnets and the names
+ * `loopback`, `linklocal`, `uniquelocal`, comma-separated (proxy-addr). Returns proxy-addr's trust function.
+ */
+export function trustProxy(value) {
+  const v = String(value ?? "").trim();
+  if (v === "true") return () => true;
+  if (v === "false" || v === "") return () => false;
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    return (_address, i) => i < hops;
+  }
+  return proxyaddr.compile(v.split(",").map((s) => s.trim()).filter(Boolean));
+}
+
+/**
+ * The client's address, protocol and host (without port) as Express computed `req.ip`, `req.protocol` and
+ * `req.hostname`: the X-Forwarded-* headers count only when the connection comes from a trusted proxy.
+ */
+export function clientOf(req, trust) {
+  const fromProxy = trust(req.socket.remoteAddress, 0);
+  const first = (header) => {
+    const value = req.headers[header];
+    return typeof value === "string" ? value.split(",")[0].trim() : "";
+  };
+  const direct = req.socket.encrypted ? "https" : "http";
+  const protocol = (fromProxy && first("x-forwarded-proto")) || direct;
+  const host = (fromProxy && first("x-forwarded-host")) || req.headers.host || "";
+  // "[::1]:3000" → "[::1]", "example.org:443" → "example.org".
+  const end = host.startsWith("[") ? host.indexOf("]") + 1 : 0;
+  const colon = host.indexOf(":", end);
+  return { ip: proxyaddr(req, trust), protocol, host, hostname: colon < 0 ? host : host.slice(0, colon) };
+}
+
+const wantsJson = (req) => pathOf(req).startsWith("/api/") || /application\/json/.test(req.headers.accept ?? "");
 const english = (req) =>
   /(?:^|;\s*)nexus_lang=en\b/.test(req.headers.cookie ?? "") ||
   (!/(?:^|;\s*)nexus_lang=/.test(req.headers.cookie ?? "") && /^en\b/i.test(req.headers["accept-language"] ?? ""));
@@ -77,6 +123,16 @@ const MESSAGES = {
     status: 413,
     fr: ["Requête trop volumineuse", "Le corps de la requête dépasse la limite autorisée. Rien n'a été enregistré."],
     en: ["Request too large", "The request body exceeds the allowed size. Nothing was stored."],
+  },
+  bad_host: {
+    status: 400,
+    fr: ["Requête invalide", "L'en-tête Host de la requête n'est pas un nom d'hôte valide."],
+    en: ["Bad request", "The request's Host header is not a valid host name."],
+  },
+  internal: {
+    status: 500,
+    fr: ["Erreur du serveur", "La requête n'a pas pu aboutir. Rien n'a été enregistré ; réessayez."],
+    en: ["Server error", "The request could not be completed. Nothing was stored; please try again."],
   },
   unavailable: {
     status: 503,
@@ -94,31 +150,40 @@ function escapeHtml(s) {
 export function refuse(req, res, code, extraHeaders = {}) {
   const { status, fr, en } = MESSAGES[code];
   const [title, message] = english(req) ? en : fr;
-  res.status(status);
+  res.statusCode = status;
   res.setHeader("Cache-Control", "private, no-store");
   for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
   if (wantsJson(req)) {
-    res.json({ error: { code, message } });
+    send(res, "application/json; charset=utf-8", JSON.stringify({ error: { code, message } }));
     return;
   }
   const lang = english(req) ? "en" : "fr";
-  res.type("html").send(
+  send(
+    res,
+    "text/html; charset=utf-8",
     `<!doctype html><html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
       `<title>${escapeHtml(title)} — Nexus</title></head><body style="font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem">` +
       `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p><p><a href="/">Nexus</a></p></body></html>`,
   );
 }
 
-/** Refuses a body whose declared length is over the route's limit, before anything reads it. */
-export function declaredBodyLimit(req, res, next) {
-  if (req.method === "GET" || req.method === "HEAD") return next();
+function send(res, type, body) {
+  res.setHeader("Content-Type", type);
+  res.setHeader("Content-Length", Buffer.byteLength(body));
+  res.end(body);
+}
+
+/** Refuses a body whose declared length is over the route's limit, before anything reads it: true when refused. */
+export function refusedBodyLength(req, res) {
+  if (req.method === "GET" || req.method === "HEAD") return false;
   const declared = req.headers["content-length"];
-  if (declared !== undefined && Number(declared) > bodyLimit(req.path)) {
+  if (declared !== undefined && Number(declared) > bodyLimit(pathOf(req))) {
     // The body is never read for the app: at most LINGER_BYTES of it are discarded, then the connection closes.
     refuse(req, res, "too_large");
-    return lingerThenClose(req);
+    lingerThenClose(req);
+    return true;
   }
-  next();
+  return false;
 }
 
 class BodyTooLargeError extends Error {
@@ -233,26 +298,43 @@ async function writeBody(body, res) {
   }
 }
 
-/** The URL as @remix-run/express builds it: the host as Express resolves it ("trust proxy"), the port forwarded. */
-function requestUrl(req) {
-  const portOf = (value) => Number.parseInt(value?.split(":")[1] ?? "", 10);
-  const forwardedPort = portOf(req.get("X-Forwarded-Host"));
-  const hostPort = portOf(req.get("host"));
+/** The URL as @remix-run/express built it: protocol and host as the proxy is believed (`clientOf`), the port kept. */
+function requestUrl(req, client) {
+  const portOf = (value) => Number.parseInt(typeof value === "string" ? (value.split(":")[1] ?? "") : "", 10);
+  const forwardedPort = portOf(req.headers["x-forwarded-host"]);
+  const hostPort = portOf(req.headers.host);
   const port = Number.isSafeInteger(forwardedPort) ? forwardedPort : Number.isSafeInteger(hostPort) ? hostPort : "";
-  return new URL(`${req.protocol}://${req.hostname}${port ? `:${port}` : ""}${req.originalUrl}`);
+  return new URL(`${client.protocol}://${client.hostname}${port ? `:${port}` : ""}${req.url}`);
 }
 
-/** @remix-run/express's handler, with the body cap, the no-store default and the 503 mapping. */
+/** Text and JSON types name their charset, as Express's `res.set` added it (`text/html` → `text/html; charset=utf-8`). */
+function withCharset(type) {
+  return /^(text\/|application\/(javascript|json))/i.test(type) && !/;\s*charset\s*=/i.test(type) ? `${type}; charset=utf-8` : type;
+}
+
+/**
+ * @remix-run/express's handler, with the body cap, the no-store default and the 503 mapping; `client` is what
+ * `clientOf` found. A failure outside the app (its own errors are its error pages) is a 500 in the user's language,
+ * logged in one line without a stack.
+ */
 export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
   const handleRequest = createRequestHandler(build, mode);
-  return async (req, res, next) => {
+  return async (req, res, client) => {
+    let url;
+    try {
+      url = requestUrl(req, client);
+    } catch {
+      // e.g. "Host: a b": no URL can be built of it.
+      refuse(req, res, "bad_host");
+      if (req.method !== "GET" && req.method !== "HEAD") lingerThenClose(req);
+      return;
+    }
     let overflowed = false;
     try {
-      const url = requestUrl(req);
       let controller = new AbortController();
       const init = { method: req.method, headers: requestHeaders(req.headers), signal: controller.signal };
       if (req.method !== "GET" && req.method !== "HEAD") {
-        const body = cappedBody(req, bodyLimit(req.path), () => {
+        const body = cappedBody(req, bodyLimit(pathOf(req)), () => {
           overflowed = true;
           if (!res.headersSent) {
             refuse(req, res, "too_large");
@@ -265,7 +347,7 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
       res.on("finish", () => (controller = null));
       res.on("close", () => controller?.abort());
       const request = new Request(url.href, init);
-      const loadContext = await getLoadContext(req, res);
+      const loadContext = await getLoadContext(req, res, client);
       const response = await handleRequest(request, loadContext);
       if (overflowed || res.headersSent || res.destroyed) {
         await response.body?.cancel().catch(() => {});
@@ -283,14 +365,16 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
         });
       }
       res.statusMessage = response.statusText;
-      res.status(response.status);
+      res.statusCode = response.status;
       if (!response.headers.has("Cache-Control")) res.setHeader("Cache-Control", "private, no-store");
-      for (const [key, value] of response.headers.entries()) res.append(key, value);
+      for (const [key, value] of response.headers.entries()) res.appendHeader(key, key === "content-type" ? withCharset(value) : value);
       if (response.body) await writeBody(response.body, res);
       else res.end();
     } catch (error) {
-      if (overflowed || res.headersSent) return;
-      next(error);
+      if (overflowed) return;
+      console.error(`[http] ${req.method} ${pathOf(req).slice(0, 200)}: ${error instanceof Error ? error.message : String(error)}`);
+      if (res.headersSent) res.destroy();
+      else refuse(req, res, "internal");
     }
   };
 }

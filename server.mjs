@@ -1,4 +1,4 @@
-// The Nexus HTTP server: Express in front of the Remix request handler.
+// The Nexus HTTP server: node:http in front of the Remix request handler (the edge's rules are in http-edge.mjs).
 //   node server.mjs         production build from build/ (npm start builds it first)
 //   node server.mjs --dev   Vite dev server with hot reload
 // React, Remix and Express pick their production builds from NODE_ENV, read when they are first loaded: it must be
@@ -16,8 +16,8 @@ else await serve();
 
 async function serve() {
   const { randomUUID } = await import("node:crypto");
-  const { createAccessLog, declaredBodyLimit, remixHandler } = await import("./http-edge.mjs");
-  const { default: express } = await import("express");
+  const http = await import("node:http");
+  const { clientOf, createAccessLog, pathOf, refusedBodyLength, remixHandler, trustProxy } = await import("./http-edge.mjs");
 
   // NEXUS_TIMING=1 (benchmarks): stage timings per request in the access log, through the load context
   // (app/http/timing.server.ts).
@@ -41,69 +41,43 @@ async function serve() {
   const OPAQUE = /(?<=\/)[A-Za-z0-9_-]{32,}(?=\/|$)/g;
   const logPath = (path) => path.replace(UUID, ":id").replace(OPAQUE, ":token").slice(0, 200);
 
-  const app = express();
-  app.disable("x-powered-by");
-  // Forwarded headers (client address, protocol) are believed only from the proxy (Caddy on loopback by default).
-  app.set("trust proxy", process.env.TRUST_PROXY ?? "loopback");
-
-  app.use((req, res, next) => {
-    const requestId = randomUUID();
-    res.locals.requestId = requestId;
-    res.setHeader("X-Request-Id", requestId);
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    res.setHeader("Referrer-Policy", "same-origin");
-    res.setHeader("X-Frame-Options", "DENY");
-    const started = process.hrtime.bigint();
-    const stages = timings ? {} : undefined;
-    res.locals.timing = stages;
-    res.on("finish", () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const line = { requestId, method: req.method, path: logPath(req.path), status: res.statusCode, ms: Math.round(ms * 10) / 10 };
-      if (stages) line.timing = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v * 100) / 100]));
-      if (res.statusCode >= 500) {
-        accessLog.error(line, "request");
-        accessLog.flush();
-      } else accessLog.info(line, "request");
-    });
-    next();
-  });
+  // Forwarded headers (client address, protocol, host) are believed only from the proxy (Caddy on loopback by default).
+  const trust = trustProxy(process.env.TRUST_PROXY ?? "loopback");
 
   // Remix aborts an action whose Origin differs from its Host with a bare 500. We flag such requests instead and let
   // the app's CSRF check refuse them with an audited 403 (app/accounts/csrf.server.ts); bearer-token API calls,
   // which carry no cookies, are unaffected.
   const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-  app.use((req, _res, next) => {
+  const flagForeignOrigin = (req, client) => {
     const origin = req.headers.origin;
-    if (origin !== undefined && !SAFE_METHODS.has(req.method)) {
-      const forwarded = req.headers["x-forwarded-host"];
-      const host = (typeof forwarded === "string" && forwarded.split(",")[0].trim()) || req.headers.host;
-      let originHost = null;
-      try {
-        originHost = new URL(origin).host;
-      } catch {
-        /* "null" or garbage: foreign */
-      }
-      if (originHost !== host) {
-        delete req.headers.origin;
-        req.headers["x-nexus-foreign-origin"] = origin;
-      }
+    if (origin === undefined || SAFE_METHODS.has(req.method)) return;
+    let originHost = null;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      /* "null" or garbage: foreign */
     }
-    next();
-  });
+    if (originHost !== client.host) {
+      delete req.headers.origin;
+      req.headers["x-nexus-foreign-origin"] = origin;
+    }
+  };
 
-  // Bodies over the route's limit are refused (413) before anything reads them (see http-edge.mjs).
-  app.use(declaredBodyLimit);
-
-  if (vite) {
-    app.use(vite.middlewares);
-  } else {
-    app.use("/assets", express.static("build/client/assets", { immutable: true, maxAge: "1y" }));
-    // The other public files (favicon…) are looked up for their own paths only: a static middleware in front of
-    // every request cost a file-system stat each (≈ 8 % of an API request's CPU in bench:http's profile).
+  // Static files: the build's hashed assets (immutable), and the other public files (favicon…) looked up for their
+  // own paths only — a static handler in front of every request cost a file-system stat each (≈ 8 % of an API
+  // request's CPU in bench:http's profile). In development Vite serves them.
+  let serveStatic = null;
+  if (!vite) {
+    const { default: staticFiles } = await import("serve-static");
     const { readdirSync } = await import("node:fs");
+    const assets = staticFiles("build/client", { immutable: true, maxAge: "1y", index: false });
     const publicFiles = new Set(readdirSync("build/client", { withFileTypes: true }).filter((e) => e.isFile()).map((e) => `/${e.name}`));
-    const publicStatic = express.static("build/client", { maxAge: "1h", index: false });
-    app.use((req, res, next) => (publicFiles.has(req.path) ? publicStatic(req, res, next) : next()));
+    const publicStatic = staticFiles("build/client", { maxAge: "1h", index: false });
+    serveStatic = (req, res, path, next) => {
+      if (path.startsWith("/assets/")) assets(req, res, next);
+      else if (publicFiles.has(path)) publicStatic(req, res, next);
+      else next();
+    };
   }
 
   // A start that cannot go on (wrong configuration, database behind, missing key, unusable model) says why in one
@@ -117,17 +91,47 @@ async function serve() {
     process.exit(1);
   });
 
-  app.all(
-    "*",
-    remixHandler({
-      build: vite ? loadBuild : build,
-      mode: dev ? "development" : "production",
-      getLoadContext: (req, res) => ({ requestId: res.locals.requestId, clientIp: req.ip ?? null, timing: res.locals.timing }),
-      unavailableFlag: "databaseUnavailable",
-    }),
-  );
+  const remix = remixHandler({
+    build: vite ? loadBuild : build,
+    mode: dev ? "development" : "production",
+    getLoadContext: (_req, res, client) => ({ requestId: res.requestId, clientIp: client.ip ?? null, timing: res.timing }),
+    unavailableFlag: "databaseUnavailable",
+  });
 
-  const server = app.listen(port, host, () => {
+  // Every request: an id, the security headers and its access-log line; the foreign-origin flag; the body limit
+  // (over it: 413 before anything reads the body, see http-edge.mjs); static files; then the Remix app.
+  // Plain node:http, no Express: its router and request decoration cost ≈ 0.1 ms of CPU per request (a third of a
+  // bare server's) for nothing the app uses (docs/decisions/2026-12-02-plain-http-edge.md).
+  const handle = (req, res) => {
+    const requestId = randomUUID();
+    const started = process.hrtime.bigint();
+    const stages = timings ? {} : undefined;
+    res.requestId = requestId;
+    res.timing = stages;
+    res.setHeader("X-Request-Id", requestId);
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("Referrer-Policy", "same-origin");
+    res.setHeader("X-Frame-Options", "DENY");
+    const path = pathOf(req);
+    res.on("finish", () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const line = { requestId, method: req.method, path: logPath(path), status: res.statusCode, ms: Math.round(ms * 10) / 10 };
+      if (stages) line.timing = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v * 100) / 100]));
+      if (res.statusCode >= 500) {
+        accessLog.error(line, "request");
+        accessLog.flush();
+      } else accessLog.info(line, "request");
+    });
+    const client = clientOf(req, trust);
+    flagForeignOrigin(req, client);
+    if (refusedBodyLength(req, res)) return;
+    const app = () => void remix(req, res, client);
+    if (vite) vite.middlewares(req, res, app);
+    else serveStatic(req, res, path, app);
+  };
+
+  const server = http.createServer(handle);
+  server.listen(port, host, () => {
     if (workerRole === "follower") return;
     const address = server.address();
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;

@@ -124,6 +124,32 @@ describe("body limits, before any parsing (413)", () => {
     expect(res.status).toBe(201);
   });
 
+  /** One raw HTTP/1.1 exchange (a Host header fetch would refuse to send), read to the end. */
+  function rawExchange(request: string): Promise<string> {
+    const url = new URL(server.url);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: url.hostname, port: Number(url.port) }, () => socket.end(request));
+      let answer = "";
+      socket.on("data", (c: Buffer) => (answer += c.toString("utf8")));
+      socket.on("end", () => resolve(answer));
+      socket.on("error", reject);
+    });
+  }
+
+  it("a Host header no URL can be made of is a 400 in the user's language, logged without a stack", async () => {
+    const api = await rawExchange("GET /api/v1/patients HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n");
+    expect(api).toMatch(/^HTTP\/1\.1 400 /);
+    expect(api).toMatch(/content-type: application\/json; charset=utf-8/i);
+    expect(JSON.parse(api.slice(api.indexOf("\r\n\r\n") + 4)).error).toEqual({ code: "bad_host", message: "L'en-tête Host de la requête n'est pas un nom d'hôte valide." });
+    const page = await rawExchange("GET /patients HTTP/1.1\r\nHost: a b\r\nAccept-Language: en\r\nConnection: close\r\n\r\n");
+    expect(page).toMatch(/^HTTP\/1\.1 400 /);
+    expect(page).toContain('<html lang="en">');
+    expect(page).toContain("The request's Host header is not a valid host name.");
+    expect(server.output()).not.toMatch(/\n\s+at /);
+    // The next request is served as usual.
+    expect((await fetch(`${server.url}/connexion`)).status).toBe(200);
+  });
+
   it("a form just over 64 KiB is refused, one just under is read", async () => {
     const over = await fetch(`${server.url}/api/v1/tokens`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email: "a".repeat(70 * 1024), password: "x" }) });
     expect(over.status).toBe(413);
