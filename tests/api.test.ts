@@ -65,6 +65,23 @@ describe("GET /api/v1/me and DELETE /api/v1/tokens/current", () => {
     expect(after.body.error.code).toBe("unauthenticated");
     expect((await api("DELETE", "/api/v1/tokens/current", { token })).status).toBe(401);
   });
+
+  it("answers requests that arrive together, each with its own token's owner (lookups read in one statement)", async () => {
+    const emails = ["doctor@demo.nexus", "patient@demo.nexus", "researcher@demo.nexus", "admin@demo.nexus"];
+    const tokens = await Promise.all(emails.map((email) => tokenFor(email)));
+    const revoked = await tokenFor("doctor@demo.nexus");
+    expect((await api("DELETE", "/api/v1/tokens/current", { token: revoked })).status).toBe(204);
+    const calls = [
+      ...tokens.flatMap((token, i) => [0, 1, 2].map(() => ({ token, expect: emails[i] }))),
+      { token: revoked, expect: null },
+      { token: "nxs_forged-token-that-was-never-issued-by-nexus", expect: null },
+    ];
+    const answers = await Promise.all(calls.map((c) => api("GET", "/api/v1/me", { token: c.token })));
+    answers.forEach((answer, i) => {
+      if (calls[i]!.expect === null) expect(answer.status, `call ${i}`).toBe(401);
+      else expect([answer.status, answer.body.email], `call ${i}`).toEqual([200, calls[i]!.expect]);
+    });
+  });
 });
 
 describe("GET|POST /api/v1/patients", () => {

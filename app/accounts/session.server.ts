@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createCookie, createSessionStorage, type SessionStorage } from "@remix-run/node";
 import { eq, lt, sql } from "drizzle-orm";
 import { config } from "../config.server";
+import { batchedReads } from "../db/batched-reads.server";
 import { db } from "../db/db.server";
 import { sessions } from "../db/schema";
 import type { Actor } from "./actor";
@@ -38,8 +39,18 @@ interface SessionData {
 
 const hashId = (id: string) => createHash("sha256").update(id).digest("hex");
 
-/** Read on every page request: built and planned once (a prepared statement). */
-const sessionById = db.select().from(sessions).where(eq(sessions.idHash, sql.placeholder("idHash"))).prepare("nexus_session_by_id");
+/**
+ * Read on every page request: built and planned once (a prepared statement), for all the sessions asked for in one
+ * turn of the event loop (app/db/batched-reads.server.ts).
+ */
+const sessionsByIds = db
+  .select()
+  .from(sessions)
+  .where(sql`${sessions.idHash} = any(${sql.placeholder("idHashes")}::text[])`)
+  .prepare("nexus_sessions_by_ids");
+const sessionRow = batchedReads(async (idHashes: string[]) =>
+  (await sessionsByIds.execute({ idHashes })).map((row) => [row.idHash, row] as const),
+);
 
 function storage(secure: boolean): SessionStorage<SessionData> {
   const cookie = createCookie("nexus_session", {
@@ -66,7 +77,7 @@ function storage(secure: boolean): SessionStorage<SessionData> {
       return id;
     },
     async readData(id) {
-      const [row] = await sessionById.execute({ idHash: hashId(id) });
+      const row = await sessionRow(hashId(id));
       if (!row) return null;
       if (row.expiresAt.getTime() <= Date.now()) {
         await db.delete(sessions).where(eq(sessions.idHash, row.idHash));

@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { config } from "../config.server";
+import { batchedReads } from "../db/batched-reads.server";
 import { db } from "../db/db.server";
 import { apiTokens, patients, users } from "../db/schema";
 import type { Actor } from "./actor";
@@ -26,28 +27,35 @@ export function bearerToken(request: Request): string | null {
   return match?.[1] ?? null;
 }
 
-/** Read on every API request: built and planned once (a prepared statement). */
-const actorByTokenHash = db
-  .select({ tokenId: apiTokens.id, ...ACTOR_COLUMNS })
+/**
+ * Read on every API request: built and planned once (a prepared statement), for all the tokens asked for in one turn
+ * of the event loop (app/db/batched-reads.server.ts).
+ */
+const actorsByTokenHashes = db
+  .select({ tokenHash: apiTokens.tokenHash, tokenId: apiTokens.id, ...ACTOR_COLUMNS })
   .from(apiTokens)
   .innerJoin(users, eq(users.id, apiTokens.userId))
   .leftJoin(patients, eq(patients.userId, users.id))
   .where(
     and(
-      eq(apiTokens.tokenHash, sql.placeholder("tokenHash")),
+      sql`${apiTokens.tokenHash} = any(${sql.placeholder("tokenHashes")}::text[])`,
       isNull(apiTokens.revokedAt),
       gt(apiTokens.expiresAt, sql.placeholder("now")),
       isNull(users.disabledAt),
     ),
   )
-  .prepare("nexus_actor_by_token_hash");
+  .prepare("nexus_actors_by_token_hashes");
+
+const liveTokenRow = batchedReads(async (tokenHashes: string[]) =>
+  (await actorsByTokenHashes.execute({ tokenHashes, now: new Date() })).map((row) => [row.tokenHash, row] as const),
+);
 
 /** The actor and token id behind a live (unexpired, unrevoked) token of an enabled account, or null. */
 export async function actorFromToken(token: string): Promise<{ actor: Actor; tokenId: string } | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
   // One round trip (issue 15): the live token, its enabled account and the account's patient record, read together
   // on every request — no cache, so a revocation, a logout or a disabled account holds from the very next request.
-  const [row] = await actorByTokenHash.execute({ tokenHash: hashToken(token), now: new Date() });
+  const row = await liveTokenRow(hashToken(token));
   if (!row) return null;
   return { actor: actorOf(row), tokenId: row.tokenId };
 }

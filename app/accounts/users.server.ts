@@ -1,6 +1,7 @@
 /** User accounts: creation, lookup, enabling and disabling. */
 import { randomInt } from "node:crypto";
 import { and, asc, eq, isNull, ne, sql } from "drizzle-orm";
+import { batchedReads } from "../db/batched-reads.server";
 import { db } from "../db/db.server";
 import { type Role, patients, sessions, apiTokens, users } from "../db/schema";
 import type { Actor } from "./actor";
@@ -67,17 +68,23 @@ export function actorOf(row: ActorRow): Actor {
   return actor;
 }
 
-/** Read on every page request: built and planned once (a prepared statement). */
-const actorByUserId = db
+/**
+ * Read on every page request: built and planned once (a prepared statement), for all the accounts asked for in one
+ * turn of the event loop (app/db/batched-reads.server.ts).
+ */
+const actorsByUserIds = db
   .select({ ...ACTOR_COLUMNS, disabledAt: users.disabledAt })
   .from(users)
   .leftJoin(patients, eq(patients.userId, users.id))
-  .where(eq(users.id, sql.placeholder("userId")))
-  .prepare("nexus_actor_by_user_id");
+  .where(sql`${users.id} = any(${sql.placeholder("userIds")}::uuid[])`)
+  .prepare("nexus_actors_by_user_ids");
+const actorRow = batchedReads(async (userIds: string[]) =>
+  (await actorsByUserIds.execute({ userIds })).map((row) => [row.id!, row] as const),
+);
 
 /** The actor behind a user id, or null when the account is unknown or disabled. */
 export async function loadActor(userId: string): Promise<Actor | null> {
-  const [row] = await actorByUserId.execute({ userId });
+  const row = await actorRow(userId);
   if (!row || row.disabledAt) return null;
   return actorOf(row);
 }

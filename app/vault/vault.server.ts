@@ -8,9 +8,11 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
 import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray, sql, type SQL, type WithSubquery } from "drizzle-orm";
+import { batchedReads } from "../db/batched-reads.server";
 import { db } from "../db/db.server";
 import { exams, images, patients, predictions, readings, users } from "../db/schema";
 import { HttpError } from "../http/context.server";
+import { isUuid } from "../http/params.server";
 import { addTiming, type Timing } from "../http/timing.server";
 import { decryptStream, encryptStream, FORMAT_VERSION, IntegrityError, segmentReads } from "./format.server";
 import { generateDataKey, KeyringError, rewrapKey, unwrapKey, wrapKey, type Keyring } from "./keys.server";
@@ -682,11 +684,22 @@ export class Vault {
   }
 }
 
-/** Read on every image request: built and planned once (a prepared statement). */
-const imageById = db.select().from(images).where(eq(images.id, sql.placeholder("imageId"))).prepare("nexus_image_by_id");
+/**
+ * Read on every image request: built and planned once (a prepared statement), for all the images asked for in one
+ * turn of the event loop (a viewer opens an exam's four views at once; app/db/batched-reads.server.ts).
+ */
+const imagesByIds = db
+  .select()
+  .from(images)
+  .where(sql`${images.id} = any(${sql.placeholder("imageIds")}::uuid[])`)
+  .prepare("nexus_images_by_ids");
+// Only well-formed ids reach the statement: one malformed id would fail the whole batch's `uuid[]` cast.
+const imageRow = batchedReads(async (ids: string[]) => {
+  const imageIds = ids.filter(isUuid);
+  return imageIds.length === 0 ? [] : (await imagesByIds.execute({ imageIds })).map((row) => [row.id, row] as const);
+});
 
 export async function getImageRow(imageId: string): Promise<ImageRow | null> {
-  const [row] = await imageById.execute({ imageId });
-  return row ?? null;
+  return (await imageRow(imageId)) ?? null;
 }
 
