@@ -1,7 +1,7 @@
 // The Nexus HTTP server: node:http in front of the Remix request handler (the edge's rules are in http-edge.mjs).
 //   node server.mjs         production build from build/ (npm start builds it first)
 //   node server.mjs --dev   Vite dev server with hot reload
-// React, Remix and Express pick their production builds from NODE_ENV, read when they are first loaded: it must be
+// React and Remix pick their production builds from NODE_ENV, read when they are first loaded: it must be
 // set before any of them is imported (hence the dynamic imports below). Production unless --dev; an explicit
 // NODE_ENV=production with --dev stays as given.
 // WEB_CONCURRENCY=n|auto (PostgreSQL only) runs n worker processes behind one port (cluster.mjs).

@@ -166,6 +166,17 @@ describe("patients in the browser", () => {
     expect(res.html).not.toMatch(/at .*\.(js|ts):\d+/);
   });
 
+  it("sends a page whole, with its length (not chunked), error pages too", async () => {
+    const doctor = await BrowserSession.login("doctor@demo.nexus");
+    for (const [path, status] of [["/patients", 200], ["/patients/not-a-uuid", 404]] as const) {
+      const res = await doctor.get(path);
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get("Transfer-Encoding"), path).toBeNull();
+      expect(Number(res.headers.get("Content-Length")), path).toBe(Buffer.byteLength(res.html));
+      expect(res.html, path).toContain("</html>");
+    }
+  });
+
   it("switches the interface to English and back", async () => {
     const session = await BrowserSession.login("doctor@demo.nexus");
     await session.get("/langue?l=en&retour=/patients");
