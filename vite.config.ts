@@ -67,7 +67,12 @@ export default defineConfig(({ isSsrBuild }) => ({
   // Cornerstone3D's DICOM image loader starts module workers (`new Worker(new URL(…), { type: "module" })`) and loads
   // its WASM codecs by URL: Vite must see them unbundled in dev and emit them as ES-module workers in the build.
   // See docs/decisions/2026-11-30-viewer-data-path-and-bundling.md.
-  optimizeDeps: { exclude: [...serverExternals, "@cornerstonejs/dicom-image-loader"], include: ["dicom-parser"] },
+  // dicom-parser is both: external to the server bundle, and pre-bundled (CommonJS) for the browser's viewer — listed
+  // in both `exclude` and `include`, esbuild refused to start the dev server.
+  optimizeDeps: {
+    exclude: [...serverExternals.filter((name) => name !== "dicom-parser"), "@cornerstonejs/dicom-image-loader"],
+    include: ["dicom-parser"],
+  },
   worker: { format: "es" as const },
   // vtk.js (under @cornerstonejs/core) pulls in xmlbuilder2, which extends Node's EventEmitter: the browser build
   // takes the `events` package instead of Vite's empty stand-in for Node built-ins.
