@@ -2,7 +2,8 @@
  * `node server.mjs` serves pages with React's production build even when nobody set NODE_ENV (issue 15: it used to
  * render every page with react-dom-server's development build). A preload script lists, at exit, the React files
  * the server evaluated (Node's ESM loader also lists, unevaluated, both branches of React's index.js: only
- * `loaded` modules count); the server runs on its own PGlite directory.
+ * `loaded` modules count); the server runs on its own PGlite directory. And `npm run dev` (`server.mjs --dev`, Vite's
+ * development server in front of the app) starts and serves a page.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -54,5 +55,38 @@ describe("server.mjs without NODE_ENV", () => {
     const names = loaded.react.map((f) => path.basename(f));
     expect(names.some((n) => n.startsWith("react-dom-server.node.production"))).toBe(true);
     expect(names.filter((n) => n.includes("development"))).toEqual([]);
+  });
+});
+
+describe("server.mjs --dev (npm run dev)", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "nexus-devmode-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("starts Vite's development server and serves a page from the sources", { timeout: 120_000 }, async () => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      NEXUS_DEMO: "1",
+      NEXUS_ACCESS_LOG: "0",
+      DATA_DIR: path.join(dir, "data"),
+      NEXUS_MASTER_KEYS: inject("masterKeys"),
+    };
+    Reflect.deleteProperty(env, "NODE_ENV");
+    delete env.DATABASE_URL;
+    const server = await startServer(env, { args: ["--dev"], timeoutMs: 100_000 });
+    try {
+      const page = await fetch(`${server.url}/connexion`);
+      expect(page.status).toBe(200);
+      // Vite serves the sources: the stylesheet is the app's own file, compiled on request.
+      expect(await page.text()).toContain('href="/app/tailwind.css"');
+      const css = await fetch(`${server.url}/app/tailwind.css`, { headers: { Accept: "text/css,*/*;q=0.1" } });
+      expect([css.status, css.headers.get("Content-Type")]).toEqual([200, "text/css"]);
+      expect(await css.text()).toMatch(/\.btn\b/);
+      // The viewer's module (Cornerstone3D, dicom-parser pre-bundled) is transformed without error.
+      expect((await fetch(`${server.url}/app/viewer/engine.client.ts`)).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -16,10 +16,10 @@ export interface RunningServer {
  * Resolves once the server prints its address; rejects with everything it printed if it exits first or does not
  * listen within `timeoutMs`.
  */
-export function startServer(env: NodeJS.ProcessEnv, options: { timeoutMs?: number; echo?: boolean } = {}): Promise<RunningServer> {
-  const { timeoutMs = 60_000, echo = false } = options;
+export function startServer(env: NodeJS.ProcessEnv, options: { timeoutMs?: number; echo?: boolean; args?: string[] } = {}): Promise<RunningServer> {
+  const { timeoutMs = 60_000, echo = false, args = [] } = options;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["server.mjs"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["server.mjs", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     let listening = false;
     const timer = setTimeout(() => {
