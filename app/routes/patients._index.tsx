@@ -1,10 +1,10 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { Form, Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
-import { consentStates } from "../consent/consent.server";
+import { consentStates, type ConsentState } from "../consent/consent.server";
 import { listPatients } from "../patients/patients.server";
 import { listScope } from "../policy/policy.server";
-import { PURPOSES } from "../vocabulary";
+import { PURPOSES, type Purpose } from "../vocabulary";
 import type { loader as rootLoader } from "../root";
 import { formatBirthDate, formatDate } from "../ui/format";
 import { useT } from "../ui/shell";
@@ -22,8 +22,18 @@ export async function loader(args: LoaderFunctionArgs) {
     const isDoctor = scope.kind === "careTeam";
     // Doctors see each patient's live consent state; the admin directory shows no more than names and dates.
     const states = isDoctor ? await consentStates(patients.map((p) => p.id)) : null;
-    return { patients: patients.map((p) => ({ ...p, consents: states?.get(p.id) ?? null })), isDoctor, q };
+    return { patients: patients.map((p) => ({ ...p, consents: states ? listedConsents(states.get(p.id)!) : null })), isDoctor, q };
   });
+}
+
+/**
+ * What the list shows of each consent: given, withdrawn or never given (the dates are on the patient's page). Three
+ * words rather than the states with their dates: the list's data is also serialised into the page for hydration,
+ * once per patient and purpose.
+ */
+function listedConsents(states: Record<Purpose, ConsentState>): Record<Purpose, "granted" | "revoked" | "never"> {
+  const word = (s: ConsentState) => (s.granted ? "granted" : s.updatedAt ? "revoked" : "never");
+  return { care: word(states.care), ai_analysis: word(states.ai_analysis), research: word(states.research) };
 }
 
 export default function Patients() {
@@ -75,15 +85,15 @@ export default function Patients() {
                     <td className="px-4 py-3">
                       <ul className="flex flex-wrap gap-1 text-xs" aria-label={t("patient.consents")}>
                         {PURPOSES.map((purpose) => {
-                          const s = p.consents![purpose];
+                          const state = p.consents![purpose];
                           return (
                             <li
                               key={purpose}
                               data-purpose={purpose}
-                              className={`rounded-full px-2 py-0.5 ${s.granted ? "bg-emerald-100 text-emerald-800" : "bg-slate-100 text-slate-600 line-through"}`}
+                              className={`rounded-full px-2 py-0.5 ${state === "granted" ? "bg-emerald-100 text-emerald-800" : "bg-slate-100 text-slate-600 line-through"}`}
                             >
                               {t(`purposeShort.${purpose}`)}
-                              <span className="sr-only"> : {s.granted ? t("consent.granted") : s.updatedAt ? t("consent.revoked") : t("consent.never")}</span>
+                              <span className="sr-only"> : {t(`consent.${state}`)}</span>
                             </li>
                           );
                         })}
