@@ -8,8 +8,17 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { serverEnv } from "./helpers/own-server";
 import { startServer } from "./helpers/server";
+
+/** A server of its own on an embedded database in `dir`, with no NODE_ENV at all (the type declares it always present). */
+function embeddedEnv(dir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = serverEnv(path.join(dir, "data"), extra);
+  Reflect.deleteProperty(env, "NODE_ENV");
+  delete env.DATABASE_URL;
+  return env;
+}
 
 describe("server.mjs without NODE_ENV", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "nexus-prodmode-"));
@@ -28,20 +37,7 @@ describe("server.mjs without NODE_ENV", () => {
            .map(([f]) => f),
        })));`,
     );
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      NEXUS_DEMO: "1",
-      NEXUS_ACCESS_LOG: "0",
-      DATA_DIR: path.join(dir, "data"),
-      NEXUS_MASTER_KEYS: inject("masterKeys"),
-      NODE_OPTIONS: `--require ${preload}`,
-    };
-    // No NODE_ENV at all (the ProcessEnv type declares it always present), and an embedded database.
-    Reflect.deleteProperty(env, "NODE_ENV");
-    delete env.DATABASE_URL;
-    const server = await startServer(env);
+    const server = await startServer(embeddedEnv(dir, { NODE_OPTIONS: `--require ${preload}` }));
     try {
       const page = await fetch(`${server.url}/connexion`);
       expect(page.status).toBe(200);
@@ -63,18 +59,7 @@ describe("server.mjs --dev (npm run dev)", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("starts Vite's development server and serves a page from the sources", { timeout: 120_000 }, async () => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      NEXUS_DEMO: "1",
-      NEXUS_ACCESS_LOG: "0",
-      DATA_DIR: path.join(dir, "data"),
-      NEXUS_MASTER_KEYS: inject("masterKeys"),
-    };
-    Reflect.deleteProperty(env, "NODE_ENV");
-    delete env.DATABASE_URL;
-    const server = await startServer(env, { args: ["--dev"], timeoutMs: 100_000 });
+    const server = await startServer(embeddedEnv(dir), { args: ["--dev"], timeoutMs: 100_000 });
     try {
       const page = await fetch(`${server.url}/connexion`);
       expect(page.status).toBe(200);

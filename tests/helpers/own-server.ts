@@ -37,11 +37,9 @@ export async function adminQuery(adminUrl: string, sql: string): Promise<pg.Quer
 }
 
 /** `localStore`: the local object store even when the run has S3; `pglite`: the embedded database even with PostgreSQL. */
-export async function startOwnServer(extraEnv: Record<string, string> = {}, options: { localStore?: boolean; pglite?: boolean } = {}): Promise<OwnServer> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-own-"));
-  const adminUrl = options.pglite ? null : postgresAdminUrl();
-  let databaseName: string | null = null;
-  const env: NodeJS.ProcessEnv = {
+/** The environment of a test's own server: any free port on loopback, the demo accounts, the run's master key. */
+export function serverEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     PORT: "0",
     HOST: "127.0.0.1",
@@ -49,8 +47,15 @@ export async function startOwnServer(extraEnv: Record<string, string> = {}, opti
     NEXUS_ACCESS_LOG: "0",
     DATA_DIR: dataDir,
     NEXUS_MASTER_KEYS: inject("masterKeys"),
-    ...extraEnv,
+    ...extra,
   };
+}
+
+export async function startOwnServer(extraEnv: Record<string, string> = {}, options: { localStore?: boolean; pglite?: boolean } = {}): Promise<OwnServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "nexus-own-"));
+  const adminUrl = options.pglite ? null : postgresAdminUrl();
+  let databaseName: string | null = null;
+  const env = serverEnv(dataDir, extraEnv);
   env.NODE_ENV = "production";
   if (options.localStore) for (const name of ["S3_HOST", "S3_PORT", "S3_ENDPOINT", "S3_ACCESS", "S3_SECRET"]) delete env[name];
   if (adminUrl) {
