@@ -372,7 +372,8 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
       else res.end();
     } catch (error) {
       if (overflowed) return;
-      console.error(`[http] ${req.method} ${pathOf(req).slice(0, 200)}: ${error instanceof Error ? error.message : String(error)}`);
+      // No path (its ids name patients): the request id leads to the access log's line, whose path has them masked.
+      console.error(`[http] request ${res.requestId ?? "-"} failed: ${error instanceof Error ? error.message : String(error)}`);
       if (res.headersSent) res.destroy();
       else refuse(req, res, "internal");
     }

@@ -42,7 +42,10 @@ export default function handleRequest(
           responseHeaders.set("Content-Length", String(body.length));
           resolve(new Response(body, { headers: responseHeaders, status: failed ? 500 : responseStatusCode }));
         });
-        page.once("error", reject);
+        page.once("error", (error) => {
+          clearTimeout(deadline.timer);
+          reject(error);
+        });
         pipe(page);
       },
       onShellError(error: unknown) {

@@ -700,6 +700,6 @@ const imageRow = batchedReads(async (ids: string[]) => {
 });
 
 export async function getImageRow(imageId: string): Promise<ImageRow | null> {
-  return (await imageRow(imageId)) ?? null;
+  return (await imageRow(imageId.toLowerCase())) ?? null; // rows come back with the id in lower case
 }
 
