@@ -72,6 +72,9 @@ export function bodyLimit(path) {
   return UPLOAD_ROUTES.some((route) => route.test(path)) ? UPLOAD_BODY_LIMIT : FORM_BODY_LIMIT;
 }
 
+/** Whether the request may carry a body the app reads (anything but GET and HEAD). */
+const mayHaveBody = (req) => req.method !== "GET" && req.method !== "HEAD";
+
 /** The request's path, without its query string. */
 export function pathOf(req) {
   const url = req.url ?? "/";
@@ -175,7 +178,7 @@ function send(res, type, body) {
 
 /** Refuses a body whose declared length is over the route's limit, before anything reads it: true when refused. */
 export function refusedBodyLength(req, res) {
-  if (req.method === "GET" || req.method === "HEAD") return false;
+  if (!mayHaveBody(req)) return false;
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > bodyLimit(pathOf(req))) {
     // The body is never read for the app: at most LINGER_BYTES of it are discarded, then the connection closes.
@@ -326,14 +329,14 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
     } catch {
       // e.g. "Host: a b": no URL can be built of it.
       refuse(req, res, "bad_host");
-      if (req.method !== "GET" && req.method !== "HEAD") lingerThenClose(req);
+      if (mayHaveBody(req)) lingerThenClose(req);
       return;
     }
     let overflowed = false;
     try {
       let controller = new AbortController();
       const init = { method: req.method, headers: requestHeaders(req.headers), signal: controller.signal };
-      if (req.method !== "GET" && req.method !== "HEAD") {
+      if (mayHaveBody(req)) {
         const body = cappedBody(req, bodyLimit(pathOf(req)), () => {
           overflowed = true;
           if (!res.headersSent) {
@@ -359,7 +362,7 @@ export function remixHandler({ build, mode, getLoadContext, unavailableFlag }) {
       }
       // An answer given before the body was read whole (a refusal): the rest is read and discarded, so that the
       // next request on this keep-alive connection parses, or the connection closes without a reset (lingerThenClose).
-      if (req.method !== "GET" && req.method !== "HEAD") {
+      if (mayHaveBody(req)) {
         res.once("finish", () => {
           if (!req.readableEnded && !req.destroyed) lingerThenClose(req);
         });
