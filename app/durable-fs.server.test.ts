@@ -75,7 +75,7 @@ function synced(calls: Call[]): { path: string; index: number }[] {
 const app = JSON.stringify(path.resolve("app"));
 
 describe.skipIf(!hasStrace)("durable names", () => {
-  it("the local store flushes the object, renames it into place, then flushes its directory (and the new directories)", () => {
+  it("the local store flushes the object, renames it into place, then flushes its directory (and the new directories), small or large", () => {
     const { dir, calls } = traced(
       "store",
       (dir) => `import path from "node:path";
@@ -83,11 +83,13 @@ const { LocalStore } = await import(path.join(${app}, "vault", "local-store.serv
 const store = new LocalStore(${JSON.stringify(path.join(dir, "objects"))});
 await store.put("images/first", [new Uint8Array(1000)]);
 await store.put("images/second", [new Uint8Array(1000)]);
+await store.put("images/third", [new Uint8Array(1024 * 1024), new Uint8Array(1000)]);
 `,
     );
     const flushes = synced(calls);
     const renames = calls.flatMap((c, index) => (c.call === "rename" ? [{ ...c, index }] : []));
-    expect(renames.map((r) => path.relative(dir, r.to))).toEqual(["objects/images/first", "objects/images/second"]);
+    // Two small objects (written whole, synchronous calls around the flushes) and one over the first batch (streamed).
+    expect(renames.map((r) => path.relative(dir, r.to))).toEqual(["objects/images/first", "objects/images/second", "objects/images/third"]);
     for (const r of renames) {
       // The object's bytes before its name, its name (the directory) after.
       expect(flushes.some((f) => f.path === r.from && f.index < r.index)).toBe(true);

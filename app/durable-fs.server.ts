@@ -6,8 +6,27 @@
  * also reached disk. For that an explicit fsync() on a file descriptor for the directory is also needed."). On ext4 a
  * rename otherwise waits for the journal's next commit, up to 5 s later, whatever PostgreSQL commits meanwhile.
  */
+import { closeSync, fsync, openSync } from "node:fs";
 import { mkdir, open, rename } from "node:fs/promises";
 import path from "node:path";
+import { promisify } from "node:util";
+
+/** `fsync` of an open descriptor, in the thread pool (one round trip; the promise API would need a FileHandle). */
+export const fsyncFd: (fd: number) => Promise<void> = promisify(fsync);
+
+/**
+ * `fsync` of a directory's entries with one round trip to the thread pool: the directory is opened and closed
+ * synchronously (calls of a few µs), only the flush waits in the pool. For the hot path of small objects
+ * (app/vault/local-store.server.ts); {@link syncPath} elsewhere.
+ */
+export async function syncDirectory(directory: string): Promise<void> {
+  const fd = openSync(directory, "r");
+  try {
+    await fsyncFd(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * `fsync` of the file or directory at `target`: a file's bytes, or a directory's entries (files created, renamed or

@@ -187,6 +187,29 @@ describe("local store", () => {
     await store.delete("modes/obj.bin");
   });
 
+  it("round-trips bodies around the first batch's size (written whole below it, streamed above)", async () => {
+    const store = new LocalStore(root());
+    for (const size of [1, MiB - 1, MiB, MiB + 1, 3 * MiB + 5]) {
+      const body = randomBytes(size);
+      const pieces = Array.from({ length: Math.ceil(size / 65_536) }, (_, i) => body.subarray(i * 65_536, (i + 1) * 65_536));
+      await expect(store.put(`sizes/${size}`, Readable.from(pieces))).resolves.toEqual({ size });
+      expect((await readAll(store, `sizes/${size}`)).equals(body)).toBe(true);
+    }
+    expect(readdirSync(join(root(), "sizes")).sort()).toEqual(["1", "1048575", "1048576", "1048577", "3145733"]);
+  });
+
+  it("makes a directory removed behind its back again (small and large bodies)", async () => {
+    const store = new LocalStore(root());
+    await store.put("gone/a", Readable.from([Buffer.from("a")]));
+    await rm(join(root(), "gone"), { recursive: true });
+    await store.put("gone/b", Readable.from([Buffer.from("b")]));
+    expect((await readAll(store, "gone/b")).toString()).toBe("b");
+    await rm(join(root(), "gone"), { recursive: true });
+    await store.put("gone/c", Readable.from([Buffer.alloc(2 * MiB, 7)]));
+    expect((await readAll(store, "gone/c")).length).toBe(2 * MiB);
+    expect(statSync(join(root(), "gone")).mode & 0o777).toBe(0o700);
+  });
+
   it("reports a missing directory as unavailable", async () => {
     await expect(new LocalStore(join(dataDir, "nope")).ping()).rejects.toBeInstanceOf(StorageUnavailableError);
   });
