@@ -7,7 +7,7 @@
  * Erasure: wrapped key deleted first (crypto-shredding), then the object, then the row marked.
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
-import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray, sql, type SQL, type WithSubquery } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, ne, notInArray, sql } from "drizzle-orm";
 import { batchedReads } from "../db/batched-reads.server";
 import { db } from "../db/db.server";
 import { exams, images, patients, predictions, readings, users } from "../db/schema";
@@ -64,15 +64,20 @@ export type Placement = Partial<
 
 export type Tx = Parameters<Parameters<typeof db.transaction>[0]>[0];
 
+/** The image row as the vault inserts it (its exam aside). */
+export type NewImageRow = Omit<typeof images.$inferInsert, "examId">;
+
+/** Inserts the image row in its exam, found or created within the same statement; the exam's id. */
+export interface ExamFiling {
+  insert(row: NewImageRow): Promise<string>;
+}
+
 /**
  * Where an admitted upload is filed, decided before its bytes are stored: either its placement columns with, when
- * its exam is found or created on the way (a DICOM study), a CTE that does it within the row's own insert — one
- * statement, no transaction — and the expression of its id; or a step that needs the row's transaction (e.g. a lock
- * first) and gives the placement columns.
+ * its exam is found or created on the way (a DICOM study), the insert that does it within the row's own statement —
+ * no transaction —; or a step that needs the row's transaction (e.g. a lock first) and gives the placement columns.
  */
-export type Filing =
-  | { placement: Placement; exam?: { with: WithSubquery; id: SQL } }
-  | ((tx: Tx) => Promise<Placement>);
+export type Filing = { placement: Placement; exam?: ExamFiling } | ((tx: Tx) => Promise<Placement>);
 
 /**
  * Decides, from what the upload is (sniffed) and its first bytes, whether and where it is filed — before any byte
@@ -243,12 +248,7 @@ export class Vault {
             await tx.insert(images).values({ ...row, ...placement });
           });
         } else if (place?.exam) {
-          const [inserted] = await db
-            .with(place.exam.with)
-            .insert(images)
-            .values({ ...row, ...place.placement, examId: place.exam.id })
-            .returning({ examId: images.examId });
-          placement = { ...place.placement, examId: inserted!.examId };
+          placement = { ...place.placement, examId: await place.exam.insert({ ...row, ...place.placement }) };
         } else {
           placement = place?.placement ?? {};
           await db.insert(images).values({ ...row, ...placement });
