@@ -5,10 +5,11 @@
  * durable under its name when `put` returns (app/durable-fs.server.ts).
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, openSync, renameSync, rmSync, writevSync, type Dirent } from "node:fs";
+import { closeSync, constants, open as openCallback, renameSync, rmSync, writevSync, type Dirent } from "node:fs";
 import { access, mkdir, open, readdir, rm, type FileHandle } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
+import { promisify } from "node:util";
 import { fsyncFd, makeDirectoryDurably, renameDurably, syncDirectory } from "../durable-fs.server";
 import { BufferPool } from "./buffer-pool.server";
 import {
@@ -28,6 +29,10 @@ const DEFAULT_READS: ReadSizes = { first: 64 * 1024, next: 64 * 1024 };
  * one per chunk (an encrypted body comes as a segment's pieces, ≈ 64 KiB each).
  */
 const WRITE_BATCH = 1024 * 1024;
+/** A body that ends within this many bytes is written whole, with synchronous calls around its flushes (`putSmall`). */
+const SMALL_OBJECT = 256 * 1024;
+/** `open(2)` in the thread pool, giving a plain descriptor (see `putSmall`). */
+const openFd = promisify(openCallback);
 const MISSING = new Set(["ENOENT", "ENOTDIR", "EISDIR"]);
 
 export class LocalStore implements ObjectStore {
@@ -58,10 +63,10 @@ export class LocalStore implements ObjectStore {
     const path = this.pathOf(key);
     const directory = dirname(path);
     const temporary = `${path}.${randomBytes(6).toString("hex")}${PARTIAL_SUFFIX}`;
-    // The first batch is gathered before the file is opened: a body that ends within it (most images; every DICOM
-    // instance of a mammography exam but the largest) is written whole, with two round trips to the thread pool.
+    // The body's first bytes are gathered before the file is opened: a small body that ends within them (a DICOM
+    // instance of a CT or an MR, a structured report, a JPEG of a few hundred KiB) is written whole (`putSmall`).
     const chunks = iterate(body);
-    const first = await gather(chunks, WRITE_BATCH);
+    const first = await gather(chunks, SMALL_OBJECT);
     if (first.done) {
       await this.putSmall(directory, temporary, path, first.batch);
       return { size: first.bytes };
@@ -86,14 +91,15 @@ export class LocalStore implements ObjectStore {
   }
 
   /**
-   * A body already whole in memory (at most {@link WRITE_BATCH} bytes), made durable under its name in the order
-   * `put` keeps — bytes flushed, renamed into place, directory flushed — with two round trips to the thread pool
-   * (the flushes) instead of nine. The other calls (open, writev, close, rename) are synchronous: tens of µs of the
-   * event loop for a body of this size, where each round trip through the pool cost ≈ 0.3 ms of CPU on the 2-core
-   * virtual machines of bench:http (docs/decisions/2026-12-02-durable-names.md, addendum of 2026-12-02 evening).
+   * A body already whole in memory (at most {@link SMALL_OBJECT} bytes), made durable under its name in the order
+   * `put` keeps — bytes flushed, renamed into place, directory flushed — with three round trips to the thread pool
+   * (the file's creation and the two flushes) instead of nine: the write, the closes, the rename and the directory's
+   * open are synchronous calls. On the 2-core virtual machines of bench:http a round trip through the pool cost
+   * ≈ 0.3 ms of CPU and these calls ≈ 65 µs of the event loop all together; the creation, ≈ 0.3 ms there, stays in the
+   * pool (docs/decisions/2026-12-02-durable-names.md, last addendum).
    */
   private async putSmall(directory: string, temporary: string, path: string, batch: Uint8Array[]): Promise<void> {
-    const fd = await this.inDirectory(directory, () => openSync(temporary, "wx", 0o600));
+    const fd = await this.inDirectory(directory, () => openFd(temporary, "wx", 0o600));
     try {
       try {
         writeAllSync(fd, batch);
