@@ -15,29 +15,17 @@ import { promisify } from "node:util";
 export const fsyncFd: (fd: number) => Promise<void> = promisify(fsync);
 
 /**
- * `fsync` of a directory's entries with one round trip to the thread pool: the directory is opened and closed
- * synchronously (calls of a few µs), only the flush waits in the pool. For the hot path of small objects
- * (app/vault/local-store.server.ts); {@link syncPath} elsewhere.
+ * `fsync` of the file or directory at `target`: a file's bytes, or a directory's entries (files created, renamed or
+ * removed in it). One round trip to the thread pool: the open and the close of an existing path are synchronous
+ * calls of a few µs, only the flush waits in the pool (each round trip cost ≈ 0.3 ms of CPU on the virtual machines
+ * of bench:http; docs/decisions/2026-12-02-durable-names.md).
  */
-export async function syncDirectory(directory: string): Promise<void> {
-  const fd = openSync(directory, "r");
+export async function syncPath(target: string): Promise<void> {
+  const fd = openSync(target, "r");
   try {
     await fsyncFd(fd);
   } finally {
     closeSync(fd);
-  }
-}
-
-/**
- * `fsync` of the file or directory at `target`: a file's bytes, or a directory's entries (files created, renamed or
- * removed in it).
- */
-export async function syncPath(target: string): Promise<void> {
-  const handle = await open(target, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -10,7 +10,7 @@ import { access, mkdir, open, readdir, rm, type FileHandle } from "node:fs/promi
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { fsyncFd, makeDirectoryDurably, renameDurably, syncDirectory } from "../durable-fs.server";
+import { fsyncFd, makeDirectoryDurably, renameDurably, syncPath } from "../durable-fs.server";
 import { BufferPool } from "./buffer-pool.server";
 import {
   checkObjectKey,
@@ -112,7 +112,7 @@ export class LocalStore implements ObjectStore {
       rmSync(temporary, { force: true });
       throw error;
     }
-    await syncDirectory(directory);
+    await syncPath(directory);
   }
 
   /**
