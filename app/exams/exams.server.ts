@@ -202,9 +202,15 @@ const insertImageInStudy = db
   .returning({ examId: images.examId })
   .prepare("nexus_image_in_study");
 
+const IMAGE_ROW_COLUMN_SET: ReadonlySet<string> = new Set(IMAGE_ROW_COLUMNS);
+
 function examOfStudy(o: AdmissionOptions, studyUid: string, date: string, accession?: string): ExamFiling {
   return {
     async insert(row) {
+      // A column the vault sets but the statement lacks would be dropped without a word: refused instead.
+      for (const [column, value] of Object.entries(row)) {
+        if (value !== undefined && !IMAGE_ROW_COLUMN_SET.has(column)) throw new Error(`nexus_image_in_study has no placeholder for ${column}`);
+      }
       const values: Record<string, unknown> = { studyUid, studyDate: date, accessionNumber: accession ?? null, createdBy: o.actor.id };
       for (const c of IMAGE_ROW_COLUMNS) values[c] = row[c] ?? null;
       const [inserted] = await insertImageInStudy.execute(values);
