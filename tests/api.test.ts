@@ -117,6 +117,39 @@ describe("GET|POST /api/v1/patients", () => {
     expect(dup.status).toBe(409);
   });
 
+  it("pages the list with limit and nextCursor, and refuses a bad limit or cursor with a 400", async () => {
+    const doctor = await createAccount("doctor");
+    const token = await tokenFor(doctor.email, doctor.password);
+    const created: string[] = [];
+    for (let i = 0; i < 5; i++) created.push((await createPatient(token, { displayName: `Page Patiente ${i}` })).id);
+    const whole = await api("GET", "/api/v1/patients", { token });
+    expect(whole.body).toEqual({ patients: expect.any(Array), nextCursor: null });
+    expect(whole.body.patients.map((p: { id: string }) => p.id)).toEqual([...created].reverse());
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const path: string = `/api/v1/patients?limit=2${cursor ? `&cursor=${cursor}` : ""}`;
+      const res = await api<{ patients: { id: string }[]; nextCursor: string | null }>("GET", path, { token });
+      expect(res.status).toBe(200);
+      expect(res.body.patients.length).toBeLessThanOrEqual(2);
+      seen.push(...res.body.patients.map((p) => p.id));
+      cursor = res.body.nextCursor;
+    } while (cursor !== null && seen.length < 10);
+    expect(seen).toEqual([...created].reverse());
+
+    const searched = await api("GET", `/api/v1/patients?q=${encodeURIComponent("Page Patiente")}&limit=4`, { token });
+    expect(searched.body.patients).toHaveLength(4);
+    expect(searched.body.nextCursor).toBe(created[1]);
+
+    for (const query of ["limit=0", "limit=501", "limit=deux", "cursor=not-an-id"]) {
+      const res = await api("GET", `/api/v1/patients?${query}`, { token });
+      expect(res.status, query).toBe(400);
+      expect(res.body.error.code).toBe("invalid");
+      expect(res.body.error.message, query).toMatch(query.startsWith("limit") ? /^limit: entier de 1 à 500/ : /^cursor: identifiant de patient/);
+    }
+  });
+
   it("gives admins the directory without medical data and refuses creation to other roles", async () => {
     const list = await api("GET", "/api/v1/patients", { token: await tokenFor("admin@demo.nexus") });
     expect(list.status).toBe(200);

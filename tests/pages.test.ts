@@ -1,6 +1,6 @@
 /** Browser pages without JavaScript: login, sessions, CSRF, account administration, error pages. */
 import { describe, expect, it } from "vitest";
-import { createAccount, uniqueEmail } from "./helpers/fixtures";
+import { createAccount, createPatient, uniqueEmail } from "./helpers/fixtures";
 import { api, baseUrl, BrowserSession, DEMO_PASSWORD, tokenFor } from "./helpers/http";
 
 describe("login and sessions", () => {
@@ -175,6 +175,37 @@ describe("patients in the browser", () => {
       expect(Number(res.headers.get("Content-Length")), path).toBe(Buffer.byteLength(res.html));
       expect(res.html, path).toContain("</html>");
     }
+  });
+
+  it("shows a long list 50 patients at a time, with a link to the next ones and back to the start", async () => {
+    const doctor = await createAccount("doctor");
+    const token = await tokenFor(doctor.email, doctor.password);
+    const created: string[] = [];
+    for (let i = 0; i < 53; i++) created.push((await createPatient(token, { displayName: `Liste Longue ${i}` })).id);
+    const newestFirst = [...created].reverse();
+    const session = await BrowserSession.login(doctor.email, doctor.password);
+    const rows = (html: string) => [...html.matchAll(/href="\/patients\/([0-9a-f-]{36})"/g)].map((m) => m[1]);
+    const nextLink = (html: string) => /<a[^>]*rel="next"[^>]*href="([^"]+)"|<a[^>]*href="([^"]+)"[^>]*rel="next"/.exec(html);
+
+    const first = await session.get("/patients");
+    expect(first.status).toBe(200);
+    expect(rows(first.html)).toEqual(newestFirst.slice(0, 50));
+    expect(first.html).not.toContain("Retour au début de la liste");
+    const next = nextLink(first.html)!;
+    const href = (next[1] ?? next[2]!).replace(/&amp;/g, "&");
+    expect(href).toBe(`/patients?cursor=${newestFirst[49]}`);
+    const second = await session.get(href);
+    expect(rows(second.html)).toEqual(newestFirst.slice(50));
+    expect(nextLink(second.html)).toBeNull();
+    expect(second.html).toMatch(/<a[^>]*href="\/patients"[^>]*>← Retour au début de la liste/);
+
+    // A search keeps its words from page to page; a cursor edited by hand starts from the top.
+    const searched = await session.get(`/patients?q=${encodeURIComponent("Liste Longue")}&cursor=${newestFirst[1]}`);
+    expect(rows(searched.html)).toEqual(newestFirst.slice(2, 52));
+    expect(nextLink(searched.html)![0].replace(/&amp;/g, "&")).toContain(`/patients?q=Liste+Longue&cursor=${newestFirst[51]}`);
+    const edited = await session.get("/patients?cursor=../../etc");
+    expect(edited.status).toBe(200);
+    expect(rows(edited.html)).toEqual(newestFirst.slice(0, 50));
   });
 
   it("switches the interface to English and back", async () => {

@@ -150,6 +150,8 @@ export const patients = pgTable(
     uniqueIndex("patients_ipp_key").on(t.ipp),
     uniqueIndex("patients_ins_key").on(t.ins),
     index("patients_birth_date_idx").on(t.birthDate),
+    // Lists page newest first from a patient's position (keyset): the directory walks this index backwards.
+    index("patients_created_idx").on(t.createdAt, t.id),
   ],
 );
 

@@ -163,30 +163,69 @@ export function searchCondition(q: string): SQL | undefined {
   return or(sql`upper(${patients.ipp}) = ${query.toUpperCase()}`, byName);
 }
 
-/** A doctor's care-team patients, newest first (500 at most), those `search` matches when it is given. */
-function careTeamList(doctorId: string | Placeholder, search?: SQL) {
+/** The most a list answers at once (the API's default); the page shows {@link PAGE_SIZE}. */
+export const MAX_LIST = 500;
+export const PAGE_SIZE = 50;
+
+/** Where a list goes on: the last patient of the page before (keyset paging, no OFFSET: stable as patients arrive). */
+export type PatientCursor = string;
+/** The query of a list through the API: `q`, `cursor` (the `nextCursor` of the page before), `limit`. */
+export const patientListQuerySchema = z.object({
+  q: z.string().optional(),
+  cursor: z.uuid({ message: "identifiant de patient (UUID) attendu." }).optional(),
+  limit: z.coerce.number({ message: `entier de 1 à ${MAX_LIST} attendu.` }).int().min(1).max(MAX_LIST).optional(),
+});
+
+/** Rows after the cursor's patient in the list's order (newest first, the id breaking ties). */
+function after(cursor: PatientCursor): SQL {
+  return sql`(${patients.createdAt}, ${patients.id}) < (select c.created_at, c.id from patients c where c.id = ${cursor})`;
+}
+
+const newestFirst = [desc(patients.createdAt), desc(patients.id)];
+
+/** A doctor's care-team patients, newest first, those `search` matches when it is given. */
+function careTeamList(doctorId: string | Placeholder, limit: number | Placeholder, ...conditions: (SQL | undefined)[]) {
   return db
     .select(summaryColumns)
     .from(patients)
     .innerJoin(careTeam, eq(careTeam.patientId, patients.id))
-    .where(and(eq(careTeam.doctorId, doctorId), search))
-    .orderBy(desc(patients.createdAt))
-    .limit(500);
+    .where(and(eq(careTeam.doctorId, doctorId), ...conditions))
+    .orderBy(...newestFirst)
+    .limit(limit);
 }
 
-/** A doctor's list without a search, the most asked (every visit of /patients): a prepared statement. */
-const careTeamPatients = careTeamList(sql.placeholder("doctorId")).prepare("nexus_care_team_patients");
+/** A doctor's first page without a search, the most asked (every visit of /patients): a prepared statement. */
+const careTeamFirstPage = careTeamList(sql.placeholder("doctorId"), sql.placeholder("limit")).prepare("nexus_care_team_patients");
+
+export interface PatientPage {
+  patients: PatientSummary[];
+  /** The cursor of the next page, or null on the last one. */
+  nextCursor: PatientCursor | null;
+}
 
 /**
  * The patients a list may show, in the scope the policy gives (`listScope`): a doctor's care team, or the
- * directory (admins: identity only, no medical data is stored on this row). `q` searches (see
- * {@link searchCondition}).
+ * directory (admins: identity only, no medical data is stored on this row), newest first, `limit` at a time
+ * (at most {@link MAX_LIST}) from `cursor`. `q` searches (see {@link searchCondition}).
  */
-export async function listPatients(scope: ListScope, q?: string): Promise<PatientSummary[]> {
-  const search = q ? searchCondition(q) : undefined;
-  if (scope.kind === "careTeam") return search ? careTeamList(scope.doctorId, search) : careTeamPatients.execute({ doctorId: scope.doctorId });
-  if (scope.kind === "directory") return db.select(summaryColumns).from(patients).where(search).orderBy(desc(patients.createdAt)).limit(500);
-  return [];
+export async function listPatients(
+  scope: ListScope,
+  options: { q?: string; cursor?: PatientCursor; limit?: number } = {},
+): Promise<PatientPage> {
+  const limit = Math.min(Math.max(1, Math.floor(options.limit ?? MAX_LIST)), MAX_LIST);
+  const search = options.q ? searchCondition(options.q) : undefined;
+  const from = options.cursor ? after(options.cursor) : undefined;
+  let rows: PatientSummary[];
+  if (scope.kind === "careTeam") {
+    rows =
+      search || from
+        ? await careTeamList(scope.doctorId, limit + 1, search, from)
+        : await careTeamFirstPage.execute({ doctorId: scope.doctorId, limit: limit + 1 });
+  } else if (scope.kind === "directory") {
+    rows = await db.select(summaryColumns).from(patients).where(and(search, from)).orderBy(...newestFirst).limit(limit + 1);
+  } else rows = [];
+  const page = rows.slice(0, limit);
+  return { patients: page, nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
 }
 
 export async function getPatient(id: string) {

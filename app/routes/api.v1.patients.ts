@@ -2,18 +2,23 @@ import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { invalid, methodNotAllowed, readJson } from "../http/api.server";
 import { apiContext, perform } from "../http/context.server";
 import { parseWith } from "../http/validation.server";
-import { createPatient, identityOf, listPatients, newPatientSchema } from "../patients/patients.server";
+import { createPatient, identityOf, listPatients, newPatientSchema, patientListQuerySchema } from "../patients/patients.server";
 import { listScope } from "../policy/policy.server";
 
 /**
- * GET /api/v1/patients[?q=] — a doctor's care team; the directory for admins (identity only, no medical data).
- * `q` searches by name, IPP, INS or birth date.
+ * GET /api/v1/patients[?q=&cursor=&limit=] — a doctor's care team; the directory for admins (identity only, no
+ * medical data), newest first. `q` searches by name, IPP, INS or birth date; `limit` (1–500, 500 by default) patients
+ * at a time, `nextCursor` (null on the last page) given back as `cursor` for the next ones.
  */
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await apiContext(args);
-  const q = new URL(args.request.url).searchParams.get("q") ?? undefined;
-  const patients = await perform(ctx, "patient.list", { type: "patient" }, () => listPatients(listScope(ctx.actor!, "patient.list"), q));
-  return Response.json({ patients: patients.map(identityOf) });
+  const params = Object.fromEntries(new URL(args.request.url).searchParams);
+  const page = await perform(ctx, "patient.list", { type: "patient" }, async () => {
+    const parsed = parseWith(patientListQuerySchema, params);
+    if (!parsed.ok) throw invalid(parsed.errors);
+    return listPatients(listScope(ctx.actor!, "patient.list"), parsed.data);
+  });
+  return Response.json({ patients: page.patients.map(identityOf), nextCursor: page.nextCursor });
 }
 
 /** POST /api/v1/patients — a doctor creates a patient (optionally with an account and intake consents). */

@@ -38,13 +38,13 @@ export async function loader(args: LoaderFunctionArgs) {
     const q = (url.searchParams.get("q") ?? "").trim().slice(0, 100);
     const birthDate = normaliseDate(selected.identity.patientBirthDate);
     const found = await perform(ctx, "patient.list", { type: "patient" }, () =>
-      listPatients(listScope(ctx.actor!, "patient.list"), q || birthDate || undefined),
+      listPatients(listScope(ctx.actor!, "patient.list"), { q: q || birthDate || undefined, limit: SHOWN_CANDIDATES }),
     );
     candidates = {
       q,
       suggested: !q && Boolean(birthDate),
-      more: found.length > SHOWN_CANDIDATES,
-      patients: found.slice(0, SHOWN_CANDIDATES).map((p) => ({ id: p.id, displayName: p.displayName, ipp: p.ipp, ins: p.ins, birthDate: p.birthDate, sex: p.sex })),
+      more: found.nextCursor !== null,
+      patients: found.patients.map((p) => ({ id: p.id, displayName: p.displayName, ipp: p.ipp, ins: p.ins, birthDate: p.birthDate, sex: p.sex })),
     };
   }
   const attached = url.searchParams.get("rattachee");

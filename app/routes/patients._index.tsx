@@ -2,7 +2,8 @@ import type { LoaderFunctionArgs } from "@remix-run/node";
 import { Form, Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
 import { consentStates, type ConsentState } from "../consent/consent.server";
-import { listPatients } from "../patients/patients.server";
+import { isUuid } from "../http/params.server";
+import { listPatients, PAGE_SIZE } from "../patients/patients.server";
 import { listScope } from "../policy/policy.server";
 import { PURPOSES, type Purpose } from "../vocabulary";
 import type { loader as rootLoader } from "../root";
@@ -15,14 +16,23 @@ export const meta = pageTitle("nav.patients");
 
 export async function loader(args: LoaderFunctionArgs) {
   const ctx = await pageContext(args);
-  const q = (new URL(args.request.url).searchParams.get("q") ?? "").slice(0, 100);
+  const params = new URL(args.request.url).searchParams;
+  const q = (params.get("q") ?? "").slice(0, 100);
+  // A cursor that is not an id (edited by hand) starts the list from the top rather than failing.
+  const cursor = isUuid(params.get("cursor") ?? "") ? params.get("cursor")! : undefined;
   return perform(ctx, "patient.list", { type: "patient" }, async () => {
     const scope = listScope(ctx.actor!, "patient.list");
-    const patients = await listPatients(scope, q);
+    const { patients, nextCursor } = await listPatients(scope, { q, cursor, limit: PAGE_SIZE });
     const isDoctor = scope.kind === "careTeam";
     // Doctors see each patient's live consent state; the admin directory shows no more than names and dates.
     const states = isDoctor ? await consentStates(patients.map((p) => p.id)) : null;
-    return { patients: patients.map((p) => ({ ...p, consents: states ? listedConsents(states.get(p.id)!) : null })), isDoctor, q };
+    return {
+      patients: patients.map((p) => ({ ...p, consents: states ? listedConsents(states.get(p.id)!) : null })),
+      isDoctor,
+      q,
+      paged: cursor !== undefined,
+      nextCursor,
+    };
   });
 }
 
@@ -39,7 +49,14 @@ function listedConsents(states: Record<Purpose, ConsentState>): Record<Purpose, 
 export default function Patients() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
-  const { patients, isDoctor, q } = useLoaderData<typeof loader>();
+  const { patients, isDoctor, q, paged, nextCursor } = useLoaderData<typeof loader>();
+  const listUrl = (cursor?: string) => {
+    const query = new URLSearchParams();
+    if (q) query.set("q", q);
+    if (cursor) query.set("cursor", cursor);
+    const search = query.toString();
+    return search ? `/patients?${search}` : "/patients";
+  };
   return (
     <div className="space-y-6">
       <div className="flex flex-wrap items-center justify-between gap-3">
@@ -113,6 +130,22 @@ export default function Patients() {
           </table>
         </ScrollRegion>
       )}
+      {paged || nextCursor !== null ? (
+        <nav aria-label={t("patients.page.nav")} className="flex justify-between text-sm">
+          {paged ? (
+            <Link className="text-brand-700 underline" to={listUrl()}>
+              {t("patients.page.first")}
+            </Link>
+          ) : (
+            <span />
+          )}
+          {nextCursor !== null ? (
+            <Link className="text-brand-700 underline" rel="next" to={listUrl(nextCursor)}>
+              {t("patients.page.next")}
+            </Link>
+          ) : null}
+        </nav>
+      ) : null}
     </div>
   );
 }

@@ -1,0 +1,1 @@
+CREATE INDEX "patients_created_idx" ON "patients" USING btree ("created_at","id");
