@@ -36,7 +36,12 @@ function pagesFor(ids: { patientId: string; imageId: string; eventId: string; ex
     // visitor to the login page, which is what is laid out here. tests/browser/identity.test.ts shows the code page.
     "compte_.nouveau-mot-de-passe.tsx": [{ role: "anonymous", path: "/compte/nouveau-mot-de-passe" }],
     "connexion_.code.tsx": [{ role: "anonymous", path: "/connexion/code" }],
-    "patients._index.tsx": [{ role: "doctor", path: "/patients" }, { role: "admin", path: "/patients" }],
+    "patients._index.tsx": [
+      { role: "doctor", path: "/patients" },
+      { role: "admin", path: "/patients" },
+      // A later page: the list's page links (tests/pages.test.ts follows them through 53 patients).
+      { role: "admin", path: `/patients?cursor=${ids.patientId}` },
+    ],
     "patients.nouveau.tsx": [{ role: "doctor", path: "/patients/nouveau" }],
     "patients.$patientId.tsx": [{ role: "doctor", path: `/patients/${ids.patientId}` }],
     "images.$imageId.tsx": [
