@@ -315,9 +315,9 @@ export default function AuditPage() {
                       </td>
                       <td className={`px-3 py-2 ${e.patientId && names[e.patientId] ? "" : "font-mono text-xs"}`}>
                         {e.patientId ? (
-                          <Link className="text-brand-700 underline" to={`/admin/audit${queryString({ ...filters, patient: e.patientId })}`} title={e.patientId}>
+                          <a className="text-brand-700 underline" href={`/admin/audit${queryString({ ...filters, patient: e.patientId })}`} title={e.patientId}>
                             {names[e.patientId] ?? shortId(e.patientId)}
-                          </Link>
+                          </a>
                         ) : (
                           "—"
                         )}
@@ -329,10 +329,10 @@ export default function AuditPage() {
                         <PurposeLabel purpose={e.purpose} />
                       </td>
                       <td className="px-3 py-2 text-right">
-                        <Link className="text-brand-700 underline" to={`/admin/audit/${e.id}`}>
+                        <a className="text-brand-700 underline" href={`/admin/audit/${e.id}`}>
                           {t("audit.col.detail")}
                           <span className="sr-only"> n° {e.id}</span>
-                        </Link>
+                        </a>
                       </td>
                     </tr>
                   ))}

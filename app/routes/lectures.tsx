@@ -1,5 +1,5 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { Link, useLoaderData, useRouteLoaderData } from "@remix-run/react";
+import { useLoaderData, useRouteLoaderData } from "@remix-run/react";
 import { pageContext, perform } from "../http/context.server";
 import { firstReadingWorklist, secondReadingWorklist, type WorklistEntry } from "../reading/readings.server";
 import { examUrl, type WorklistName } from "../reading/worklist-nav";
@@ -73,9 +73,9 @@ function Worklist({ id, name, title, hint, list, now }: { id: string; name: Work
                     </td>
                     <td className="px-3 py-2 text-right">
                       {/* The exam page: the viewer, the reading form, and "next exam" of this list. */}
-                      <Link className="btn" to={examUrl(e.id, name)}>
+                      <a className="btn" href={examUrl(e.id, name)}>
                         {t("worklist.read")}
-                      </Link>
+                      </a>
                     </td>
                   </tr>
                 );

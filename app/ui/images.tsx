@@ -1,4 +1,4 @@
-import { Link, useRouteLoaderData } from "@remix-run/react";
+import { useRouteLoaderData } from "@remix-run/react";
 import type { loader as rootLoader } from "../root";
 import { formatBytes, formatContentType, formatDate, formatNumber } from "./format";
 import { useT } from "./shell";
@@ -51,7 +51,7 @@ export function ImageList({ images, viewRefusal }: { images: ImageListItem[]; vi
               {viewRefusal ? (
                 <span className="text-xs text-slate-500" title={viewRefusal}>{t("images.refused")}</span>
               ) : (
-                <Link className="text-brand-700 underline" to={`/images/${img.id}`}>{t("images.view")}</Link>
+                <a className="text-brand-700 underline" href={`/images/${img.id}`}>{t("images.view")}</a>
               )}
             </td>
           </tr>

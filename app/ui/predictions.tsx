@@ -1,4 +1,4 @@
-import { Link, useRouteLoaderData } from "@remix-run/react";
+import { useRouteLoaderData } from "@remix-run/react";
 import type { loader as rootLoader } from "../root";
 import { formatDate, formatPercent } from "./format";
 import { useT } from "./shell";
@@ -49,7 +49,7 @@ export function PredictionHistory({ predictions, viewRefusal }: { predictions: P
                   {viewRefusal ? (
                     <span className="text-xs text-slate-500" title={viewRefusal}>{t("images.refused")}</span>
                   ) : (
-                    <Link className="text-brand-700 underline" to={`/images/${p.imageId}`}>{t("images.view")}</Link>
+                    <a className="text-brand-700 underline" href={`/images/${p.imageId}`}>{t("images.view")}</a>
                   )}
                 </td>
               </tr>

@@ -116,8 +116,18 @@ describe.skipIf(!hasChromium || !hasCaddy)("the whole journey through the HTTPS 
     const page = await login("doctor@demo.nexus");
     await page.getByRole("heading", { name: "Mes patients" }).waitFor();
     await shot(page, "journey-02-doctor-patients.png");
-    await page.getByRole("row", { name: new RegExp(name) }).getByRole("link", { name: "Ouvrir" }).click();
+    // The rows link with plain anchors; once the page is hydrated, a click navigates within the app (ScrollRegion, as a
+    // <Link> would: the document stays), and a Ctrl-click still opens a new tab.
+    await page.waitForFunction(() => "__remixRouter" in window);
+    await page.evaluate(() => Object.assign(window, { sameDocument: true }));
+    const open = page.getByRole("row", { name: new RegExp(name) }).getByRole("link", { name: "Ouvrir" });
+    const [tab] = await Promise.all([page.context().waitForEvent("page"), open.click({ modifiers: ["ControlOrMeta"] })]);
+    await tab.waitForURL(/\/patients\/[0-9a-f-]{36}$/);
+    await tab.close();
+    expect(new URL(page.url()).pathname).toBe("/patients");
+    await open.click();
     await page.getByRole("heading", { level: 1, name }).waitFor();
+    expect(await page.evaluate(() => (window as { sameDocument?: boolean }).sameDocument)).toBe(true);
 
     // 12 MB so the progress bar has time to show.
     await page.setInputFiles("#upload-file", [{ name: "mammographie-gauche.jpg", mimeType: "image/jpeg", buffer: await mammogram(12 * 1024 * 1024) }]);
