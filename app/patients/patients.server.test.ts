@@ -4,6 +4,7 @@
  * creation time to the microsecond.
  */
 import { randomUUID } from "node:crypto";
+import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createUser } from "../accounts/users.server";
 import { db } from "../db/db.server";
@@ -25,8 +26,8 @@ beforeAll(async () => {
     await db.insert(careTeam).values({ doctorId, patientId: row!.id });
     ids.push(row!.id);
   }
-  // A microsecond apart: a Date cannot say it, the database can.
-  await db.execute(`update patients set created_at = '2026-01-01T08:00:00.000002Z' where id = '${ids[1]}'`);
+  // Microseconds apart (a Date keeps milliseconds only: both were stored at 08:00:00.000).
+  await db.execute(sql`update patients set created_at = '2026-01-01T08:00:00.000002Z' where id = ${ids[1]}`);
 });
 
 async function walk(limit: number, q?: string): Promise<{ pages: number; seen: PatientSummary[] }> {
