@@ -16,6 +16,7 @@ import { OUTCOMES } from "../vocabulary";
 import { Alert, CsrfInput } from "../ui/forms";
 import { ActorCell, PurposeLabel, auditDate, shortId } from "../audit/ui";
 import { useT } from "../ui/shell";
+import { queryString } from "../ui/query-string";
 import { ScrollRegion } from "../ui/table";
 import { pageTitle } from "../ui/meta";
 
@@ -91,15 +92,6 @@ export async function action(args: ActionFunctionArgs) {
   back.searchParams.set("verification", "1");
   return safeRedirect(`${back.pathname}${back.search}#chaine`, 303, "/admin/audit#chaine");
 }
-
-/** A query string with these values (empty ones left out). */
-function queryString(values: Record<string, string | number | undefined | null>): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(values)) if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
-  const s = params.toString();
-  return s ? `?${s}` : "";
-}
-
 
 function ChainSection({ chain, lang }: { chain: NonNullable<ReturnType<typeof useLoaderData<typeof loader>>["chain"]>; lang: "fr" | "en" }) {
   const t = useT();

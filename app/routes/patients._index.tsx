@@ -9,6 +9,7 @@ import { PURPOSES, type Purpose } from "../vocabulary";
 import type { loader as rootLoader } from "../root";
 import { formatBirthDate, formatDate } from "../ui/format";
 import { useT } from "../ui/shell";
+import { queryString } from "../ui/query-string";
 import { ScrollRegion } from "../ui/table";
 import { pageTitle } from "../ui/meta";
 
@@ -58,13 +59,7 @@ export default function Patients() {
   const t = useT();
   const lang = useRouteLoaderData<typeof rootLoader>("root")?.lang ?? "fr";
   const { patients, isDoctor, q, paged, nextCursor } = useLoaderData<typeof loader>();
-  const listUrl = (cursor?: string) => {
-    const query = new URLSearchParams();
-    if (q) query.set("q", q);
-    if (cursor) query.set("cursor", cursor);
-    const search = query.toString();
-    return search ? `/patients?${search}` : "/patients";
-  };
+  const listUrl = (cursor?: string) => `/patients${queryString({ q, cursor })}`;
   return (
     <div className="space-y-6">
       <div className="flex flex-wrap items-center justify-between gap-3">
