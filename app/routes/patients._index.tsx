@@ -20,7 +20,8 @@ export async function loader(args: LoaderFunctionArgs) {
   const params = new URL(args.request.url).searchParams;
   const q = (params.get("q") ?? "").slice(0, 100);
   // A cursor that is not an id (edited by hand) starts the list from the top rather than failing.
-  const cursor = isUuid(params.get("cursor") ?? "") ? params.get("cursor")! : undefined;
+  const given = params.get("cursor");
+  const cursor = given && isUuid(given) ? given : undefined;
   return perform(ctx, "patient.list", { type: "patient" }, async () => {
     const scope = listScope(ctx.actor!, "patient.list");
     const { patients, nextCursor } = await listPatients(scope, { q, cursor, limit: PAGE_SIZE });
